@@ -1,0 +1,65 @@
+"""The `chainsleuth` command: global options, command registration, error handling."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from chainsleuth.errors import ChainsleuthError
+from chainsleuth.interfaces.cli import status
+from chainsleuth.interfaces.cli.context import Settings
+from chainsleuth.interfaces.output import Format, stderr
+from chainsleuth.store.db import default_path
+
+app = typer.Typer(
+    name="chainsleuth",
+    help="Open crypto-theft intelligence: ingest, cluster, attribute, trace, screen, guard.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Path = typer.Option(
+        None, "--db", envvar="CHAINSLEUTH_DB", help="Store file (default ./chainsleuth.duckdb)."
+    ),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Global options come before the command."""
+    ctx.obj = Settings(db=db or default_path(), fmt=fmt, quiet=quiet)
+
+
+# Each command module adds its commands or sub-apps to `app`.
+for module in (status,):
+    module.register(app)
+
+
+def run() -> None:
+    """Entry point: domain errors become one line on stderr and a non-zero exit code."""
+    try:
+        app(standalone_mode=False)
+    except ChainsleuthError as exc:
+        stderr.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        stderr.print("aborted")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,153 @@
+"""One way to print results for every read command: a table, JSON or CSV.
+
+JSON keeps amounts as exact integers in base units and keys in snake_case; timestamps are
+ISO 8601 UTC strings. Progress bars and messages go to stderr so stdout stays machine-clean.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import io
+import json
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from enum import Enum, StrEnum
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+stderr = Console(stderr=True)
+
+
+class Format(StrEnum):
+    """Output formats shared by every read command."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types for stored values; big integers stay integers (never floats)."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def dumps(data: Any) -> str:
+    """JSON text of `data` with the conversions of `to_jsonable`."""
+    return json.dumps(to_jsonable(data), indent=2, sort_keys=False)
+
+
+def _cell(value: Any) -> str:
+    value = to_jsonable(value)
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+def _csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0].keys()), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _cell(v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def emit(
+    data: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    fmt: Format | str,
+    *,
+    title: str | None = None,
+    out: Any = None,
+) -> None:
+    """Print a record (mapping) or rows (sequence of mappings) in the requested format.
+
+    In table and CSV form, a record's list-of-mapping values are printed as sub-tables
+    (table) or flattened to JSON cells (CSV); JSON prints the structure as is.
+    """
+    fmt = Format(fmt)
+    stream = out if out is not None else sys.stdout
+    if fmt is Format.json:
+        stream.write(dumps(data) + "\n")
+        return
+    if fmt is Format.csv:
+        rows = [data] if isinstance(data, Mapping) else list(data)
+        stream.write(_csv_text(rows))
+        return
+    console = Console(file=stream, soft_wrap=False, width=max(100, Console().width))
+    if isinstance(data, Mapping):
+        record = Table(title=title, show_header=False, box=None, pad_edge=False)
+        record.add_column(style="bold")
+        record.add_column()
+        nested: list[tuple[str, Any]] = []
+        for key, value in data.items():
+            if isinstance(value, list) and value and isinstance(value[0], Mapping):
+                nested.append((key, value))
+            else:
+                record.add_row(key, _cell(value))
+        console.print(record)
+        for key, rows in nested:
+            console.print(rows_table(rows, title=key))
+    else:
+        console.print(rows_table(list(data), title=title))
+
+
+def rows_table(rows: Sequence[Mapping[str, Any]], title: str | None = None) -> Table:
+    """A rich table of uniform rows."""
+    table = Table(title=title, title_justify="left")
+    if not rows:
+        table.add_column("(none)")
+        return table
+    for key in rows[0]:
+        table.add_column(key, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row.values()))
+    return table
+
+
+@contextmanager
+def progress(quiet: bool) -> Iterator[Progress]:
+    """A rich progress display on stderr, silent when `quiet`."""
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        disable=quiet,
+        transient=False,
+    )
+    with bar:
+        yield bar

@@ -1,0 +1,44 @@
+"""The address dictionary: address strings to integer ids, so analytics run on integers.
+
+Ids are global (unique across chains), assigned once and never reused or changed, so a
+cluster or a tag that cites an id stays valid as the store grows.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+
+def intern_addresses(con: duckdb.DuckDBPyConnection, chain: str, source_sql: str) -> int:
+    """Give an id to every address of `source_sql` (a query with column `address`) not yet known.
+
+    Returns the number of new addresses. Runs in the caller's transaction.
+    """
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _new_addresses AS
+        SELECT DISTINCT s.address FROM ({source_sql}) s
+        WHERE s.address IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM addresses a
+                          WHERE a.chain = $chain AND a.address = s.address)
+        """,
+        {"chain": chain},
+    )
+    row = con.execute("SELECT count(*) FROM _new_addresses").fetchone()
+    added = int(row[0]) if row else 0
+    if added:
+        con.execute(
+            "INSERT INTO addresses SELECT $chain, address, nextval('address_id_seq')"
+            " FROM _new_addresses ORDER BY address",
+            {"chain": chain},
+        )
+    con.execute("DROP TABLE _new_addresses")
+    return added
+
+
+def address_id(con: duckdb.DuckDBPyConnection, chain: str, address: str) -> int | None:
+    """The id of one address, or None if the store has never seen it."""
+    row = con.execute(
+        "SELECT address_id FROM addresses WHERE chain = ? AND address = ?", [chain, address]
+    ).fetchone()
+    return int(row[0]) if row else None

@@ -1,0 +1,95 @@
+"""Opening the embedded DuckDB store and bringing its schema up to date.
+
+The schema is versioned: `store/migrations/NNN_name.sql` files applied in order, each once,
+recorded in `schema_version`. A file is applied inside one transaction, so a failed
+migration leaves the previous version intact.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from chainsleuth.errors import StoreError
+
+DEFAULT_DB = "chainsleuth.duckdb"
+
+
+def default_path() -> Path:
+    """The store path: `$CHAINSLEUTH_DB`, else `./chainsleuth.duckdb`."""
+    return Path(os.environ.get("CHAINSLEUTH_DB", DEFAULT_DB))
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """The packaged migrations as (version, name, sql), in order."""
+    found = []
+    for entry in resources.files("chainsleuth.store.migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            found.append((int(name[:3]), name[4:-4], entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if len(set(versions)) != len(versions):
+        raise StoreError(f"duplicate migration numbers in package: {versions}")
+    return found
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply every migration newer than the store's version; return the resulting version."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
+        " applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
+    )
+    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    current = int(row[0]) if row else 0
+    known = migrations()
+    newest = known[-1][0] if known else 0
+    if current > newest:
+        raise StoreError(
+            f"store schema version {current} is newer than this chainsleuth ({newest}); upgrade"
+        )
+    for version, name, sql in known:
+        if version <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_version (version, name) VALUES (?, ?)", [version, name])
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            raise StoreError(f"migration {version:03d}_{name} failed: {exc}") from exc
+        current = version
+    return current
+
+
+def connect(
+    path: str | Path | None = None, *, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the store at `path` and migrate it."""
+    target = str(path if path is not None else default_path())
+    try:
+        con = duckdb.connect(target, read_only=read_only)
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot open store {target}: {exc}") from exc
+    if not read_only:
+        migrate(con)
+    return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One all-or-nothing transaction: committed on success, rolled back on any error."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")

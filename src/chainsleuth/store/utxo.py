@@ -1,0 +1,253 @@
+"""Writing UTXO blocks (Bitcoin) into the store, and rolling them back on a reorg.
+
+Every source (raw blocks, block files, JSON-RPC, ETL exports) ends here through one path:
+the source fills four staging relations with address *strings*, then `apply_staged`
+dictionary-encodes the addresses, resolves inputs whose address/value the source did not
+give from the outputs they spend, and inserts everything in one transaction. A batch is
+whole blocks or nothing; heights already stored are skipped, so re-running is harmless.
+
+Staging relations (temp tables or registered Arrow tables), columns by name:
+    stg_blocks  (height, hash, parent_hash, time TIMESTAMP, tx_count)
+    stg_txs     (block_height, tx_hash, position, version, locktime, size, weight, is_coinbase)
+    stg_outputs (block_height, tx_hash, n, address, value, script_type)
+    stg_inputs  (block_height, tx_hash, n, prev_tx_hash, prev_n, address, value, sequence)
+`address`/`value` of stg_inputs may be NULL (plain ETL exports, RPC verbosity 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from chainsleuth.store.addresses import intern_addresses
+from chainsleuth.store.db import transaction
+
+STAGING_SCHEMAS: dict[str, pa.Schema] = {
+    "stg_blocks": pa.schema(
+        [
+            ("height", pa.int64()),
+            ("hash", pa.string()),
+            ("parent_hash", pa.string()),
+            ("time", pa.timestamp("s")),
+            ("tx_count", pa.int32()),
+        ]
+    ),
+    "stg_txs": pa.schema(
+        [
+            ("block_height", pa.int64()),
+            ("tx_hash", pa.string()),
+            ("position", pa.int32()),
+            ("version", pa.int64()),
+            ("locktime", pa.int64()),
+            ("size", pa.int32()),
+            ("weight", pa.int32()),
+            ("is_coinbase", pa.bool_()),
+        ]
+    ),
+    "stg_outputs": pa.schema(
+        [
+            ("block_height", pa.int64()),
+            ("tx_hash", pa.string()),
+            ("n", pa.int32()),
+            ("address", pa.string()),
+            ("value", pa.int64()),
+            ("script_type", pa.string()),
+        ]
+    ),
+    "stg_inputs": pa.schema(
+        [
+            ("block_height", pa.int64()),
+            ("tx_hash", pa.string()),
+            ("n", pa.int32()),
+            ("prev_tx_hash", pa.string()),
+            ("prev_n", pa.int64()),
+            ("address", pa.string()),
+            ("value", pa.int64()),
+            ("sequence", pa.int64()),
+        ]
+    ),
+}
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one applied batch added."""
+
+    blocks: int
+    txs: int
+    new_addresses: int
+    first_height: int | None
+    last_height: int | None
+
+
+def stage_arrow(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
+    """Make Arrow tables (one per staging name, schemas as STAGING_SCHEMAS) the staging set."""
+    for name, schema in STAGING_SCHEMAS.items():
+        table = tables.get(name)
+        if table is None:
+            table = schema.empty_table()
+        con.register(f"_{name}_arrow", table.select(schema.names).cast(schema))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _{name}_arrow")
+        con.unregister(f"_{name}_arrow")
+
+
+def stored_tip(con: duckdb.DuckDBPyConnection, chain: str) -> tuple[int, str] | None:
+    """(height, hash) of the highest stored block of `chain`, or None."""
+    row = con.execute(
+        "SELECT height, hash FROM blocks WHERE chain = ? ORDER BY height DESC LIMIT 1", [chain]
+    ).fetchone()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> BatchResult:
+    """Insert the staged blocks into the store in one transaction (see module docstring)."""
+    p = {"chain": chain}
+    with transaction(con):
+        # Idempotence: drop staged blocks already stored at the same height and hash.
+        con.execute(
+            "DELETE FROM stg_blocks WHERE height IN"
+            " (SELECT height FROM blocks WHERE chain = $chain)",
+            p,
+        )
+        for name in ("stg_txs", "stg_outputs", "stg_inputs"):
+            con.execute(
+                f"DELETE FROM {name} WHERE block_height NOT IN (SELECT height FROM stg_blocks)"
+            )
+        # Resolve inputs the source left without address/value: staged outputs first
+        # (spends within the batch), then stored outputs.
+        con.execute(
+            """
+            UPDATE stg_inputs SET address = o.address, value = o.value
+            FROM stg_outputs o
+            WHERE stg_inputs.value IS NULL
+              AND o.tx_hash = stg_inputs.prev_tx_hash AND o.n = stg_inputs.prev_n
+            """
+        )
+        con.execute(
+            """
+            UPDATE stg_inputs SET address = a.address, value = o.value
+            FROM outputs o LEFT JOIN addresses a ON a.address_id = o.address_id
+            WHERE stg_inputs.value IS NULL AND o.chain = $chain
+              AND o.tx_hash = stg_inputs.prev_tx_hash AND o.n = stg_inputs.prev_n
+            """,
+            p,
+        )
+        added = intern_addresses(
+            con,
+            chain,
+            "SELECT address FROM stg_outputs UNION ALL SELECT address FROM stg_inputs",
+        )
+        con.execute(
+            "INSERT INTO blocks SELECT $chain, height, hash, parent_hash, time, tx_count"
+            " FROM stg_blocks ORDER BY height",
+            p,
+        )
+        con.execute(
+            """
+            INSERT INTO outputs
+            SELECT $chain, o.block_height, o.tx_hash, o.n, a.address_id, o.value, o.script_type,
+                   NULL, NULL
+            FROM stg_outputs o
+            LEFT JOIN addresses a ON a.chain = $chain AND a.address = o.address
+            ORDER BY o.block_height, o.tx_hash, o.n
+            """,
+            p,
+        )
+        con.execute(
+            """
+            INSERT INTO inputs
+            SELECT $chain, i.block_height, i.tx_hash, i.n, i.prev_tx_hash, i.prev_n,
+                   a.address_id, i.value, i.sequence
+            FROM stg_inputs i
+            LEFT JOIN addresses a ON a.chain = $chain AND a.address = i.address
+            ORDER BY i.block_height, i.tx_hash, i.n
+            """,
+            p,
+        )
+        con.execute(
+            """
+            INSERT INTO txs
+            WITH ins AS (
+                SELECT tx_hash, count(*) AS n_in,
+                       CASE WHEN bool_and(value IS NOT NULL) THEN sum(value) END AS v_in
+                FROM stg_inputs WHERE prev_tx_hash IS NOT NULL GROUP BY tx_hash
+            ), outs AS (
+                SELECT tx_hash, count(*) AS n_out, sum(value) AS v_out
+                FROM stg_outputs GROUP BY tx_hash
+            )
+            SELECT $chain, t.block_height, t.tx_hash, t.position, b.time, t.version, t.locktime,
+                   t.size, t.weight, t.is_coinbase,
+                   CASE WHEN t.is_coinbase THEN 0 ELSE coalesce(ins.n_in, 0) END,
+                   coalesce(outs.n_out, 0),
+                   CASE WHEN t.is_coinbase THEN 0 ELSE ins.v_in END,
+                   coalesce(outs.v_out, 0),
+                   CASE WHEN t.is_coinbase THEN 0 ELSE ins.v_in - coalesce(outs.v_out, 0) END
+            FROM stg_txs t
+            JOIN stg_blocks b ON b.height = t.block_height
+            LEFT JOIN ins ON ins.tx_hash = t.tx_hash
+            LEFT JOIN outs ON outs.tx_hash = t.tx_hash
+            ORDER BY t.block_height, t.position
+            """,
+            p,
+        )
+        con.execute(
+            """
+            UPDATE outputs SET spent_by = i.tx_hash, spent_height = i.block_height
+            FROM stg_inputs i
+            WHERE outputs.chain = $chain AND i.prev_tx_hash IS NOT NULL
+              AND outputs.tx_hash = i.prev_tx_hash AND outputs.n = i.prev_n
+            """,
+            p,
+        )
+        row = con.execute(
+            "SELECT count(*), min(height), max(height), (SELECT count(*) FROM stg_txs)"
+            " FROM stg_blocks"
+        ).fetchone()
+        assert row is not None
+        n_blocks, first, last, n_txs = (int(row[0]), row[1], row[2], int(row[3]))
+        if n_blocks:
+            tip = stored_tip(con, chain)
+            assert tip is not None
+            con.execute(
+                "INSERT OR REPLACE INTO ingest_state (chain, source, last_height, last_hash,"
+                " updated_at) VALUES ($chain, $source, $h, $hash, current_timestamp)",
+                {"chain": chain, "source": source, "h": tip[0], "hash": tip[1]},
+            )
+    return BatchResult(
+        n_blocks,
+        n_txs,
+        added,
+        int(first) if first is not None else None,
+        int(last) if last is not None else None,
+    )
+
+
+def rollback(con: duckdb.DuckDBPyConnection, chain: str, from_height: int) -> int:
+    """Remove the blocks at `from_height` and above with all their effects (a reorg).
+
+    Outputs spent by removed transactions become unspent again. Returns blocks removed.
+    Address ids stay assigned (the dictionary never shrinks, so ids stay stable).
+    """
+    p = {"chain": chain, "h": from_height}
+    with transaction(con):
+        row = con.execute(
+            "SELECT count(*) FROM blocks WHERE chain = $chain AND height >= $h", p
+        ).fetchone()
+        removed = int(row[0]) if row else 0
+        con.execute(
+            "UPDATE outputs SET spent_by = NULL, spent_height = NULL"
+            " WHERE chain = $chain AND spent_height >= $h",
+            p,
+        )
+        for table in ("inputs", "outputs", "txs"):
+            con.execute(f"DELETE FROM {table} WHERE chain = $chain AND block_height >= $h", p)
+        con.execute("DELETE FROM blocks WHERE chain = $chain AND height >= $h", p)
+        tip = stored_tip(con, chain)
+        con.execute(
+            "UPDATE ingest_state SET last_height = $th, last_hash = $tx, updated_at ="
+            " current_timestamp WHERE chain = $chain",
+            {"chain": chain, "th": tip[0] if tip else None, "tx": tip[1] if tip else None},
+        )
+    return removed

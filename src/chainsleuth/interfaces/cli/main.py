@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 from pathlib import Path
 
 import typer
 
 from chainsleuth.errors import ChainsleuthError
-from chainsleuth.interfaces.cli import status
+from chainsleuth.interfaces import cli as cli_package
 from chainsleuth.interfaces.cli.context import Settings
 from chainsleuth.interfaces.output import Format, stderr
 from chainsleuth.store.db import default_path
@@ -35,9 +37,11 @@ def root(
     ctx.obj = Settings(db=db or default_path(), fmt=fmt, quiet=quiet)
 
 
-# Each command module adds its commands or sub-apps to `app`.
-for module in (status,):
-    module.register(app)
+# Every module of this package that defines `register(app)` adds its commands to `app`.
+for info in sorted(pkgutil.iter_modules(cli_package.__path__), key=lambda m: m.name):
+    module = importlib.import_module(f"{cli_package.__name__}.{info.name}")
+    if hasattr(module, "register"):
+        module.register(app)
 
 
 def run() -> None:

@@ -1,0 +1,119 @@
+"""`chainsleuth ingest bitcoin|ethereum --from KIND LOCATION`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from enum import StrEnum
+from typing import Any
+
+import typer
+
+from chainsleuth.errors import InputError
+from chainsleuth.ingest.common import IngestOptions, IngestSummary
+from chainsleuth.interfaces.cli.context import output, settings, store
+from chainsleuth.interfaces.output import progress
+
+FROM_HELP = "Source kind and location: rpc URL | blk DIR | raw FILE | etl DIR."
+
+
+class Network(StrEnum):
+    """Bitcoin networks (address encodings and block-file magic)."""
+
+    mainnet = "mainnet"
+    testnet = "testnet"
+    signet = "signet"
+    regtest = "regtest"
+
+
+def _run(ctx: typer.Context, chain: str, source: tuple[str, str], opts: IngestOptions) -> None:
+    kind, location = source
+    s = settings(ctx)
+    con = store(ctx)
+    with progress(s.quiet) as bar:
+        opts.progress = bar
+        summary: IngestSummary
+        if chain == "bitcoin" and kind == "rpc":
+            from chainsleuth.ingest.bitcoin_rpc import ingest_rpc
+
+            summary = ingest_rpc(con, location, opts)
+        elif chain == "bitcoin" and kind == "blk":
+            from chainsleuth.ingest.bitcoin_files import ingest_blk
+
+            summary = ingest_blk(con, location, opts)
+        elif chain == "bitcoin" and kind == "raw":
+            from chainsleuth.ingest.bitcoin_files import ingest_raw
+
+            summary = ingest_raw(con, location, opts)
+        elif chain == "bitcoin" and kind == "etl":
+            from chainsleuth.ingest.bitcoin_etl import ingest_etl
+
+            summary = ingest_etl(con, location, opts)
+        elif chain == "ethereum" and kind == "rpc":
+            from chainsleuth.ingest.ethereum_rpc import ingest_eth_rpc
+
+            summary = ingest_eth_rpc(con, location, opts)
+        elif chain == "ethereum" and kind == "etl":
+            from chainsleuth.ingest.ethereum_etl import ingest_eth_etl
+
+            summary = ingest_eth_etl(con, location, opts)
+        else:
+            allowed = "rpc, blk, raw, etl" if chain == "bitcoin" else "rpc, etl"
+            raise InputError(f"--from {kind!r} is not a {chain} source; use one of: {allowed}")
+    result: dict[str, Any] = asdict(summary)
+    output(ctx, result, title=f"ingested {chain}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `ingest` group."""
+    group = typer.Typer(help="Ingest chain data into the store (idempotent, resumable).")
+    app.add_typer(group, name="ingest")
+
+    @group.command("bitcoin")
+    def bitcoin(
+        ctx: typer.Context,
+        source: tuple[str, str] = typer.Option(..., "--from", help=FROM_HELP),
+        start: int = typer.Option(None, "--start", help="First height (default: resume)."),
+        end: int = typer.Option(None, "--end", help="Last height (inclusive)."),
+        follow: bool = typer.Option(False, "--follow", help="Keep following the tip (RPC)."),
+        behind: int = typer.Option(6, "--behind", help="With --follow, stay N blocks behind."),
+        network: Network = typer.Option(Network.mainnet, "--network", help="Bitcoin network."),
+        rpc_user: str = typer.Option(None, "--rpc-user", envvar="CHAINSLEUTH_RPC_USER"),
+        rpc_password: str = typer.Option(None, "--rpc-password", envvar="CHAINSLEUTH_RPC_PASSWORD"),
+        rpc_cookie: str = typer.Option(None, "--rpc-cookie", help="Bitcoin Core .cookie file."),
+        batch: int = typer.Option(100, "--batch", help="Blocks per committed batch."),
+    ) -> None:
+        """Ingest Bitcoin blocks from a node, block files, a raw block or ETL exports."""
+        _run(
+            ctx,
+            "bitcoin",
+            source,
+            IngestOptions(
+                start=start,
+                end=end,
+                follow=follow,
+                behind=behind,
+                batch_blocks=batch,
+                network=network.value,
+                rpc_user=rpc_user,
+                rpc_password=rpc_password,
+                rpc_cookie=rpc_cookie,
+            ),
+        )
+
+    @group.command("ethereum")
+    def ethereum(
+        ctx: typer.Context,
+        source: tuple[str, str] = typer.Option(..., "--from", help="rpc URL | etl DIR."),
+        start: int = typer.Option(None, "--start", help="First height (default: resume)."),
+        end: int = typer.Option(None, "--end", help="Last height (inclusive)."),
+        follow: bool = typer.Option(False, "--follow", help="Keep following the tip (RPC)."),
+        behind: int = typer.Option(6, "--behind", help="With --follow, stay N blocks behind."),
+        batch: int = typer.Option(100, "--batch", help="Blocks per committed batch."),
+    ) -> None:
+        """Ingest Ethereum blocks, transactions, traces and token transfers."""
+        _run(
+            ctx,
+            "ethereum",
+            source,
+            IngestOptions(start=start, end=end, follow=follow, behind=behind, batch_blocks=batch),
+        )

@@ -33,3 +33,104 @@ def store_status(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         ORDER BY b.chain
         """,
     )
+
+
+def _address_id(con: duckdb.DuckDBPyConnection, chain: str, address: str) -> int:
+    from chainsleuth.errors import NotFoundError
+    from chainsleuth.store.addresses import address_id
+
+    found = address_id(con, chain, address)
+    if found is None:
+        raise NotFoundError(f"{chain} address {address} is not in the store")
+    return found
+
+
+def utxo_address_view(
+    con: duckdb.DuckDBPyConnection, chain: str, address: str, *, limit: int = 50
+) -> dict[str, Any]:
+    """Balance, totals, activity span and recent transactions of one UTXO-chain address.
+
+    `received` sums every output paid to the address, `sent` those of them spent since,
+    `balance` the rest; each transaction lists the address's net change in it.
+    """
+    aid = _address_id(con, chain, address)
+    summary = rows(
+        con,
+        """
+        WITH o AS (SELECT * FROM outputs WHERE chain = $chain AND address_id = $aid),
+             i AS (SELECT * FROM inputs WHERE chain = $chain AND address_id = $aid),
+             touched AS (SELECT tx_hash FROM o UNION SELECT tx_hash FROM i)
+        SELECT
+            (SELECT coalesce(sum(value), 0) FROM o) AS received,
+            (SELECT coalesce(sum(value), 0) FROM o WHERE spent_by IS NOT NULL) AS sent,
+            (SELECT count(*) FROM o WHERE spent_by IS NULL) AS unspent_outputs,
+            (SELECT count(*) FROM touched) AS tx_count,
+            (SELECT min(t.time) FROM txs t JOIN touched USING (tx_hash) WHERE t.chain = $chain)
+                AS first_seen,
+            (SELECT max(t.time) FROM txs t JOIN touched USING (tx_hash) WHERE t.chain = $chain)
+                AS last_seen
+        """,
+        {"chain": chain, "aid": aid},
+    )[0]
+    recent = rows(
+        con,
+        """
+        WITH flows AS (
+            SELECT tx_hash, value AS delta FROM outputs WHERE chain = $chain AND address_id = $aid
+            UNION ALL
+            SELECT tx_hash, -value FROM inputs WHERE chain = $chain AND address_id = $aid
+        )
+        SELECT t.tx_hash, t.block_height, t.time, sum(f.delta)::HUGEINT AS delta
+        FROM flows f JOIN txs t ON t.chain = $chain AND t.tx_hash = f.tx_hash
+        GROUP BY t.tx_hash, t.block_height, t.position, t.time
+        ORDER BY t.block_height DESC, t.position DESC LIMIT $limit
+        """,
+        {"chain": chain, "aid": aid, "limit": limit},
+    )
+    received, sent = int(summary["received"]), int(summary["sent"])
+    return {
+        "chain": chain,
+        "address": address,
+        "address_id": aid,
+        "balance": received - sent,
+        "received": received,
+        "sent": sent,
+        "tx_count": int(summary["tx_count"]),
+        "unspent_outputs": int(summary["unspent_outputs"]),
+        "first_seen": summary["first_seen"],
+        "last_seen": summary["last_seen"],
+        "transactions": [{**r, "delta": int(r["delta"])} for r in recent],
+    }
+
+
+def utxo_tx_view(con: duckdb.DuckDBPyConnection, chain: str, tx_hash: str) -> dict[str, Any]:
+    """One UTXO-chain transaction with its inputs and outputs, addresses and values."""
+    from chainsleuth.errors import NotFoundError
+
+    found = rows(
+        con,
+        "SELECT tx_hash, block_height, position, time, is_coinbase, version, locktime, size,"
+        " weight, input_value, output_value, fee FROM txs WHERE chain = $chain AND tx_hash = $h",
+        {"chain": chain, "h": tx_hash},
+    )
+    if not found:
+        raise NotFoundError(f"{chain} transaction {tx_hash} is not in the store")
+    tx = found[0]
+    params = {"chain": chain, "h": tx_hash}
+    inputs = rows(
+        con,
+        "SELECT i.n, i.prev_tx_hash, i.prev_n, a.address, i.value FROM inputs i"
+        " LEFT JOIN addresses a ON a.address_id = i.address_id"
+        " WHERE i.chain = $chain AND i.tx_hash = $h ORDER BY i.n",
+        params,
+    )
+    outputs = rows(
+        con,
+        "SELECT o.n, a.address, o.value, o.script_type, o.spent_by FROM outputs o"
+        " LEFT JOIN addresses a ON a.address_id = o.address_id"
+        " WHERE o.chain = $chain AND o.tx_hash = $h ORDER BY o.n",
+        params,
+    )
+    for key in ("input_value", "output_value", "fee"):
+        tx[key] = None if tx[key] is None else int(tx[key])
+    return {"chain": chain, **tx, "inputs": inputs, "outputs": outputs}

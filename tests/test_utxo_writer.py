@@ -1,0 +1,153 @@
+"""The UTXO writer: prevout resolution, idempotent re-runs, atomic batches, reorg rollback.
+
+A tiny hand-made chain: block 0 pays 50 to A; block 1 spends it to B (30) and C (19,
+fee 1); block 2 spends B to D (29, fee 1). Expected figures are worked out by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from chainsleuth.store.queries import utxo_address_view, utxo_tx_view
+from chainsleuth.store.utxo import STAGING_SCHEMAS, apply_staged, rollback, stage_arrow
+
+T0 = dt.datetime(2024, 5, 31, 12, 0, 0)
+
+
+def block(height: int, parent: str, txs: list[dict[str, Any]]) -> dict[str, pa.Table]:
+    """Staging tables for one block; inputs carry no address/value (resolved by the writer)."""
+    tables: dict[str, list[dict[str, Any]]] = {name: [] for name in STAGING_SCHEMAS}
+    tables["stg_blocks"].append(
+        {
+            "height": height,
+            "hash": f"h{height}",
+            "parent_hash": parent,
+            "time": T0 + dt.timedelta(minutes=10 * height),
+            "tx_count": len(txs),
+        }
+    )
+    for pos, tx in enumerate(txs):
+        tables["stg_txs"].append(
+            {
+                "block_height": height,
+                "tx_hash": tx["id"],
+                "position": pos,
+                "version": 2,
+                "locktime": 0,
+                "size": 200,
+                "weight": 800,
+                "is_coinbase": not tx["ins"],
+            }
+        )
+        for n, (prev, prev_n) in enumerate(tx["ins"]):
+            tables["stg_inputs"].append(
+                {
+                    "block_height": height,
+                    "tx_hash": tx["id"],
+                    "n": n,
+                    "prev_tx_hash": prev,
+                    "prev_n": prev_n,
+                    "address": None,
+                    "value": None,
+                    "sequence": 0xFFFFFFFF,
+                }
+            )
+        for n, (addr, value) in enumerate(tx["outs"]):
+            tables["stg_outputs"].append(
+                {
+                    "block_height": height,
+                    "tx_hash": tx["id"],
+                    "n": n,
+                    "address": addr,
+                    "value": value,
+                    "script_type": "p2wpkh",
+                }
+            )
+    return {k: pa.Table.from_pylist(v, schema=STAGING_SCHEMAS[k]) for k, v in tables.items()}
+
+
+CHAIN = [
+    block(0, "00", [{"id": "t0", "ins": [], "outs": [("A", 50)]}]),
+    block(1, "h0", [{"id": "t1", "ins": [("t0", 0)], "outs": [("B", 30), ("C", 19)]}]),
+    block(2, "h1", [{"id": "t2", "ins": [("t1", 0)], "outs": [("D", 29)]}]),
+]
+
+
+def ingest(con: duckdb.DuckDBPyConnection, blocks: list[dict[str, pa.Table]]) -> None:
+    for b in blocks:
+        stage_arrow(con, b)
+        apply_staged(con, "bitcoin", "test")
+
+
+def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table, with address ids replaced by address strings (ids are never reused)."""
+    by_address = (
+        "SELECT t.* EXCLUDE (address_id), a.address FROM {} t"
+        " LEFT JOIN addresses a USING (address_id) ORDER BY ALL"
+    )
+    return {
+        t: con.execute(
+            by_address.format(t)
+            if t in ("outputs", "inputs")
+            else f"SELECT * FROM {t} ORDER BY ALL"
+        ).fetchall()
+        for t in ("blocks", "txs", "outputs", "inputs", "addresses")
+    }
+
+
+def test_inputs_resolved_across_batches_and_fees(con: duckdb.DuckDBPyConnection) -> None:
+    ingest(con, CHAIN)
+    t1 = utxo_tx_view(con, "bitcoin", "t1")
+    assert [(i["address"], i["value"]) for i in t1["inputs"]] == [("A", 50)]
+    assert t1["fee"] == 1 and t1["input_value"] == 50 and t1["output_value"] == 49
+    assert [o["spent_by"] for o in t1["outputs"]] == ["t2", None]
+    b = utxo_address_view(con, "bitcoin", "B")
+    assert (b["received"], b["sent"], b["balance"], b["tx_count"]) == (30, 30, 0, 2)
+    assert b["first_seen"] == T0 + dt.timedelta(minutes=10)
+    assert b["last_seen"] == T0 + dt.timedelta(minutes=20)
+    assert [t["delta"] for t in b["transactions"]] == [-30, 30]
+
+
+def test_rerun_is_idempotent(con: duckdb.DuckDBPyConnection) -> None:
+    ingest(con, CHAIN)
+    before = snapshot(con)
+    ingest(con, CHAIN)
+    assert snapshot(con) == before
+
+
+def test_rollback_restores_spent_state_and_reingest_matches(
+    con: duckdb.DuckDBPyConnection, tmp_path: Any
+) -> None:
+    ingest(con, CHAIN)
+    assert rollback(con, "bitcoin", 2) == 1
+    b = utxo_address_view(con, "bitcoin", "B")
+    assert (b["received"], b["sent"], b["balance"]) == (30, 0, 30)
+    # A competing block 2 pays B's coin to E instead.
+    fork = block(2, "h1", [{"id": "t2b", "ins": [("t1", 0)], "outs": [("E", 28)]}])
+    ingest(con, [fork])
+    fresh = duckdb.connect(str(tmp_path / "fresh.duckdb"))
+    from chainsleuth.store.db import migrate
+
+    migrate(fresh)
+    ingest(fresh, [*CHAIN[:2], fork])
+    got, want = snapshot(con), snapshot(fresh)
+    for table in ("blocks", "txs", "outputs", "inputs"):
+        assert got[table] == want[table], table
+    assert con.execute("SELECT count(*) FROM txs WHERE tx_hash = 't2'").fetchone() == (0,)
+
+
+def test_failed_batch_leaves_nothing(con: duckdb.DuckDBPyConnection) -> None:
+    ingest(con, CHAIN[:1])
+    before = snapshot(con)
+    bad = block(1, "h0", [{"id": "t1", "ins": [("t0", 0)], "outs": [("B", 30)]}])
+    stage_arrow(con, bad)
+    con.execute("ALTER TABLE stg_outputs ALTER value TYPE VARCHAR")
+    con.execute("UPDATE stg_outputs SET value = 'not a number'")
+    with pytest.raises(duckdb.Error):
+        apply_staged(con, "bitcoin", "test")
+    assert snapshot(con) == before

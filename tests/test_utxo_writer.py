@@ -10,78 +10,17 @@ import datetime as dt
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 import pytest
 
 from chainsleuth.store.queries import utxo_address_view, utxo_tx_view
-from chainsleuth.store.utxo import STAGING_SCHEMAS, apply_staged, rollback, stage_arrow
-
-T0 = dt.datetime(2024, 5, 31, 12, 0, 0)
-
-
-def block(height: int, parent: str, txs: list[dict[str, Any]]) -> dict[str, pa.Table]:
-    """Staging tables for one block; inputs carry no address/value (resolved by the writer)."""
-    tables: dict[str, list[dict[str, Any]]] = {name: [] for name in STAGING_SCHEMAS}
-    tables["stg_blocks"].append(
-        {
-            "height": height,
-            "hash": f"h{height}",
-            "parent_hash": parent,
-            "time": T0 + dt.timedelta(minutes=10 * height),
-            "tx_count": len(txs),
-        }
-    )
-    for pos, tx in enumerate(txs):
-        tables["stg_txs"].append(
-            {
-                "block_height": height,
-                "tx_hash": tx["id"],
-                "position": pos,
-                "version": 2,
-                "locktime": 0,
-                "size": 200,
-                "weight": 800,
-                "is_coinbase": not tx["ins"],
-            }
-        )
-        for n, (prev, prev_n) in enumerate(tx["ins"]):
-            tables["stg_inputs"].append(
-                {
-                    "block_height": height,
-                    "tx_hash": tx["id"],
-                    "n": n,
-                    "prev_tx_hash": prev,
-                    "prev_n": prev_n,
-                    "address": None,
-                    "value": None,
-                    "sequence": 0xFFFFFFFF,
-                }
-            )
-        for n, (addr, value) in enumerate(tx["outs"]):
-            tables["stg_outputs"].append(
-                {
-                    "block_height": height,
-                    "tx_hash": tx["id"],
-                    "n": n,
-                    "address": addr,
-                    "value": value,
-                    "script_type": "p2wpkh",
-                }
-            )
-    return {k: pa.Table.from_pylist(v, schema=STAGING_SCHEMAS[k]) for k, v in tables.items()}
-
+from chainsleuth.store.utxo import apply_staged, rollback, stage_arrow
+from tests.chainbuilder import T0, block, ingest
 
 CHAIN = [
     block(0, "00", [{"id": "t0", "ins": [], "outs": [("A", 50)]}]),
     block(1, "h0", [{"id": "t1", "ins": [("t0", 0)], "outs": [("B", 30), ("C", 19)]}]),
     block(2, "h1", [{"id": "t2", "ins": [("t1", 0)], "outs": [("D", 29)]}]),
 ]
-
-
-def ingest(con: duckdb.DuckDBPyConnection, blocks: list[dict[str, pa.Table]]) -> None:
-    for b in blocks:
-        stage_arrow(con, b)
-        apply_staged(con, "bitcoin", "test")
 
 
 def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]]]:

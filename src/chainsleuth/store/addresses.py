@@ -38,7 +38,7 @@ def intern_addresses(con: duckdb.DuckDBPyConnection, chain: str, source_sql: str
 
 def address_id(con: duckdb.DuckDBPyConnection, chain: str, address: str) -> int | None:
     """The id of one address, or None if the store has never seen it."""
-    row = con.execute(
+    found = con.execute(
         "SELECT address_id FROM addresses WHERE chain = ? AND address = ?", [chain, address]
-    ).fetchone()
-    return int(row[0]) if row else None
+    ).fetchall()
+    return int(found[0][0]) if found else None

@@ -1,0 +1,152 @@
+"""What a trace produces: the flow graph, the cash-out endpoints and the remainder.
+
+Amounts are in base units. Haircut taint is fractional by nature; it is carried as a float
+during the trace and rounded to whole base units only when reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A service that custodies funds (exchange, OTC desk): where a trace stops."""
+
+    entity: str
+    label: str
+    category: str
+
+
+@dataclass
+class Edge:
+    """Tainted value moving from one address to another in one transaction."""
+
+    hop: int
+    tx_hash: str
+    source: str
+    target: str
+    asset: str
+    amount: float
+    time: dt.datetime | None
+    rule: str  # the model step that produced it: provenance of the edge
+    flags: tuple[str, ...] = ()
+
+
+@dataclass
+class Arrival:
+    """Tainted value reaching an endpoint's address."""
+
+    endpoint: Endpoint
+    address: str
+    asset: str
+    amount: float
+    time: dt.datetime | None
+    tx_hash: str
+
+
+@dataclass
+class TraceResult:
+    """A finished trace: everything needed to explain and re-derive it."""
+
+    chain: str
+    model: str
+    direction: str
+    seeds: list[dict[str, Any]]
+    seed_total: float
+    asset: str
+    edges: list[Edge] = field(default_factory=list)
+    arrivals: list[Arrival] = field(default_factory=list)
+    held: dict[str, float] = field(default_factory=dict)  # address -> taint still there
+    fees: float = 0.0
+    below_threshold: float = 0.0
+    beyond_max_hops: float = 0.0
+    after_until: float = 0.0
+    hops: int = 0
+    flags: list[str] = field(default_factory=list)
+
+    def endpoints(self) -> list[dict[str, Any]]:
+        """Arrivals grouped by entity and asset, largest first."""
+        groups: dict[tuple[str, str], dict[str, Any]] = {}
+        for a in self.arrivals:
+            g = groups.setdefault(
+                (a.endpoint.entity, a.asset),
+                {
+                    "entity": a.endpoint.entity,
+                    "label": a.endpoint.label,
+                    "category": a.endpoint.category,
+                    "chain": self.chain,
+                    "asset": a.asset,
+                    "amount": 0.0,
+                    "first_seen": a.time,
+                    "last_seen": a.time,
+                    "addresses": {},
+                },
+            )
+            g["amount"] += a.amount
+            g["addresses"][a.address] = g["addresses"].get(a.address, 0.0) + a.amount
+            if a.time is not None:
+                if g["first_seen"] is None or a.time < g["first_seen"]:
+                    g["first_seen"] = a.time
+                if g["last_seen"] is None or a.time > g["last_seen"]:
+                    g["last_seen"] = a.time
+        out = []
+        for g in sorted(groups.values(), key=lambda g: -g["amount"]):
+            out.append(
+                {
+                    **g,
+                    "amount": round(g["amount"]),
+                    "share": g["amount"] / self.seed_total if self.seed_total else 0.0,
+                    "addresses": [
+                        {"address": k, "amount": round(v)}
+                        for k, v in sorted(g["addresses"].items(), key=lambda kv: -kv[1])
+                    ],
+                }
+            )
+        return out
+
+    def remainder(self) -> dict[str, Any]:
+        """Taint not at an endpoint: still held, lost to fees, cut by the trace's limits."""
+        held = sorted(self.held.items(), key=lambda kv: -kv[1])
+        return {
+            "held": [{"address": a, "amount": round(v)} for a, v in held if round(v) > 0],
+            "held_total": round(sum(self.held.values())),
+            "fees": round(self.fees),
+            "below_threshold": round(self.below_threshold),
+            "beyond_max_hops": round(self.beyond_max_hops),
+            "after_until": round(self.after_until),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (contract: seed, model, endpoints, remainder, edges)."""
+        return {
+            "seed": {
+                "chain": self.chain,
+                "direction": self.direction,
+                "asset": self.asset,
+                "amount": round(self.seed_total),
+                "items": self.seeds,
+            },
+            "model": self.model,
+            "direction": self.direction,
+            "hops": self.hops,
+            "endpoints": self.endpoints(),
+            "remainder": self.remainder(),
+            "flags": self.flags,
+            "edges": [
+                {
+                    "hop": e.hop,
+                    "tx_hash": e.tx_hash,
+                    "from": e.source,
+                    "to": e.target,
+                    "chain": self.chain,
+                    "asset": e.asset,
+                    "amount": round(e.amount),
+                    "time": e.time,
+                    "provenance": {"model": self.model, "rule": e.rule, "flags": list(e.flags)},
+                }
+                for e in self.edges
+            ],
+        }

@@ -1,0 +1,523 @@
+"""Tracing on a UTXO chain: hop by hop over coins (outputs), one vectorised step per hop.
+
+A coin is an output (tx_hash, n). Forward, a tainted coin's spending transaction passes
+its taint to that transaction's outputs and fee; backward, a coin's creating transaction
+passes it to the coins its inputs spent. Each hop fetches the transactions of the whole
+frontier in three queries (pruned by block height) and applies the taint model to all of
+them at once (`taint.py`). CoinJoins pass taint by value share whatever the model, and
+are flagged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+
+from chainsleuth.analytics.tracing.result import Arrival, Edge, Endpoint, TraceResult
+from chainsleuth.analytics.tracing.taint import Intervals, Model, Tiles, ordered, proportional
+
+ASSET = {"bitcoin": "BTC"}
+
+
+@dataclass
+class TraceParams:
+    """How to trace: model, direction, limits and where to stop."""
+
+    model: Model = Model.haircut
+    direction: str = "forward"
+    max_hops: int = 10
+    min_amount: float = 0.0
+    until: dt.datetime | None = None
+    stops: Mapping[int, Endpoint] = field(default_factory=dict)  # address_id -> endpoint
+    coinjoins: frozenset[str] = frozenset()  # txids passed by value share, flagged
+
+
+@dataclass
+class Coins:
+    """A set of coins with their taint (amount, or intervals indexed by coin)."""
+
+    tx_hash: NDArray[Any]
+    n: NDArray[np.int64]
+    height: NDArray[np.int64]
+    address_id: NDArray[np.int64]  # -1 where the coin has no address
+    value: NDArray[np.int64]
+    spent_by: NDArray[Any]
+    spent_height: NDArray[np.int64]  # -1 when unspent
+    time: NDArray[Any]
+    taint: NDArray[np.float64]
+    intervals: Intervals
+
+    def __len__(self) -> int:
+        return len(self.tx_hash)
+
+    def take(self, mask: NDArray[np.bool_]) -> Coins:
+        """The coins where `mask` holds, intervals re-indexed."""
+        idx = np.flatnonzero(mask)
+        remap = np.full(len(self), -1, dtype=np.int64)
+        remap[idx] = np.arange(len(idx))
+        keep = mask[self.intervals.tile] if len(self.intervals.tile) else np.zeros(0, bool)
+        iv = Intervals(
+            remap[self.intervals.tile[keep]], self.intervals.start[keep], self.intervals.end[keep]
+        )
+        return Coins(
+            self.tx_hash[idx],
+            self.n[idx],
+            self.height[idx],
+            self.address_id[idx],
+            self.value[idx],
+            self.spent_by[idx],
+            self.spent_height[idx],
+            self.time[idx],
+            self.taint[idx],
+            iv,
+        )
+
+
+_COIN_COLUMNS = (
+    "o.tx_hash, o.n, o.block_height, coalesce(o.address_id, -1) AS address_id, o.value,"
+    " o.spent_by, coalesce(o.spent_height, -1) AS spent_height, b.time"
+)
+
+
+def _coins_from(table: pa.Table, taint: NDArray[np.float64] | None = None) -> Coins:
+    cols = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+    value = cols["value"].astype(np.int64)
+    t = value.astype(np.float64) if taint is None else taint
+    iv = Intervals(np.arange(len(value), dtype=np.int64), np.zeros(len(value), np.int64), value)
+    return Coins(
+        cols["tx_hash"],
+        cols["n"].astype(np.int64),
+        cols["block_height"].astype(np.int64),
+        cols["address_id"].astype(np.int64),
+        value,
+        cols["spent_by"],
+        cols["spent_height"].astype(np.int64),
+        cols["time"],
+        t,
+        iv,
+    )
+
+
+def seed_coins(con: duckdb.DuckDBPyConnection, chain: str, where: str, params: list[Any]) -> Coins:
+    """Coins matching `where` (over outputs `o`), fully tainted: the start of a trace."""
+    table = con.sql(
+        f"SELECT {_COIN_COLUMNS} FROM outputs o JOIN blocks b"
+        f" ON b.chain = o.chain AND b.height = o.block_height"
+        f" WHERE o.chain = ? AND ({where}) ORDER BY o.block_height, o.tx_hash, o.n",
+        params=[chain, *params],
+    ).to_arrow_table()
+    return _coins_from(table)
+
+
+def _heights_sql(heights: NDArray[np.int64]) -> str:
+    """A literal IN list of heights: lets DuckDB skip row groups by zone map."""
+    return ",".join(str(int(h)) for h in np.unique(heights)) or "NULL"
+
+
+class _Hop:
+    """Fetch the transactions of one hop and the coins on both of their sides."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, chain: str) -> None:
+        self.con, self.chain = con, chain
+
+    def fetch(self, txs: NDArray[Any], heights: NDArray[np.int64], front: Coins) -> dict[str, Any]:
+        con = self.con
+        order = np.argsort(txs)
+        txs = txs[order]
+        con.register("_seg", pa.table({"tx_hash": txs, "seg": np.arange(len(txs))}))
+        con.register(
+            "_front",
+            pa.table({"tx_hash": front.tx_hash, "n": front.n, "fidx": np.arange(len(front))}),
+        )
+        if (heights < 0).any():  # backward: the creating transactions' heights are not known yet
+            heights = np.asarray(
+                con.sql(
+                    "SELECT DISTINCT t.block_height FROM txs t JOIN _seg s USING (tx_hash)"
+                    " WHERE t.chain = ?",
+                    params=[self.chain],
+                )
+                .to_arrow_table()
+                .column(0)
+                .to_numpy(),
+                dtype=np.int64,
+            )
+        hs = _heights_sql(heights)
+        p = [self.chain]
+        ins = con.sql(
+            f"""SELECT s.seg, coalesce(i.value, 0) AS value, coalesce(i.address_id, -1) AS
+                address_id, coalesce(f.fidx, -1) AS fidx, i.prev_tx_hash, coalesce(i.prev_n, -1)
+                AS prev_n
+            FROM inputs i JOIN _seg s ON s.tx_hash = i.tx_hash
+            LEFT JOIN _front f ON f.tx_hash = i.prev_tx_hash AND f.n = i.prev_n
+            WHERE i.chain = ? AND i.block_height IN ({hs}) ORDER BY s.seg, i.n""",
+            params=p,
+        ).to_arrow_table()
+        outs = con.sql(
+            f"""SELECT s.seg, {_COIN_COLUMNS}, coalesce(f.fidx, -1) AS fidx
+            FROM outputs o JOIN _seg s ON s.tx_hash = o.tx_hash
+            JOIN blocks b ON b.chain = o.chain AND b.height = o.block_height
+            LEFT JOIN _front f ON f.tx_hash = o.tx_hash AND f.n = o.n
+            WHERE o.chain = ? AND o.block_height IN ({hs}) ORDER BY s.seg, o.n""",
+            params=p,
+        ).to_arrow_table()
+        meta = con.sql(
+            f"""SELECT s.seg, t.tx_hash, coalesce(t.fee, 0)::BIGINT AS fee, t.time, t.is_coinbase
+            FROM txs t JOIN _seg s ON s.tx_hash = t.tx_hash
+            WHERE t.chain = ? AND t.block_height IN ({hs}) ORDER BY s.seg""",
+            params=p,
+        ).to_arrow_table()
+        con.unregister("_seg")
+        con.unregister("_front")
+        return {"ins": ins, "outs": outs, "meta": meta, "n": len(txs)}
+
+
+def _col(table: pa.Table, name: str) -> NDArray[Any]:
+    return np.asarray(table.column(name).to_numpy(zero_copy_only=False))
+
+
+def trace_utxo(
+    con: duckdb.DuckDBPyConnection,
+    chain: str,
+    seeds: Coins,
+    seed_items: list[dict[str, Any]],
+    params: TraceParams,
+    on_hop: Callable[[int, int], None] | None = None,
+) -> TraceResult:
+    """Trace `seeds` through the chain under `params`; see the module docstring."""
+    forward = params.direction == "forward"
+    model = params.model
+    result = TraceResult(
+        chain,
+        model.value,
+        params.direction,
+        seed_items,
+        float(seeds.taint.sum()),
+        ASSET.get(chain, chain),
+    )
+    hop_fetch = _Hop(con, chain)
+    front = seeds
+    visited: set[tuple[str, int]] = set()
+    edge_rows: list[pa.Table] = []
+    for hop in range(1, params.max_hops + 1):
+        if len(front) == 0:
+            break
+        if on_hop:
+            on_hop(hop, len(front))
+        amount = _amounts(front, model)
+        front = _settle(front, amount, hop, forward, params, result)
+        if len(front) == 0:
+            break
+        txs = front.spent_by if forward else front.tx_hash
+        heights = front.spent_height if forward else front.height
+        uniq, first = np.unique(txs.astype(str), return_index=True)
+        data = hop_fetch.fetch(uniq, heights[first] if len(first) else heights, front)
+        front = _step(data, front, hop, forward, params, result, edge_rows, visited)
+        result.hops = hop
+    if len(front):
+        result.beyond_max_hops += float(_amounts(front, model).sum())
+    _finish_edges(con, chain, result, edge_rows)
+    return result
+
+
+def _amounts(coins: Coins, model: Model) -> NDArray[np.float64]:
+    if model in (Model.fifo, Model.lifo):
+        return coins.intervals.amount_per_tile(len(coins)).astype(np.float64)
+    return coins.taint
+
+
+def _settle(
+    front: Coins,
+    amount: NDArray[np.float64],
+    hop: int,
+    forward: bool,
+    params: TraceParams,
+    result: TraceResult,
+) -> Coins:
+    """Record coins that end here (endpoint, threshold, unspent, time); return the rest."""
+    at_stop = np.zeros(len(front), dtype=bool)
+    if hop > 1 and params.stops:
+        at_stop = np.fromiter((int(a) in params.stops for a in front.address_id), bool, len(front))
+        for i in np.flatnonzero(at_stop):
+            result.arrivals.append(
+                Arrival(
+                    params.stops[int(front.address_id[i])],
+                    str(front.address_id[i]),
+                    result.asset,
+                    float(amount[i]),
+                    front.time[i],
+                    str(front.tx_hash[i]),
+                )
+            )
+    small = ~at_stop & (amount < params.min_amount)
+    result.below_threshold += float(amount[small].sum())
+    if forward:
+        ended = ~at_stop & ~small & (front.spent_height < 0)
+        for i in np.flatnonzero(ended):
+            key = str(front.address_id[i])
+            result.held[key] = result.held.get(key, 0.0) + float(amount[i])
+    else:
+        ended = np.zeros(len(front), dtype=bool)
+    return front.take(~(at_stop | small | ended | (amount <= 0)))
+
+
+def _step(
+    data: dict[str, Any],
+    front: Coins,
+    hop: int,
+    forward: bool,
+    params: TraceParams,
+    result: TraceResult,
+    edge_rows: list[pa.Table],
+    visited: set[tuple[str, int]],
+) -> Coins:
+    """Apply the model to one hop's transactions; return the coins tainted next."""
+    ins, outs, meta, n_seg = data["ins"], data["outs"], data["meta"], data["n"]
+    model = params.model
+    seg_time = _col(meta, "time")
+    seg_tx = _col(meta, "tx_hash").astype(str)
+    late = np.zeros(n_seg, dtype=bool)
+    if params.until is not None:
+        late = np.array([t is not None and t > params.until for t in seg_time], dtype=bool)
+    joins = np.array([t in params.coinjoins for t in seg_tx], dtype=bool)
+    # Source side: the tiles taint arrives on; target side: where it goes.
+    if forward:
+        src_tab, dst_tab = ins, outs
+    else:
+        src_tab, dst_tab = outs, ins
+    src = Tiles(_col(src_tab, "seg").astype(np.int64), _col(src_tab, "value").astype(np.int64))
+    fidx = _col(src_tab, "fidx").astype(np.int64)
+    d_seg = _col(dst_tab, "seg").astype(np.int64)
+    d_val = _col(dst_tab, "value").astype(np.int64)
+    if forward:  # the fee is the last tile of each transaction's target side
+        fee = _col(meta, "fee").astype(np.int64)
+        all_seg = np.concatenate([d_seg, np.arange(n_seg)])
+        order = np.argsort(all_seg, kind="stable")
+        tgt = Tiles(all_seg[order], np.concatenate([d_val, np.maximum(fee, 0)])[order])
+        is_fee = order >= len(d_seg)
+        tgt_row = np.where(is_fee, -1, order)
+    else:
+        tgt = Tiles(d_seg, d_val)
+        tgt_row = np.arange(len(d_seg))
+    src_taint = np.zeros(len(src.value))
+    has = fidx >= 0
+    if not forward:  # value created by a coinbase has no earlier source
+        minted = has & _col(meta, "is_coinbase").astype(bool)[src.seg]
+        if minted.any():
+            amount = float(_amounts(front, model)[fidx[minted]].sum())
+            result.held["(newly minted)"] = result.held.get("(newly minted)", 0.0) + amount
+            has &= ~minted
+    # Coins whose transaction is past --until stay where they are.
+    late_src = has & late[src.seg]
+    if late_src.any():
+        result.after_until += float(_amounts(front, model)[fidx[late_src]].sum())
+        has &= ~late_src
+    if model in (Model.fifo, Model.lifo):
+        f2s = np.full(len(front), -1, dtype=np.int64)
+        f2s[fidx[has]] = np.flatnonzero(has)
+        iv = front.intervals
+        moved = f2s[iv.tile] >= 0
+        src_iv = Intervals(f2s[iv.tile[moved]], iv.start[moved], iv.end[moved])
+        src_taint = src_iv.amount_per_tile(len(src.value)).astype(np.float64)
+        reverse = model is Model.lifo
+        plain = ~joins[src.seg[src_iv.tile]] if len(src_iv.tile) else np.zeros(0, bool)
+        out_iv = ordered(
+            src,
+            Intervals(src_iv.tile[plain], src_iv.start[plain], src_iv.end[plain]),
+            tgt,
+            n_seg,
+            reverse=reverse,
+        )
+        mixed = proportional(
+            Model.haircut, src, np.where(joins[src.seg], src_taint, 0.0), tgt, n_seg
+        )
+        mix_tiles = np.flatnonzero(mixed > 0)
+        mix_len = np.floor(mixed[mix_tiles]).astype(np.int64)
+        out_iv = Intervals(
+            np.concatenate([out_iv.tile, mix_tiles]),
+            np.concatenate([out_iv.start, np.zeros(len(mix_tiles), np.int64)]),
+            np.concatenate([out_iv.end, mix_len]),
+        )
+        tgt_taint = out_iv.amount_per_tile(len(tgt.value)).astype(np.float64)
+    else:
+        src_taint[has] = front.taint[fidx[has]]
+        plain_model = proportional(model, src, np.where(joins[src.seg], 0.0, src_taint), tgt, n_seg)
+        mixed = proportional(
+            Model.haircut, src, np.where(joins[src.seg], src_taint, 0.0), tgt, n_seg
+        )
+        tgt_taint = plain_model + mixed
+        out_iv = Intervals.empty()
+    if forward:
+        result.fees += float(tgt_taint[tgt_row < 0].sum())
+    if joins.any() and "coinjoin" not in result.flags:
+        result.flags.append("coinjoin")
+    # Build the next frontier from target tiles that received taint.
+    hit = (tgt_taint > 0) & (tgt_row >= 0)
+    rows = tgt_row[hit]
+    if forward:
+        nxt = _coins_from(outs.take(pa.array(rows)), tgt_taint[hit])
+    else:
+        nxt = _prev_coins(dst_tab, rows, tgt_taint[hit], result)
+    tile_to_coin = np.full(len(tgt.value), -1, dtype=np.int64)
+    tile_to_coin[np.flatnonzero(hit)] = np.arange(int(hit.sum()))
+    keep_iv = tile_to_coin[out_iv.tile] >= 0 if len(out_iv.tile) else np.zeros(0, bool)
+    nxt.intervals = Intervals(
+        tile_to_coin[out_iv.tile[keep_iv]], out_iv.start[keep_iv], out_iv.end[keep_iv]
+    )
+    if model is Model.poison:  # a coin once fully tainted is not tainted again
+        fresh = np.array(
+            [(str(t), int(n)) not in visited for t, n in zip(nxt.tx_hash, nxt.n, strict=True)], bool
+        )
+        visited.update((str(t), int(n)) for t, n in zip(nxt.tx_hash, nxt.n, strict=True))
+        nxt = nxt.take(fresh) if len(fresh) else nxt
+        hit_tiles = np.flatnonzero(hit)[fresh] if len(fresh) else np.zeros(0, np.int64)
+    else:
+        hit_tiles = np.flatnonzero(hit)
+    edge_rows.append(
+        _edges(
+            src,
+            src_taint,
+            _col(src_tab, "address_id"),
+            tgt,
+            tgt_taint,
+            hit_tiles,
+            nxt.address_id,
+            seg_tx,
+            seg_time,
+            joins,
+            hop,
+        )
+    )
+    return nxt
+
+
+def _prev_coins(
+    ins: pa.Table, rows: NDArray[np.int64], taint: NDArray[np.float64], result: TraceResult
+) -> Coins:
+    """Backward: the coins spent by the given input rows (minted value is recorded apart)."""
+    sub = ins.take(pa.array(rows))
+    prev = _col(sub, "prev_tx_hash")
+    minted = np.array([p is None for p in prev], dtype=bool)
+    if minted.any():
+        result.held["(newly minted)"] = result.held.get("(newly minted)", 0.0) + float(
+            taint[minted].sum()
+        )
+    keep = ~minted
+    n = len(sub)
+    value = _col(sub, "value").astype(np.int64)
+    none = np.array([None] * n, dtype=object)
+    coins = Coins(
+        prev.astype(object),
+        _col(sub, "prev_n").astype(np.int64),
+        np.full(n, -1, np.int64),
+        _col(sub, "address_id").astype(np.int64),
+        value,
+        none,
+        np.full(n, -1, np.int64),
+        none,
+        taint,
+        Intervals.empty(),
+    )
+    coins = coins.take(keep)
+    return coins
+
+
+def _edges(
+    src: Tiles,
+    src_taint: NDArray[np.float64],
+    src_addr: NDArray[Any],
+    tgt: Tiles,
+    tgt_taint: NDArray[np.float64],
+    hit_tiles: NDArray[np.int64],
+    tgt_addr: NDArray[np.int64],
+    seg_tx: NDArray[Any],
+    seg_time: NDArray[Any],
+    joins: NDArray[np.bool_],
+    hop: int,
+) -> pa.Table:
+    """Edges source address -> target address per transaction, split by source share."""
+    s = np.flatnonzero(src_taint > 0)
+    sources = pa.table({"seg": src.seg[s], "src": src_addr[s].astype(np.int64), "t": src_taint[s]})
+    targets = pa.table(
+        {
+            "seg": tgt.seg[hit_tiles],
+            "dst": tgt_addr.astype(np.int64),
+            "amount": tgt_taint[hit_tiles],
+        }
+    )
+    segs = pa.table(
+        {"seg": np.arange(len(seg_tx)), "tx_hash": seg_tx, "time": seg_time, "coinjoin": joins}
+    )
+    mem = duckdb.connect()
+    for name, table in (("sources", sources), ("targets", targets), ("segs", segs)):
+        mem.register(name, table)
+    return mem.sql(
+        f"""WITH s AS (SELECT seg, src, sum(t) AS t FROM sources GROUP BY ALL),
+                 st AS (SELECT seg, sum(t) AS total FROM s GROUP BY seg)
+            SELECT {hop} AS hop, g.tx_hash, s.src, d.dst, sum(d.amount * s.t / st.total) AS amount,
+                   any_value(g.time) AS time, any_value(g.coinjoin) AS coinjoin
+            FROM targets d JOIN s USING (seg) JOIN st USING (seg) JOIN segs g USING (seg)
+            GROUP BY ALL"""
+    ).to_arrow_table()
+
+
+def _finish_edges(
+    con: duckdb.DuckDBPyConnection, chain: str, result: TraceResult, edge_rows: list[pa.Table]
+) -> None:
+    """Turn edge tables into Edge objects and address ids into address strings."""
+    ids: set[int] = set()
+    tables = [t for t in edge_rows if t.num_rows]
+    for t in tables:
+        ids.update(int(x) for x in t.column("src").to_pylist())
+        ids.update(int(x) for x in t.column("dst").to_pylist())
+    ids.update(int(k) for k in result.held if k.lstrip("-").isdigit())
+    ids.update(int(a.address) for a in result.arrivals)
+    names = _address_names(con, chain, ids)
+    rule = {
+        "poison": "poison: whole output tainted",
+        "haircut": "haircut: value share",
+        "fifo": "fifo: first in, first out",
+        "lifo": "lifo: last in, first out",
+    }[result.model]
+    for t in tables:
+        for r in t.to_pylist():
+            flags = ("coinjoin",) if r["coinjoin"] else ()
+            result.edges.append(
+                Edge(
+                    r["hop"],
+                    r["tx_hash"],
+                    names.get(r["src"], "?"),
+                    names.get(r["dst"], "?"),
+                    result.asset,
+                    r["amount"],
+                    r["time"],
+                    "coinjoin: value share" if flags else rule,
+                    flags,
+                )
+            )
+    result.held = {
+        names.get(int(k), k) if k.lstrip("-").isdigit() else k: v for k, v in result.held.items()
+    }
+    for a in result.arrivals:
+        a.address = names.get(int(a.address), a.address)
+
+
+def _address_names(con: duckdb.DuckDBPyConnection, chain: str, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    con.register("_ids", pa.table({"address_id": sorted(ids)}))
+    found = con.execute(
+        "SELECT a.address_id, a.address FROM addresses a JOIN _ids USING (address_id)"
+        " WHERE a.chain = ?",
+        [chain],
+    ).fetchall()
+    con.unregister("_ids")
+    names = {int(i): str(a) for i, a in found}
+    names[-1] = "(no address)"
+    return names

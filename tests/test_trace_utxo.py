@@ -1,0 +1,120 @@
+"""UTXO tracing against hand-worked figures for every model, forward and backward.
+
+Chain: t0 mints 50 to A; t1 spends A to B 30 and C 19 (fee 1); t2 spends B to D 29 (fee 1);
+x0 mints 10 to X; t3 spends C (19) then X (10) to E 5 and F 23 (fee 1).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from chainsleuth.analytics.tracing.result import Endpoint
+from chainsleuth.analytics.tracing.taint import Model
+from chainsleuth.analytics.tracing.utxo import TraceParams, seed_coins, trace_utxo
+from chainsleuth.store.addresses import address_id
+from tests.chainbuilder import chain, ingest
+
+BLOCKS = chain(
+    [{"id": "t0", "ins": [], "outs": [("A", 50)]}, {"id": "x0", "ins": [], "outs": [("X", 10)]}],
+    [{"id": "t1", "ins": [("t0", 0)], "outs": [("B", 30), ("C", 19)]}],
+    [{"id": "t2", "ins": [("t1", 0)], "outs": [("D", 29)]}],
+    [{"id": "t3", "ins": [("t1", 1), ("x0", 0)], "outs": [("E", 5), ("F", 23)]}],
+)
+
+
+@pytest.fixture
+def store(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    ingest(con, BLOCKS)
+    return con
+
+
+def run(
+    con: duckdb.DuckDBPyConnection, model: Model, where: str, params: list[object], **kw: object
+) -> dict[str, object]:
+    seeds = seed_coins(con, "bitcoin", where, params)
+    result = trace_utxo(con, "bitcoin", seeds, [], TraceParams(model=model, **kw))  # type: ignore[arg-type]
+    return result.to_dict()
+
+
+def held(d: dict[str, object]) -> dict[str, int]:
+    rem = d["remainder"]
+    assert isinstance(rem, dict)
+    return {h["address"]: h["amount"] for h in rem["held"]}
+
+
+@pytest.mark.parametrize(
+    ("model", "want_held", "want_fees"),
+    [
+        # t3's inputs: C 19 tainted then X 10 clean; outputs E 5, F 23, fee 1.
+        (
+            Model.haircut,
+            {"D": 29, "E": round(5 * 19 / 29), "F": round(23 * 19 / 29)},
+            round(1 + 1 + 19 / 29),
+        ),
+        (Model.fifo, {"D": 29, "E": 5, "F": 14}, 2),
+        (Model.lifo, {"D": 29, "F": 18}, 3),
+        (Model.poison, {"D": 29, "E": 5, "F": 23}, 3),
+    ],
+)
+def test_forward_models(
+    store: duckdb.DuckDBPyConnection, model: Model, want_held: dict[str, int], want_fees: int
+) -> None:
+    d = run(store, model, "o.tx_hash = ? AND o.n = 0", ["t0"])
+    assert held(d) == want_held
+    rem = d["remainder"]
+    assert isinstance(rem, dict) and rem["fees"] == want_fees
+
+
+def test_endpoint_stops_the_trace(store: duckdb.DuckDBPyConnection) -> None:
+    d_id = address_id(store, "bitcoin", "B")
+    assert d_id is not None
+    stops = {d_id: Endpoint("cluster:7", "Exchange K", "exchange")}
+    d = run(store, Model.haircut, "o.tx_hash = ? AND o.n = 0", ["t0"], stops=stops)
+    endpoints = d["endpoints"]
+    assert isinstance(endpoints, list)
+    assert [(e["label"], e["amount"], e["addresses"][0]["address"]) for e in endpoints] == [
+        ("Exchange K", 30, "B")
+    ]
+    assert endpoints[0]["share"] == pytest.approx(30 / 50)
+    assert "D" not in held(d)  # not followed past the exchange
+
+
+def test_max_hops_and_min_amount(store: duckdb.DuckDBPyConnection) -> None:
+    d = run(store, Model.haircut, "o.tx_hash = ? AND o.n = 0", ["t0"], max_hops=1)
+    rem = d["remainder"]
+    assert isinstance(rem, dict) and rem["beyond_max_hops"] == 49 and rem["fees"] == 1
+    d = run(store, Model.haircut, "o.tx_hash = ? AND o.n = 0", ["t0"], min_amount=20)
+    rem = d["remainder"]
+    assert isinstance(rem, dict) and rem["below_threshold"] == 19  # C is not followed
+
+
+def test_backward_haircut_reaches_the_mint(store: duckdb.DuckDBPyConnection) -> None:
+    # F (23) came from t3's inputs C 19 and X 10 in proportion: 23*19/29 and 23*10/29,
+    # and C's part from A's coinbase before it.
+    d = run(store, Model.haircut, "o.tx_hash = ? AND o.n = 1", ["t3"], direction="backward")
+    assert held(d) == {"(newly minted)": 23}
+    edges = d["edges"]
+    assert isinstance(edges, list)
+    first_hop = {(e["from"], e["to"]): e["amount"] for e in edges if e["hop"] == 1}
+    assert first_hop == {("F", "C"): round(23 * 19 / 29), ("F", "X"): round(23 * 10 / 29)}
+
+
+def test_edges_carry_provenance(store: duckdb.DuckDBPyConnection) -> None:
+    d = run(store, Model.fifo, "o.tx_hash = ? AND o.n = 0", ["t0"])
+    edges = d["edges"]
+    assert isinstance(edges, list)
+    assert {(e["hop"], e["tx_hash"], e["from"], e["to"], e["amount"]) for e in edges} == {
+        (1, "t1", "A", "B", 30),
+        (1, "t1", "A", "C", 19),
+        (2, "t2", "B", "D", 29),
+        (2, "t3", "C", "E", 5),
+        (2, "t3", "C", "F", 14),
+    }
+    assert all(e["provenance"]["rule"].startswith("fifo") for e in edges)
+
+
+def test_coinjoin_passes_by_value_share_and_is_flagged(store: duckdb.DuckDBPyConnection) -> None:
+    d = run(store, Model.fifo, "o.tx_hash = ? AND o.n = 0", ["t0"], coinjoins=frozenset({"t3"}))
+    assert held(d)["F"] == int(23 * 19 / 29)  # value share, not FIFO order
+    assert d["flags"] == ["coinjoin"]

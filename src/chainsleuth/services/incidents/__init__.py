@@ -1,0 +1,1 @@
+"""The incident database: curated DPRK-attributed thefts, statistics and reconciliation."""

@@ -1,0 +1,152 @@
+"""Incidents in the store: import (idempotent, all-or-nothing), list with filters, show one.
+
+Read commands work on the store's incidents; a store with none falls back to the curated
+database shipped in the package, loaded into an in-memory store (`incident_store`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+
+from chainsleuth.errors import NotFoundError
+from chainsleuth.services.incidents.loader import load_packaged
+from chainsleuth.services.incidents.model import Incident
+from chainsleuth.store.db import connect, transaction
+
+TABLES = ("incident_assets", "incident_seeds", "incident_sources", "incidents")
+
+
+def import_incidents(
+    con: duckdb.DuckDBPyConnection, incidents: Sequence[Incident], source_file: str
+) -> int:
+    """Insert or replace `incidents` in one transaction; return how many were written."""
+    ids = [i.id for i in incidents]
+    with transaction(con):
+        for table in TABLES:
+            con.execute(f"DELETE FROM {table} WHERE incident_id IN (SELECT unnest(?))", [ids])
+        for inc in incidents:
+            _insert(con, inc, f"{source_file}/{inc.id}.yaml")
+    return len(incidents)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, inc: Incident, source_file: str) -> None:
+    a = inc.attribution
+    con.execute(
+        "INSERT INTO incidents (incident_id, name, date, date_precision, victim_name,"
+        " victim_type, victim_country, usd_value, valuation, valuation_note, actor, confidence,"
+        " attributed_by, disputed, attribution_note, notes, source_file)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            inc.id, inc.name, inc.date, inc.date_precision.value, inc.victim.name,
+            inc.victim.type.value, inc.victim.country, inc.usd_value, inc.valuation.value,
+            inc.valuation_note, a.actor, a.confidence.value, a.attributed_by, a.disputed,
+            a.note, inc.notes, source_file,
+        ],
+    )  # fmt: skip
+    for pos, asset in enumerate(inc.assets):
+        con.execute(
+            "INSERT INTO incident_assets VALUES (?, ?, ?, ?, ?, ?::HUGEINT, ?)",
+            [
+                inc.id, pos, asset.chain, asset.asset,
+                None if asset.amount is None else format(asset.amount, "f"),
+                None if asset.base_units is None else str(asset.base_units),
+                asset.resolved_decimals,
+            ],
+        )  # fmt: skip
+    seeds: list[tuple[str, str, str, str | None]]
+    seeds = [(s.chain, "address", s.address, s.role) for s in inc.seeds.addresses]
+    seeds += [(t.chain, "txid", t.txid, None) for t in inc.seeds.txids]
+    for chain, kind, value, role in seeds:
+        con.execute(
+            "INSERT OR IGNORE INTO incident_seeds VALUES (?, ?, ?, ?, ?)",
+            [inc.id, chain, kind, value, role],
+        )
+    for pos, source in enumerate(inc.sources):
+        con.execute("INSERT INTO incident_sources VALUES (?, ?, ?)", [inc.id, pos, source])
+
+
+def incident_count(con: duckdb.DuckDBPyConnection) -> int:
+    """How many incidents the store holds."""
+    row = con.execute("SELECT count(*) FROM incidents").fetchone()
+    return int(row[0]) if row else 0
+
+
+@contextmanager
+def incident_store(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`con` if it holds incidents, else an in-memory store with the packaged database."""
+    if incident_count(con):
+        yield con
+        return
+    memory = connect(":memory:")
+    try:
+        import_incidents(memory, load_packaged(), "chainsleuth/data/incidents")
+        yield memory
+    finally:
+        memory.close()
+
+
+def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def list_incidents(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    actor: str | None = None,
+    country: str | None = None,
+    year: int | None = None,
+) -> list[dict[str, Any]]:
+    """Incidents by date; `actor` matches case-insensitively as a substring."""
+    return _rows(
+        con.execute(
+            "SELECT incident_id AS id, date, name, victim_country AS country, victim_type,"
+            " usd_value, actor, confidence, disputed FROM incidents"
+            " WHERE (?::VARCHAR IS NULL OR actor ILIKE '%' || ? || '%')"
+            " AND (?::VARCHAR IS NULL OR victim_country = upper(?))"
+            " AND (?::INTEGER IS NULL OR year(date) = ?)"
+            " ORDER BY date, incident_id",
+            [actor, actor, country, country, year, year],
+        )
+    )
+
+
+def show_incident(con: duckdb.DuckDBPyConnection, incident_id: str) -> dict[str, Any]:
+    """One incident with its assets, seeds and sources; NotFoundError when unknown."""
+    found = _rows(
+        con.execute(
+            "SELECT incident_id AS id, name, date, date_precision, victim_name, victim_type,"
+            " victim_country, usd_value, valuation, valuation_note, actor, confidence,"
+            " attributed_by, disputed, attribution_note, notes, source_file"
+            " FROM incidents WHERE incident_id = ?",
+            [incident_id],
+        )
+    )
+    if not found:
+        raise NotFoundError(f"incident {incident_id!r} is not in the incident database")
+    record = found[0]
+    record["assets"] = _rows(
+        con.execute(
+            "SELECT chain, asset, amount, amount_base, decimals FROM incident_assets"
+            " WHERE incident_id = ? ORDER BY position",
+            [incident_id],
+        )
+    )
+    record["seeds"] = _rows(
+        con.execute(
+            "SELECT chain, kind, value, role FROM incident_seeds WHERE incident_id = ?"
+            " ORDER BY kind, chain, value",
+            [incident_id],
+        )
+    )
+    record["sources"] = _rows(
+        con.execute(
+            "SELECT source FROM incident_sources WHERE incident_id = ? ORDER BY position",
+            [incident_id],
+        )
+    )
+    return record

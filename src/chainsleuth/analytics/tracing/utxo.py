@@ -87,7 +87,7 @@ _COIN_COLUMNS = (
 
 
 def _coins_from(table: pa.Table, taint: NDArray[np.float64] | None = None) -> Coins:
-    cols = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+    cols = {name: _col(table, name) for name in table.column_names}
     value = cols["value"].astype(np.int64)
     t = value.astype(np.float64) if taint is None else taint
     iv = Intervals(np.arange(len(value), dtype=np.int64), np.zeros(len(value), np.int64), value)
@@ -179,7 +179,11 @@ class _Hop:
 
 
 def _col(table: pa.Table, name: str) -> NDArray[Any]:
-    return np.asarray(table.column(name).to_numpy(zero_copy_only=False))
+    """A column as NumPy; timestamps as Python datetimes (what reports print)."""
+    column = table.column(name)
+    if pa.types.is_timestamp(column.type):
+        return np.array(column.to_pylist(), dtype=object)
+    return np.asarray(column.to_numpy(zero_copy_only=False))
 
 
 def trace_utxo(

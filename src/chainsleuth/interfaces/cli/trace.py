@@ -1,0 +1,162 @@
+"""`chainsleuth trace`: follow stolen funds to where they cash out (or sources backward)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from chainsleuth.analytics.tracing.run import trace
+from chainsleuth.analytics.tracing.taint import Model
+from chainsleuth.analytics.tracing.utxo import TraceParams
+from chainsleuth.errors import InputError
+from chainsleuth.interfaces.cli.context import settings, store
+from chainsleuth.interfaces.output import Format, dumps, emit, progress, rows_table, stderr
+from chainsleuth.interfaces.trace_export import edge_rows, to_graphml, to_html
+
+UNITS = {"btc": 10**8, "sat": 1, "eth": 10**18, "gwei": 10**9, "wei": 1}
+
+
+class TraceFormat(StrEnum):
+    """Trace outputs: the read formats plus graph files."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    graphml = "graphml"
+    html = "html"
+
+
+class Direction(StrEnum):
+    """Forward: where did it go. Backward: where did it come from."""
+
+    forward = "forward"
+    backward = "backward"
+
+
+def parse_amount(text: str) -> int:
+    """`--min-amount`: base units (`5000`) or a decimal with a unit (`0.01btc`, `2eth`)."""
+    raw = text.strip().lower().replace("_", "")
+    for unit, scale in UNITS.items():
+        if raw.endswith(unit):
+            try:
+                return int(Decimal(raw[: -len(unit)]) * scale)
+            except InvalidOperation:
+                break
+    if raw.isdigit():
+        return int(raw)
+    raise InputError(
+        f"--min-amount {text!r}: give base units (5000) or an amount with a unit "
+        f"({', '.join(UNITS)}), e.g. 0.01btc"
+    )
+
+
+def parse_until(text: str | None) -> dt.datetime | None:
+    """`--until`: an ISO date or date-time, UTC."""
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InputError(f"--until {text!r}: not an ISO date (YYYY-MM-DD[THH:MM:SS])") from exc
+    if len(text) == 10:  # a bare date means the end of that day
+        value += dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+    return (
+        value.replace(tzinfo=None)
+        if value.tzinfo is None
+        else value.astimezone(dt.UTC).replace(tzinfo=None)
+    )
+
+
+def _write(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        stderr.print(f"wrote {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `trace`."""
+
+    @app.command("trace")
+    def trace_cmd(
+        ctx: typer.Context,
+        chain: str = typer.Option("bitcoin", "--chain", help="Chain to trace on."),
+        seed: list[str] = typer.Option(..., "--seed", help="ADDR, TXID or TXID:N; repeatable."),
+        direction: Direction = typer.Option(Direction.forward, "--direction"),
+        model: Model = typer.Option(Model.haircut, "--model", help="Taint model."),
+        max_hops: int = typer.Option(10, "--max-hops", min=1),
+        min_amount: str = typer.Option("0", "--min-amount", help="Stop below this taint."),
+        until: str = typer.Option(None, "--until", help="Ignore transactions after this date."),
+        network: str = typer.Option("mainnet", "--network", help="Bitcoin network."),
+        fmt: TraceFormat = typer.Option(None, "--format", "-f", help="table|json|csv|graphml|html"),
+        out: Path = typer.Option(None, "--out", help="Write to this file instead of stdout."),
+    ) -> None:
+        """Trace funds under a taint model; stop at custodial services (cash-out endpoints)."""
+        s = settings(ctx)
+        chosen = fmt or TraceFormat(s.fmt.value)
+        params = TraceParams(
+            model=model,
+            direction=direction.value,
+            max_hops=max_hops,
+            min_amount=parse_amount(min_amount),
+            until=parse_until(until),
+        )
+        con = store(ctx)
+        with progress(s.quiet) as bar:
+            task = bar.add_task("tracing (hops)", total=max_hops)
+
+            def on_hop(hop: int, frontier: int) -> None:
+                bar.update(
+                    task, completed=hop - 1, description=f"tracing hop {hop}, {frontier} coins"
+                )
+
+            result = trace(con, chain, seed, params, network=network, on_hop=on_hop)
+            bar.update(task, completed=max_hops)
+        data = result.to_dict()
+        if chosen is TraceFormat.json:
+            _write(dumps(data) + "\n", out)
+        elif chosen is TraceFormat.graphml:
+            _write(to_graphml(data), out)
+        elif chosen is TraceFormat.html:
+            _write(to_html(data, title=f"Trace of {', '.join(seed)}"), out)
+        elif chosen is TraceFormat.csv:
+            if out is None:
+                emit(edge_rows(data), Format.csv)
+            else:
+                with out.open("w", encoding="utf-8") as fh:
+                    emit(edge_rows(data), Format.csv, out=fh)
+        else:
+            _print_table(data)
+
+
+def _print_table(data: dict[str, Any]) -> None:
+    from rich.console import Console
+
+    console = Console()
+    seed = data["seed"]
+    console.print(
+        f"[bold]{data['model']}[/bold] trace, {data['direction']}, {data['hops']} hops,"
+        f" seed {seed['amount']} {seed['asset']} (base units)"
+    )
+    endpoints = [
+        {k: e[k] for k in ("entity", "label", "category", "asset", "amount")}
+        | {
+            "share": f"{100 * e['share']:.2f}%",
+            "first_seen": e["first_seen"],
+            "last_seen": e["last_seen"],
+            "addresses": len(e["addresses"]),
+        }
+        for e in data["endpoints"]
+    ]
+    console.print(rows_table(endpoints, title="endpoints"))
+    rem = {k: v for k, v in data["remainder"].items() if k != "held"}
+    console.print(rows_table([rem], title="remainder"))
+    if data["flags"]:
+        console.print(f"flags: {', '.join(data['flags'])}")

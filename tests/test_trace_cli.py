@@ -103,8 +103,6 @@ def test_csv_edges(db: Path) -> None:
     ],
 )
 def test_bad_input_is_one_clear_line(db: Path, args: list[str], message: str) -> None:
-    import subprocess
-    import sys
 
     from chainsleuth.interfaces.cli.main import run as cli_run
 

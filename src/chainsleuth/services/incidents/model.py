@@ -254,7 +254,7 @@ class Incident(_Strict):
             try:
                 check_source(value)
             except ValueError as exc:
-                raise ValueError(f"[{index}] {exc}") from None
+                raise ValueError(f"[{index}]: {exc}") from None
         return values
 
     @field_validator("usd_value", mode="before")

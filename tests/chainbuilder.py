@@ -79,3 +79,10 @@ def ingest(con: duckdb.DuckDBPyConnection, blocks: list[dict[str, pa.Table]]) ->
     for b in blocks:
         stage_arrow(con, b)
         apply_staged(con, "bitcoin", "test")
+
+
+def addr(name: str) -> str:
+    """A valid mainnet P2WPKH address derived from a name (for tests that validate input)."""
+    from chainsleuth.chains.bitcoin.address import encode_segwit, hash160
+
+    return encode_segwit("bc", 0, hash160(name.encode()))

@@ -1,0 +1,215 @@
+"""Screening: one code path for the CLI (`chainsleuth screen`) and the API.
+
+At start the screener loads into memory what a request needs — the risky entities' tags,
+the exposures of exposed addresses, and a sorted array of 64-bit address fingerprints to
+tell a known clean address from one the store has never seen — so a lookup is a few dict
+and binary-search operations, not a query. The `explain` path (which hops and tags
+produced a score) runs the tracing engine backward on demand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+from numpy.typing import NDArray
+
+from chainsleuth.analytics.scoring.score import Exposure, Policy, score
+from chainsleuth.analytics.tracing.result import Endpoint
+from chainsleuth.analytics.tracing.taint import Model
+from chainsleuth.analytics.tracing.utxo import TraceParams, seed_coins, trace_utxo
+from chainsleuth.errors import InputError, NotFoundError
+
+CHAINS = ("bitcoin", "ethereum")
+
+
+def fingerprint(address: str) -> int:
+    """64-bit fingerprint of an address string (the low half of its MD5, as DuckDB's)."""
+    return int.from_bytes(hashlib.md5(address.encode("utf-8")).digest()[:8], "little")
+
+
+def normalize_address(chain: str, address: str, network: str = "mainnet") -> str:
+    """The stored form of a user-given address, or InputError naming the problem."""
+    if chain == "ethereum":
+        from chainsleuth.chains.ethereum.address import normalize
+
+        return normalize(address)
+    if chain == "bitcoin":
+        from chainsleuth.chains.bitcoin.address import validate
+
+        return validate(address, network)
+    raise InputError(f"unknown chain {chain!r}; chains: {', '.join(CHAINS)}")
+
+
+@dataclass
+class _ChainIndex:
+    ids: dict[str, int] = field(default_factory=dict)  # exposed or risky address -> id
+    direct: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    exposures: dict[int, list[Exposure]] = field(default_factory=dict)
+    known: NDArray[np.uint64] = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    risky_stops: dict[int, Endpoint] = field(default_factory=dict)
+
+
+class Screener:
+    """Scores addresses and transactions against a policy from an in-memory index."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, policy: Policy) -> None:
+        self.con = con
+        self.policy = policy
+        self.index: dict[str, _ChainIndex] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        """Re-read exposures, risky tags and the known-address fingerprints."""
+        index: dict[str, _ChainIndex] = {c: _ChainIndex() for c in CHAINS}
+        con = self.con
+        for chain, aid, address, concept, entity, label, source, conf, level, tagged in con.execute(
+            "SELECT r.chain, r.address_id, a.address, r.concept, r.entity, r.label,"
+            " r.source, r.confidence, r.confidence_level, r.tagged_address"
+            " FROM risky_addresses r JOIN addresses a USING (address_id)"
+        ).fetchall():
+            ix = index.setdefault(chain, _ChainIndex())
+            ix.ids[address] = aid
+            ix.direct.setdefault(aid, []).append(
+                {
+                    "concept": concept,
+                    "entity": entity,
+                    "label": label,
+                    "source": source,
+                    "confidence": conf,
+                    "confidence_level": level,
+                    "tagged_address": tagged,
+                }
+            )
+            ix.risky_stops[aid] = Endpoint(entity, label, concept)
+        grouped: dict[tuple[str, int], list[Exposure]] = defaultdict(list)
+        for chain, aid, address, concept, hop, tainted, received in con.execute(
+            "SELECT e.chain, e.address_id, a.address, e.concept, e.hop, e.tainted,"
+            " e.received FROM exposures e JOIN addresses a USING (address_id)"
+        ).fetchall():
+            index.setdefault(chain, _ChainIndex()).ids[address] = aid
+            grouped[(chain, aid)].append(Exposure(concept, hop, tainted, int(received)))
+        for (chain, aid), rows in grouped.items():
+            index[chain].exposures[aid] = rows
+        for chain, ix in index.items():
+            prints = (
+                con.sql(
+                    "SELECT (md5_number(address) % 18446744073709551616)::UBIGINT AS f"
+                    " FROM addresses WHERE chain = ?",
+                    params=[chain],
+                )
+                .to_arrow_table()
+                .column("f")
+                .to_numpy()
+            )
+            ix.known = np.sort(np.asarray(prints, dtype=np.uint64))
+        self.index = index
+
+    def _known(self, chain: str, address: str) -> bool:
+        known = self.index[chain].known
+        f = np.uint64(fingerprint(address))
+        i = int(np.searchsorted(known, f))
+        return i < len(known) and known[i] == f
+
+    def screen_address(
+        self, chain: str, address: str, *, network: str = "mainnet", explain: bool = False
+    ) -> dict[str, Any]:
+        """Risk of one address: score, level, direct tags, indirect exposure (and path)."""
+        stored = normalize_address(chain, address, network)
+        ix = self.index[chain]
+        aid = ix.ids.get(stored)
+        direct = ix.direct.get(aid, []) if aid is not None else []
+        exposures = ix.exposures.get(aid, []) if aid is not None else []
+        result = {
+            "chain": chain,
+            "address": stored,
+            "known": aid is not None or self._known(chain, stored),
+            **score(direct, exposures, self.policy),
+        }
+        if explain:
+            result["paths"] = self.explain(chain, stored)
+        return result
+
+    def explain(self, chain: str, address: str) -> list[dict[str, Any]]:
+        """Backward haircut trace from what the address received to the risky sources."""
+        if chain != "bitcoin" or not self._known(chain, address):
+            return []
+        from chainsleuth.store.addresses import address_id
+
+        aid = address_id(self.con, chain, address)
+        if aid is None:
+            return []
+        coins = seed_coins(self.con, chain, "o.address_id = ?", [aid])
+        if len(coins) == 0:
+            return []
+        result = trace_utxo(
+            self.con,
+            chain,
+            coins,
+            [{"kind": "address", "address": address}],
+            TraceParams(
+                model=Model.haircut,
+                direction="backward",
+                max_hops=self.policy.hops,
+                stops=self.index[chain].risky_stops,
+            ),
+        )
+        data = result.to_dict()
+        reached = {a["address"] for e in data["endpoints"] for a in e["addresses"]}
+        return [
+            {
+                "source": e["entity"],
+                "label": e["label"],
+                "concept": e["category"],
+                "amount": e["amount"],
+                "share": e["share"],
+                "hops": [h for h in data["edges"] if h["to"] in reached],
+            }
+            for e in data["endpoints"]
+        ]
+
+    def screen_tx(self, chain: str, tx_hash: str, role: str = "deposit") -> dict[str, Any]:
+        """A deposit is scored by the exposure of its funds' sources (the input addresses,
+        weighted by value); a withdrawal by its destinations (the output addresses)."""
+        if chain != "bitcoin":
+            raise InputError(f"transaction screening is available for bitcoin, not {chain!r}")
+        if role not in ("deposit", "withdrawal"):
+            raise InputError(f"role {role!r}: use deposit or withdrawal")
+        h = tx_hash.strip().lower().removeprefix("0x")
+        table = "inputs" if role == "deposit" else "outputs"
+        found = self.con.execute(
+            f"SELECT a.address, sum(x.value) FROM {table} x JOIN addresses a USING (address_id)"
+            " WHERE x.chain = ? AND x.tx_hash = ? GROUP BY a.address ORDER BY 2 DESC",
+            [chain, h],
+        ).fetchall()
+        if not found:
+            raise NotFoundError(f"{chain} transaction {h} is not in the store")
+        total = sum(int(v or 0) for _, v in found) or 1
+        parts = []
+        for address, value in found:
+            r = self.screen_address(chain, address)
+            parts.append(
+                {
+                    "address": address,
+                    "value": int(value or 0),
+                    "weight": int(value or 0) / total,
+                    "score": r["score"],
+                    "level": r["level"],
+                    "direct": r["direct"],
+                    "indirect": r["indirect"],
+                }
+            )
+        worst = max(parts, key=lambda p: p["score"])
+        return {
+            "chain": chain,
+            "tx_hash": h,
+            "role": role,
+            "score": worst["score"],
+            "level": worst["level"],
+            "policy_version": self.policy.version,
+            "counterparties": parts,
+        }

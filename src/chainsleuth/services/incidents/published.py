@@ -3,8 +3,9 @@
 `reconcile` sets each published figure beside the total of our incidents in the same scope
 (years by theft date, optionally one victim country), with the difference and its likely
 reasons: the curated `known_differences` of the figure, and reasons measured on our list
-(incident counts, disputed attributions, unvalued incidents). A gap over `TOLERANCE` with
-no reason at all is reported as `unexplained`.
+(incident counts, disputed attributions, unvalued incidents, and, when prices are
+stored, the same incidents re-valued at the daily close of their theft date). A gap over
+`TOLERANCE` with no reason at all is reported as `unexplained`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from chainsleuth.errors import InputError
 from chainsleuth.services.incidents.countries import ISO_3166_ALPHA2
 from chainsleuth.services.incidents.model import check_source
+from chainsleuth.services.incidents.valuation import daily_close_values
 
 TOLERANCE = Decimal("0.10")
 """Relative gap up to which our total counts as consistent with a published one."""
@@ -128,7 +130,19 @@ def _ours(con: duckdb.DuckDBPyConnection, scope: Scope) -> dict[str, int]:
     ).fetchone()
     assert row is not None
     keys = ("incidents", "stolen_usd", "disputed_usd", "disputed", "unvalued")
-    return {k: int(v) for k, v in zip(keys, row, strict=True)}
+    ours = {k: int(v) for k, v in zip(keys, row, strict=True)}
+    recorded = dict(
+        con.execute(
+            "SELECT incident_id, usd_value FROM incidents WHERE usd_value IS NOT NULL"
+            " AND year(date) BETWEEN ? AND ? AND (?::VARCHAR IS NULL OR victim_country = ?)",
+            [scope.from_year, scope.to_year, scope.country, scope.country],
+        ).fetchall()
+    )
+    revalued = daily_close_values(con, list(recorded)) if recorded else {}
+    ours["revalued"] = len(revalued)
+    ours["revalued_usd"] = sum(revalued.values())
+    ours["revalued_recorded_usd"] = sum(int(recorded[i]) for i in revalued)
+    return ours
 
 
 def measured_reasons(figure: PublishedFigure, ours: dict[str, int]) -> list[Reason]:
@@ -160,6 +174,15 @@ def measured_reasons(figure: PublishedFigure, ours: dict[str, int]) -> list[Reas
                 kind=ReasonKind.attribution,
                 text=f"${ours['disputed_usd']:,} of our total rests on {ours['disputed']} "
                 "disputed attributions",
+            )
+        )
+    if ours["revalued"] and ours["revalued_usd"] != ours["revalued_recorded_usd"]:
+        reasons.append(
+            Reason(
+                kind=ReasonKind.valuation,
+                text=f"valued at the daily close of the theft date, {ours['revalued']} of our "
+                f"incidents come to ${ours['revalued_usd']:,} instead of the recorded "
+                f"${ours['revalued_recorded_usd']:,}",
             )
         )
     if ours["unvalued"]:

@@ -15,6 +15,7 @@ import duckdb
 from chainsleuth.errors import NotFoundError
 from chainsleuth.services.incidents.loader import load_packaged
 from chainsleuth.services.incidents.model import Incident
+from chainsleuth.services.incidents.valuation import daily_close_values
 from chainsleuth.store.db import connect, transaction
 
 TABLES = ("incident_assets", "incident_seeds", "incident_sources", "incidents")
@@ -129,6 +130,7 @@ def show_incident(con: duckdb.DuckDBPyConnection, incident_id: str) -> dict[str,
     if not found:
         raise NotFoundError(f"incident {incident_id!r} is not in the incident database")
     record = found[0]
+    record["usd_at_daily_close"] = daily_close_values(con, [incident_id]).get(incident_id)
     record["assets"] = _rows(
         con.execute(
             "SELECT chain, asset, amount, amount_base, decimals FROM incident_assets"

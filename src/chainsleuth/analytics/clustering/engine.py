@@ -1,0 +1,126 @@
+"""The embedded clustering job: links for new blocks, union-find, stable ids, state.
+
+A run reads only the blocks after the last clustered one when the heuristics are the same
+and that block is still on the chain; otherwise (first run, other heuristics, a reorg
+below the clustered tip, or `full=True`) it rebuilds the links from genesis. Either way the
+partition written is the one a full recompute gives (each link depends only on its
+transaction and the chain before it), and ids follow `partition`'s rules.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+
+from chainsleuth.analytics.clustering import partition
+from chainsleuth.analytics.clustering.links import detect_coinjoins, insert_links, uses_utxo
+from chainsleuth.analytics.clustering.unionfind import DisjointSets
+from chainsleuth.analytics.clustering.window import Window
+from chainsleuth.errors import NotFoundError
+from chainsleuth.store.db import transaction
+
+Step = Callable[[str], None]
+
+
+@dataclass
+class RunSummary:
+    """What one clustering run did."""
+
+    chain: str
+    mode: str  # full, incremental or unchanged
+    heuristics: list[str]
+    from_height: int | None
+    to_height: int | None
+    links: int = 0
+    coinjoins: int = 0
+    addresses: int = 0
+    clusters: int = 0
+    merges_logged: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def _chain_span(con: duckdb.DuckDBPyConnection, chain: str) -> tuple[int, int, str]:
+    row = con.execute(
+        "SELECT min(height), max(height), arg_max(hash, height) FROM blocks WHERE chain = ?",
+        [chain],
+    ).fetchone()
+    if row is None or row[0] is None:
+        raise NotFoundError(f"no {chain} blocks in the store; ingest some first")
+    return int(row[0]), int(row[1]), str(row[2])
+
+
+def _resume_height(con: duckdb.DuckDBPyConnection, chain: str, key: str) -> int | None:
+    """The last clustered height if an incremental run can continue from it, else None."""
+    row = con.execute(
+        "SELECT s.last_height FROM cluster_state s JOIN blocks b"
+        " ON b.chain = s.chain AND b.height = s.last_height AND b.hash = s.last_hash"
+        " WHERE s.chain = ? AND s.heuristics = ?",
+        [chain, key],
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def _forget(con: duckdb.DuckDBPyConnection, chain: str, from_height: int) -> None:
+    for table in ("cluster_links", "coinjoin_txs", "premix_txs"):
+        con.execute(
+            f"DELETE FROM {table} WHERE chain = ? AND block_height >= ?", [chain, from_height]
+        )
+
+
+def run(
+    con: duckdb.DuckDBPyConnection,
+    chain: str,
+    names: list[str],
+    *,
+    full: bool = False,
+    step: Step | None = None,
+) -> RunSummary:
+    """Cluster `chain` with the heuristics `names` (validated by `heuristics.resolve`)."""
+    started = time.perf_counter()
+    say = step or (lambda _msg: None)
+    first, tip, tip_hash = _chain_span(con, chain)
+    key = ",".join(sorted(names))
+    resume = None if full else _resume_height(con, chain, key)
+    lo = first if resume is None else resume + 1
+    summary = RunSummary(chain, "full" if resume is None else "incremental", sorted(names), lo, tip)
+    if lo > tip:
+        summary.mode, summary.from_height = "unchanged", None
+    with transaction(con):
+        w = Window(chain, lo, tip)
+        _forget(con, chain, lo)
+        if lo <= tip:
+            if uses_utxo(names):
+                say("detecting CoinJoins")
+                summary.coinjoins = detect_coinjoins(con, w)
+            say("making links")
+            summary.links = insert_links(con, w, names)
+        say("merging")
+        stored = partition.load(con, chain)
+        sets = (
+            DisjointSets.singletons(len(stored.index))
+            if resume is None
+            else DisjointSets(stored.labels.copy())
+        )
+        edges = con.sql(
+            "SELECT address_id_a, address_id_b FROM cluster_links WHERE " + w.rows()
+        ).to_arrow_table()
+        sets.union(
+            stored.index.nodes(edges.column(0).to_numpy().astype(np.int64)),
+            stored.index.nodes(edges.column(1).to_numpy().astype(np.int64)),
+        )
+        say("writing clusters")
+        summary.merges_logged = partition.save(con, chain, stored, sets, tip)
+        summary.addresses = sets.size
+        summary.clusters = sets.components()
+        con.execute(
+            "INSERT OR REPLACE INTO cluster_state (chain, heuristics, last_height, last_hash,"
+            " addresses, clusters, updated_at) VALUES (?, ?, ?, ?, ?, ?, current_timestamp)",
+            [chain, key, tip, tip_hash, summary.addresses, summary.clusters],
+        )
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return summary

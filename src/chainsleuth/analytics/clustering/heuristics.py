@@ -1,0 +1,65 @@
+"""The registry of clustering heuristics: names, chains, defaults and their link SQL.
+
+Every heuristic is portable SQL returning links `(address_id_a, address_id_b, tx_hash,
+block_height)` for a block window; the link keeps the heuristic's name as its reason.
+Which ones are on by default is decided by measurement (`bench/RESULTS.md`): a heuristic
+joins the default set only if pairwise precision stays at least 0.99 on a simulated chain
+with CoinJoins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chainsleuth.analytics.clustering.change import RULES, change_heuristic
+from chainsleuth.analytics.clustering.multiinput import multi_input_sql
+from chainsleuth.analytics.clustering.window import Window
+from chainsleuth.errors import InputError
+
+
+@dataclass(frozen=True)
+class Heuristic:
+    """A named link-making rule for one chain family."""
+
+    name: str
+    chain: str
+    default: bool
+    sql: Callable[[Window], str]
+
+
+HEURISTICS: dict[str, Heuristic] = {
+    h.name: h
+    for h in (
+        Heuristic("multi-input", "bitcoin", True, multi_input_sql),
+        *(Heuristic(r.name, "bitcoin", False, change_heuristic(r)) for r in RULES),
+    )
+}
+
+
+def defaults(chain: str) -> list[str]:
+    """The default heuristic names of `chain`, sorted."""
+    return sorted(h.name for h in HEURISTICS.values() if h.chain == chain and h.default)
+
+
+def available(chain: str) -> list[str]:
+    """Every heuristic name of `chain`, sorted."""
+    return sorted(h.name for h in HEURISTICS.values() if h.chain == chain)
+
+
+def resolve(chain: str, names: str | None) -> list[str]:
+    """Validate a comma-separated `--heuristics` list (None: the defaults) for `chain`."""
+    if names is None or not names.strip():
+        chosen = defaults(chain)
+    else:
+        chosen = sorted({n.strip() for n in names.split(",") if n.strip()})
+    known = available(chain)
+    unknown = [n for n in chosen if n not in known]
+    if unknown:
+        raise InputError(
+            f"--heuristics: {', '.join(unknown)} not available for {chain}"
+            f" (choose from {', '.join(known) or 'none'})"
+        )
+    if not chosen:
+        raise InputError(f"--heuristics: no heuristic chosen for {chain}")
+    return chosen

@@ -1,0 +1,128 @@
+"""Reading and writing a chain's partition (`clusters`) as union-find arrays.
+
+A cluster's id is its smallest address id, so ids depend only on the partition: a cluster
+keeps its id as it grows (new addresses have larger ids), a merge keeps the older id, and
+re-running on unchanged data gives the same ids. Any id ever issued still resolves: it is
+a member address, and the cluster holding that address now is where it went. Merges of
+clusters with two or more members are also logged in `cluster_aliases` with the height.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from chainsleuth.analytics.clustering.dense import DenseIndex
+from chainsleuth.analytics.clustering.unionfind import DisjointSets, IntArray
+
+
+@dataclass
+class Stored:
+    """The stored partition over a chain's current addresses."""
+
+    index: DenseIndex
+    labels: IntArray
+    known: npt.NDArray[np.bool_]  # node was in `clusters` already
+
+
+def _column(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[object]
+) -> npt.NDArray[np.int64]:
+    table = con.sql(sql, params=params).to_arrow_table()
+    column: npt.NDArray[np.int64] = table.column(0).to_numpy().astype(np.int64, copy=False)
+    return column
+
+
+def load(con: duckdb.DuckDBPyConnection, chain: str) -> Stored:
+    """The chain's addresses with their stored clusters (addresses not yet clustered alone)."""
+    ids = _column(
+        con, "SELECT address_id FROM addresses WHERE chain = ? ORDER BY address_id", [chain]
+    )
+    index = DenseIndex(ids)
+    labels = DisjointSets.singletons(len(index)).labels
+    stored = con.sql(
+        "SELECT address_id, cluster_id FROM clusters WHERE chain = ?", params=[chain]
+    ).to_arrow_table()
+    known = np.zeros(len(index), dtype=np.bool_)
+    if stored.num_rows:
+        nodes = index.nodes(stored.column(0).to_numpy().astype(np.int64))
+        labels[nodes] = index.nodes(stored.column(1).to_numpy().astype(np.int64))
+        known[nodes] = True
+    return Stored(index, labels, known)
+
+
+def save(
+    con: duckdb.DuckDBPyConnection,
+    chain: str,
+    old: Stored,
+    new: DisjointSets,
+    height: int | None,
+) -> int:
+    """Write `new` over `old` (only rows that changed) and log merges; return merges logged."""
+    ids = old.index.ids
+    changed = ~old.known | (new.labels != old.labels)
+    rows = np.flatnonzero(changed)
+    delta = pa.table(
+        {"address_id": pa.array(ids[rows]), "cluster_id": pa.array(ids[new.labels[rows]])}
+    )
+    con.register("_cluster_delta", delta)
+    con.execute(
+        "DELETE FROM clusters WHERE chain = ? AND address_id IN"
+        " (SELECT address_id FROM _cluster_delta)",
+        [chain],
+    )
+    con.execute(
+        "INSERT INTO clusters SELECT ?, address_id, cluster_id FROM _cluster_delta"
+        " ORDER BY address_id",
+        [chain],
+    )
+    con.unregister("_cluster_delta")
+    return _log_merges(con, chain, old, new, height)
+
+
+def _log_merges(
+    con: duckdb.DuckDBPyConnection, chain: str, old: Stored, new: DisjointSets, height: int | None
+) -> int:
+    """Record multi-member stored clusters whose id vanished, and re-point older aliases."""
+    nodes = np.arange(old.labels.size)
+    sizes = np.bincount(old.labels[old.known], minlength=old.labels.size)
+    vanished = np.flatnonzero(
+        old.known & (old.labels == nodes) & (sizes >= 2) & (new.labels != nodes)
+    )
+    ids = old.index.ids
+    merged = pa.table(
+        {"alias_id": pa.array(ids[vanished]), "cluster_id": pa.array(ids[new.labels[vanished]])}
+    )
+    live = np.flatnonzero(new.labels == nodes)
+    con.register("_merged", merged)
+    con.register("_live", pa.table({"cluster_id": pa.array(ids[live])}))
+    con.execute(
+        "UPDATE cluster_aliases SET cluster_id = m.cluster_id FROM _merged m"
+        " WHERE cluster_aliases.chain = ? AND cluster_aliases.cluster_id = m.alias_id",
+        [chain],
+    )
+    con.execute(
+        "DELETE FROM cluster_aliases WHERE chain = ?"
+        " AND alias_id IN (SELECT cluster_id FROM _live)",
+        [chain],
+    )
+    con.execute(
+        "INSERT INTO cluster_aliases (chain, alias_id, cluster_id, block_height)"
+        " SELECT ?, alias_id, cluster_id, ? FROM _merged",
+        [chain, height],
+    )
+    con.unregister("_merged")
+    con.unregister("_live")
+    return int(vanished.size)
+
+
+def resolve_cluster_id(con: duckdb.DuckDBPyConnection, chain: str, cluster_id: int) -> int | None:
+    """The current id of a cluster id ever issued (it names a member address), or None."""
+    row = con.execute(
+        "SELECT cluster_id FROM clusters WHERE chain = ? AND address_id = ?", [chain, cluster_id]
+    ).fetchone()
+    return int(row[0]) if row else None

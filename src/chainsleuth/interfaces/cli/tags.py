@@ -1,0 +1,136 @@
+"""`chainsleuth tags import|export|list|conflicts`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from chainsleuth.analytics.attribution.actors import ensure_curated
+from chainsleuth.analytics.attribution.formats import export_rows, to_csv, to_json
+from chainsleuth.analytics.attribution.importer import KINDS, import_file
+from chainsleuth.analytics.attribution.propagation import conflicts
+from chainsleuth.analytics.attribution.store import list_tags
+from chainsleuth.analytics.attribution.tagpack import dump_tagpack
+from chainsleuth.errors import ChainsleuthError, InputError
+from chainsleuth.interfaces.cli.context import FORMAT_OPTION, output, settings, store
+from chainsleuth.interfaces.output import Format, stderr
+
+
+class ExportFormat(StrEnum):
+    """Formats of `tags export`."""
+
+    tagpack = "tagpack"
+    csv = "csv"
+    json = "json"
+
+
+def _date(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--published {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `tags` command group."""
+    tags_app = typer.Typer(help="Attribution tags: import, export, list, conflicts.")
+    app.add_typer(tags_app, name="tags")
+
+    @tags_app.command("import")
+    def import_cmd(
+        ctx: typer.Context,
+        files: list[Path] = typer.Argument(..., help="TagPack/ActorPack YAML, OFAC files, labels."),
+        kind: str = typer.Option(None, "--kind", help=f"Skip detection: {', '.join(KINDS)}."),
+        skip_invalid: bool = typer.Option(
+            False, "--skip-invalid", help="Leave out invalid tags (listed) instead of failing."
+        ),
+        asset: str = typer.Option(None, "--asset", help="Asset of a one-address-a-line list."),
+        published: str = typer.Option(None, "--published", help="List date (YYYY-MM-DD)."),
+        fmt: Format = FORMAT_OPTION,
+    ) -> None:
+        """Import files; each is validated whole and stored atomically (or not at all)."""
+        con = store(ctx)
+        ensure_curated(con)
+        results, failed = [], 0
+        for path in files:
+            try:
+                found = import_file(
+                    con,
+                    path,
+                    kind,
+                    skip_invalid=skip_invalid,
+                    asset=asset,
+                    published=_date(published),
+                )
+            except ChainsleuthError as exc:
+                failed += 1
+                stderr.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+                continue
+            for result in found:
+                if not settings(ctx).quiet:
+                    for warning in result.warnings:
+                        stderr.print(f"warning: {warning}", highlight=False, soft_wrap=True)
+                results.append(result.row())
+        output(ctx, results, fmt, title="imported")
+        if failed:
+            raise typer.Exit(2)
+
+    @tags_app.command("export")
+    def export_cmd(
+        ctx: typer.Context,
+        fmt: ExportFormat = typer.Option(ExportFormat.json, "--format", "-f"),
+        out: Path = typer.Option(None, "--out", help="Write here instead of stdout."),
+        actor: str = typer.Option(None, "--actor"),
+        category: str = typer.Option(None, "--category"),
+        chain: str = typer.Option(None, "--chain"),
+    ) -> None:
+        """Export tags as a GraphSense TagPack, CSV or JSON (re-importable)."""
+        found = list_tags(store(ctx), actor=actor, category=category, chain=chain)
+        if fmt is ExportFormat.tagpack:
+            text = dump_tagpack(found, title="chainsleuth tags export", creator="chainsleuth")
+        else:
+            text = to_csv(found) if fmt is ExportFormat.csv else to_json(found)
+        if out is None:
+            typer.echo(text, nl=False)
+        else:
+            out.write_text(text, encoding="utf-8")
+            stderr.print(f"{len(found)} tags written to {out}")
+
+    @tags_app.command("list")
+    def list_cmd(
+        ctx: typer.Context,
+        actor: str = typer.Option(None, "--actor", help="Actor id."),
+        category: str = typer.Option(None, "--category", help="Concept id, e.g. exchange."),
+        chain: str = typer.Option(None, "--chain", help="bitcoin, ethereum, ..."),
+        fmt: Format = FORMAT_OPTION,
+    ) -> None:
+        """Stored tags with source and confidence."""
+        found = list_tags(store(ctx), actor=actor, category=category, chain=chain)
+        keep = (
+            "chain",
+            "address",
+            "tx_hash",
+            "label",
+            "category",
+            "actor",
+            "source",
+            "confidence",
+            "confidence_level",
+            "programs",
+            "tagpack",
+        )
+        output(ctx, [{k: r[k] for k in keep} for r in export_rows(found)], fmt, title="tags")
+
+    @tags_app.command("conflicts")
+    def conflicts_cmd(
+        ctx: typer.Context,
+        chain: str = typer.Option(None, "--chain"),
+        fmt: Format = FORMAT_OPTION,
+    ) -> None:
+        """Entities holding incompatible tags, with the link that joined them."""
+        output(ctx, conflicts(store(ctx), chain), fmt, title="conflicts")

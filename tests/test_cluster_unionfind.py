@@ -14,9 +14,7 @@ from chainsleuth.analytics.clustering.unionfind import DisjointSets, first_index
 edges_strategy = st.integers(min_value=1, max_value=40).flatmap(
     lambda n: st.tuples(
         st.just(n),
-        st.lists(
-            st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), min_size=0, max_size=60
-        ),
+        st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), min_size=0, max_size=60),
     )
 )
 

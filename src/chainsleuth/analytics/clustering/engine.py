@@ -19,7 +19,7 @@ import numpy as np
 from chainsleuth.analytics.clustering import partition
 from chainsleuth.analytics.clustering.links import detect_coinjoins, insert_links, uses_utxo
 from chainsleuth.analytics.clustering.unionfind import DisjointSets
-from chainsleuth.analytics.clustering.window import Window
+from chainsleuth.analytics.clustering.window import Window, first_row
 from chainsleuth.errors import NotFoundError
 from chainsleuth.store.db import transaction
 
@@ -45,10 +45,12 @@ class RunSummary:
 
 
 def _chain_span(con: duckdb.DuckDBPyConnection, chain: str) -> tuple[int, int, str]:
-    row = con.execute(
-        "SELECT min(height), max(height), arg_max(hash, height) FROM blocks WHERE chain = ?",
-        [chain],
-    ).fetchone()
+    row = first_row(
+        con.execute(
+            "SELECT min(height), max(height), arg_max(hash, height) FROM blocks WHERE chain = ?",
+            [chain],
+        )
+    )
     if row is None or row[0] is None:
         raise NotFoundError(f"no {chain} blocks in the store; ingest some first")
     return int(row[0]), int(row[1]), str(row[2])
@@ -56,12 +58,14 @@ def _chain_span(con: duckdb.DuckDBPyConnection, chain: str) -> tuple[int, int, s
 
 def _resume_height(con: duckdb.DuckDBPyConnection, chain: str, key: str) -> int | None:
     """The last clustered height if an incremental run can continue from it, else None."""
-    row = con.execute(
-        "SELECT s.last_height FROM cluster_state s JOIN blocks b"
-        " ON b.chain = s.chain AND b.height = s.last_height AND b.hash = s.last_hash"
-        " WHERE s.chain = ? AND s.heuristics = ?",
-        [chain, key],
-    ).fetchone()
+    row = first_row(
+        con.execute(
+            "SELECT s.last_height FROM cluster_state s JOIN blocks b"
+            " ON b.chain = s.chain AND b.height = s.last_height AND b.hash = s.last_hash"
+            " WHERE s.chain = ? AND s.heuristics = ?",
+            [chain, key],
+        )
+    )
     return int(row[0]) if row else None
 
 

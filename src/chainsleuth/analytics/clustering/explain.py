@@ -14,6 +14,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
+from chainsleuth.analytics.clustering.window import first_row
 from chainsleuth.errors import NotFoundError
 from chainsleuth.store.addresses import address_id
 from chainsleuth.store.queries import rows
@@ -26,9 +27,11 @@ def _cluster_of(con: duckdb.DuckDBPyConnection, chain: str, address: str) -> tup
     aid = address_id(con, chain, address)
     if aid is None:
         raise NotFoundError(f"{chain} address {address} is not in the store")
-    row = con.execute(
-        "SELECT cluster_id FROM clusters WHERE chain = ? AND address_id = ?", [chain, aid]
-    ).fetchone()
+    row = first_row(
+        con.execute(
+            "SELECT cluster_id FROM clusters WHERE chain = ? AND address_id = ?", [chain, aid]
+        )
+    )
     if row is None:
         raise NotFoundError(
             f"{chain} address {address} is not clustered yet; run `chainsleuth cluster`"

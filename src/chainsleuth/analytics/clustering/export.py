@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 
+from chainsleuth.analytics.clustering.window import first_row
 from chainsleuth.errors import InputError, NotFoundError
 
 
@@ -21,7 +22,7 @@ def export_clusters(con: duckdb.DuckDBPyConnection, chain: str, fmt: str, out: P
     """Write `address,cluster_id` of `chain` to `out` as csv or parquet; return the row count."""
     if fmt not in ("csv", "parquet"):
         raise InputError(f"--format: {fmt!r} is not csv or parquet")
-    row = con.execute("SELECT count(*) FROM clusters WHERE chain = ?", [chain]).fetchone()
+    row = first_row(con.execute("SELECT count(*) FROM clusters WHERE chain = ?", [chain]))
     count = int(row[0]) if row else 0
     if not count:
         raise NotFoundError(f"no {chain} clusters in the store; run `chainsleuth cluster` first")
@@ -57,7 +58,7 @@ def export_parquet(con: duckdb.DuckDBPyConnection, out: Path) -> list[dict[str, 
     written: list[dict[str, object]] = []
     for name, chained in table_names(con):
         target = out / name
-        row = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
+        row = first_row(con.execute(f'SELECT count(*) FROM "{name}"'))
         count = int(row[0]) if row else 0
         if chained:
             con.execute(

@@ -6,7 +6,7 @@ import duckdb
 
 from chainsleuth.analytics.clustering.coinjoin import TX0, detection_sql
 from chainsleuth.analytics.clustering.heuristics import HEURISTICS
-from chainsleuth.analytics.clustering.window import Window
+from chainsleuth.analytics.clustering.window import Window, first_row
 
 
 def detect_coinjoins(con: duckdb.DuckDBPyConnection, w: Window) -> int:
@@ -20,7 +20,7 @@ def detect_coinjoins(con: duckdb.DuckDBPyConnection, w: Window) -> int:
         f"INSERT INTO {w.premixes} (chain, block_height, tx_hash)"
         f" SELECT '{w.chain}', block_height, tx_hash FROM _cj_detect WHERE kind = '{TX0}'"
     )
-    row = con.execute(f"SELECT count(*) FROM _cj_detect WHERE kind <> '{TX0}'").fetchone()
+    row = first_row(con.execute(f"SELECT count(*) FROM _cj_detect WHERE kind <> '{TX0}'"))
     con.execute("DROP TABLE _cj_detect")
     return int(row[0]) if row else 0
 
@@ -32,11 +32,13 @@ def insert_links(
     total = 0
     for name in names:
         sql = HEURISTICS[name].sql(w)
-        row = con.execute(
-            f"INSERT INTO {target} (chain, address_id_a, address_id_b, heuristic, tx_hash,"
-            f" block_height) SELECT '{w.chain}', address_id_a, address_id_b, '{name}',"
-            f" tx_hash, block_height FROM ({sql})"
-        ).fetchone()
+        row = first_row(
+            con.execute(
+                f"INSERT INTO {target} (chain, address_id_a, address_id_b, heuristic, tx_hash,"
+                f" block_height) SELECT '{w.chain}', address_id_a, address_id_b, '{name}',"
+                f" tx_hash, block_height FROM ({sql})"
+            )
+        )
         total += int(row[0]) if row else 0
     return total
 

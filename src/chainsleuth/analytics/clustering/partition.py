@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from chainsleuth.analytics.clustering.dense import DenseIndex
 from chainsleuth.analytics.clustering.unionfind import DisjointSets, IntArray
+from chainsleuth.analytics.clustering.window import first_row
 
 
 @dataclass
@@ -122,7 +123,10 @@ def _log_merges(
 
 def resolve_cluster_id(con: duckdb.DuckDBPyConnection, chain: str, cluster_id: int) -> int | None:
     """The current id of a cluster id ever issued (it names a member address), or None."""
-    row = con.execute(
-        "SELECT cluster_id FROM clusters WHERE chain = ? AND address_id = ?", [chain, cluster_id]
-    ).fetchone()
+    row = first_row(
+        con.execute(
+            "SELECT cluster_id FROM clusters WHERE chain = ? AND address_id = ?",
+            [chain, cluster_id],
+        )
+    )
     return int(row[0]) if row else None

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
+
+import duckdb
 
 from chainsleuth.errors import InputError
 
@@ -49,3 +52,10 @@ class Window:
             f"NOT EXISTS (SELECT 1 FROM {table} f WHERE f.chain = '{self.chain}'"
             f" AND f.tx_hash = {tx_column})"
         )
+
+
+def first_row(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+    """The first row of an executed query, reading it to the end (DuckDB 2 refuses new work
+    on a connection with a partly read result)."""
+    found = result.fetchall()
+    return tuple(found[0]) if found else None

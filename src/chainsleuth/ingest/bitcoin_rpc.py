@@ -75,37 +75,48 @@ class _Run:
             raise InputError("--batch must be at least 1 block")
         first = self.next
         while True:
-            target = self._target()
+            count = self.node.block_count()
+            target = count - self.opts.behind if self.opts.follow else count
+            if self.opts.end is not None:
+                target = min(target, self.opts.end)
             if self.opts.progress is not None and self.task is not None:
                 self.opts.progress.update(
                     self.task, total=max(target - first + 1, 0), completed=self.next - first
                 )
-            if self.next > target:
-                done = self.opts.end is not None and self.next > self.opts.end
-                if not self.opts.follow or done:
-                    break
-                time.sleep(self.opts.poll_seconds)
+            if self.next <= target:
+                last = min(target, self.next + self.opts.batch_blocks - 1)
+                self.next = self._batch(self.next, last)
                 continue
-            self.next = self._batch(self.next, min(target, self.next + self.opts.batch_blocks - 1))
+            # Nothing new: the block below may still have been replaced at the same height.
+            if 0 < self.next <= count + 1:
+                resume = self._check(self.next - 1, self.next - 1)[1]
+                if resume is not None:
+                    self.next = resume
+                    continue
+            if not self.opts.follow or (self.opts.end is not None and self.next > self.opts.end):
+                break
+            time.sleep(self.opts.poll_seconds)
         self._notes()
         return self.summary
 
-    def _target(self) -> int:
-        """Highest height to ingest now: the node's tip (less --behind when following)."""
-        count = self.node.block_count()
-        target = count - self.opts.behind if self.opts.follow else count
-        return target if self.opts.end is None else min(target, self.opts.end)
+    def _check(self, low: int, high: int) -> tuple[dict[int, str], int | None]:
+        """The node's hashes at low..high, and where to resume if a stored one differs.
+
+        A stored block whose hash the node no longer has at its height is on a stale
+        branch: roll back from the fork below it (the resume height is then returned).
+        """
+        node_hashes = dict(
+            zip(range(low, high + 1), self.node.block_hashes(range(low, high + 1)), strict=True)
+        )
+        stored = self._stored_hashes(low, high)
+        diverged = [h for h in sorted(stored) if stored[h] != node_hashes[h]]
+        return node_hashes, self._reorg(diverged[0], stored) if diverged else None
 
     def _batch(self, first: int, last: int) -> int:
         """Ingest heights first..last, or handle a reorg; return the next height to do."""
-        low = max(first - 1, 0)
-        node_hashes = dict(
-            zip(range(low, last + 1), self.node.block_hashes(range(low, last + 1)), strict=True)
-        )
-        stored = self._stored_hashes(low, last)
-        diverged = [h for h in sorted(stored) if stored[h] != node_hashes[h]]
-        if diverged:
-            return self._reorg(diverged[0], stored)
+        node_hashes, resume = self._check(max(first - 1, 0), last)
+        if resume is not None:
+            return resume
         blocks = self.node.blocks([node_hashes[h] for h in range(first, last + 1)])
         for h, block in zip(range(first, last + 1), blocks, strict=True):
             parent = block.get("previousblockhash")

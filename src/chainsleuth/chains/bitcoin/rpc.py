@@ -38,6 +38,8 @@ MAX_MONEY = 21_000_000 * 100_000_000
 NULL_HASH = "0" * 64  # the parent of the genesis block, as its header stores it
 # RPC_INVALID_PARAMETER (Core) and JSON-RPC "invalid params": verbosity 3 not understood.
 VERBOSITY_REFUSED = (-8, -32602)
+# What a missing field or a value of the wrong JSON type raises while mapping.
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError)
 
 
 def btc_to_sat(value: Any, where: str) -> int:
@@ -46,7 +48,7 @@ def btc_to_sat(value: Any, where: str) -> int:
         raise SourceError(f"{where}: amount {value!r} is not a decimal number")
     sat = decimal.Decimal(value) * SAT_PER_BTC
     if sat != sat.to_integral_value() or not 0 <= sat <= MAX_MONEY:
-        raise SourceError(f"{where}: amount {value} BTC is not a valid number of satoshi")
+        raise SourceError(f"{where}: amount {value:f} BTC is not a valid number of satoshi")
     return int(sat)
 
 
@@ -131,7 +133,7 @@ def blocks_to_staging(blocks: Iterable[Mapping[str, Any]], network: str) -> dict
         where = f"block {block.get('height')} {block.get('hash')}"
         try:
             _add_block(cols, block, network, where)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except MALFORMED as exc:
             raise SourceError(f"{where}: malformed getblock answer ({exc!r})") from exc
     return cols.tables()
 
@@ -150,7 +152,11 @@ def _add_block(cols: _Columns, block: Mapping[str, Any], network: str, where: st
         tx_count=len(txs),
     )
     for position, tx in enumerate(txs):
-        _add_tx(cols, height, position, tx, network, f"{where} tx {tx.get('txid')}")
+        tx_where = f"{where} tx {tx.get('txid')}"
+        try:
+            _add_tx(cols, height, position, tx, network, tx_where)
+        except MALFORMED as exc:
+            raise SourceError(f"{tx_where}: malformed getblock answer ({exc!r})") from exc
 
 
 def _add_tx(

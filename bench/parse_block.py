@@ -1,0 +1,79 @@
+"""Benchmark: parse real block 413567 (1,557 txs) against python-bitcoinlib, same run.
+
+    python -m bench.parse_block [--repeats N]
+
+Ours: `rawblock.parse_block` (C loop: txids, merkle root check, every output's type and
+address) and, separately, the same plus the four staging Arrow tables. Theirs:
+`bitcoin.core.CBlock.deserialize` (structure only: no txids, no addresses). Reported as
+medians of N repeats, tx/s, the ratio, and the ratio to Bitcoin Core's C++ deserialisation
+(about 1.5M tx/s on one core, issue 2's reference).
+
+The copy of block 413567 in ../shared/data has three bytes of one signature altered
+("btc" -> "arc", a fork's search-and-replace, at offset 255675) so its merkle root fails;
+`load_block413567` restores them, and the merkle root check proves the repair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+BLOCK_413567 = "0000000000000000025aff8be8a55df8f89c77296db6198f272d6577325d4069"
+CORE_TX_PER_S = 1_500_000
+_ALTERED_AT, _ALTERED, _ORIGINAL = 255675, b"arc", b"btc"
+
+
+def load_block413567(shared_data: Path = SHARED_DATA) -> bytes:
+    """Block 413567's bytes, with the known 3-byte alteration of the shared copy undone."""
+    data = (shared_data / "bitcoin/raw-blocks/block413567.raw").read_bytes()
+    end = _ALTERED_AT + len(_ALTERED)
+    if data[_ALTERED_AT:end] == _ALTERED:
+        data = data[:_ALTERED_AT] + _ORIGINAL + data[end:]
+    return data
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of `repeats` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print its figures."""
+    from bitcoin.core import CBlock
+
+    from chainsleuth.chains.bitcoin import _parser
+    from chainsleuth.chains.bitcoin.rawblock import parse_block
+
+    args = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    args.add_argument("--repeats", type=int, default=21)
+    repeats = args.parse_args(argv).repeats
+    data = load_block413567()
+    n_tx = parse_block(data, "mainnet").tx_count
+    ours = median_seconds(lambda: parse_block(data, "mainnet"), repeats)
+    tables = median_seconds(lambda: parse_block(data, "mainnet").staging_tables(413567), repeats)
+    theirs = median_seconds(lambda: CBlock.deserialize(data), max(5, repeats // 3))
+    print(f"block 413567: {n_tx} txs, {len(data):,} bytes, median of {repeats} runs")
+    print(f"  SHA-256 backend: {'SHA-NI' if _parser.sha_accelerated() else 'portable C'}")
+    for name, sec in (
+        ("chainsleuth parse (txids, merkle, addresses)", ours),
+        ("chainsleuth parse + staging Arrow tables", tables),
+        ("python-bitcoinlib CBlock.deserialize", theirs),
+    ):
+        print(f"  {name:<46} {sec * 1e3:8.2f} ms {n_tx / sec:>12,.0f} tx/s")
+    print(f"  ratio parse / python-bitcoinlib:          {theirs / ours:6.1f}x")
+    print(f"  ratio parse+tables / python-bitcoinlib:   {theirs / tables:6.1f}x")
+    print(f"  parse vs Bitcoin Core ~1.5M tx/s:         {n_tx / ours / CORE_TX_PER_S:6.2f}x")
+
+
+if __name__ == "__main__":
+    main()

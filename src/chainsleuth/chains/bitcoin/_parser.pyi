@@ -1,0 +1,16 @@
+"""Type stub of the C hot loop of the raw block parser (`_parser.c`)."""
+
+from collections.abc import Callable
+from typing import Any
+
+Buffer = bytes | bytearray | memoryview
+
+def parse_block(
+    data: Buffer, offset: int, p2pkh: int, p2sh: int, hrp: str, hash160: Callable[[bytes], bytes]
+) -> dict[str, Any]: ...
+def sha256d(data: Buffer) -> bytes: ...
+def classify(
+    script: Buffer, p2pkh: int, p2sh: int, hrp: str, hash160: Callable[[bytes], bytes]
+) -> tuple[int, str | None]: ...
+def sha_accelerated() -> bool: ...
+def use_sha_ni(flag: bool) -> bool: ...

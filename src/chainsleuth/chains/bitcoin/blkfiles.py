@@ -1,0 +1,185 @@
+"""Bitcoin Core's `blocks/` directory: blk*.dat records, xor.dat, and best-chain order.
+
+Layout (Bitcoin Core `node/blockstorage.cpp`): each blk?????.dat is a sequence of records
+`network magic (4) | block size (4, little-endian) | block`, written in arrival order, so
+heights are out of order and stale blocks (orphaned forks) are kept. Files are
+pre-allocated, so a file may end in zero bytes. Since Core 28 every byte is xor-ed with
+the 8-byte key in `xor.dat`, repeating by file offset (byte i ^= key[i % 8]); an all-zero
+key (or no xor.dat) means no obfuscation.
+
+Order: index every record by its header hash, then follow parent links. The chain kept is
+the one with the most cumulative proof of work from the root (Core's rule; for blocks of
+equal difficulty that is the longest one), ties going to the block seen first in the
+files; blocks off that chain are stale and skipped. The root is the block after a given
+hash (the stored tip when resuming), else the network's genesis block, else the block
+with the heaviest chain among those whose parent is absent.
+"""
+
+from __future__ import annotations
+
+import mmap
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from chainsleuth.chains.bitcoin.network import get
+from chainsleuth.chains.bitcoin.rawblock import HEADER_SIZE, parse_header
+from chainsleuth.errors import InputError, ParseError
+
+_BLK_NAME = re.compile(r"blk(\d+)\.dat")
+
+
+@dataclass(frozen=True)
+class BlockLocation:
+    """Where one block sits: file, offset of its first byte (after the framing), size."""
+
+    path: Path
+    offset: int
+    size: int
+    hash: str
+    parent_hash: str
+    bits: int
+
+
+def _work(bits: int) -> int:
+    """Expected hashes for a header with compact target `bits` (Core's GetBlockProof)."""
+    exponent, mantissa = bits >> 24, bits & 0x007FFFFF
+    target = mantissa << 8 * (exponent - 3) if exponent > 3 else mantissa >> 8 * (3 - exponent)
+    return (1 << 256) // (target + 1) if target > 0 else 0
+
+
+class BlockFiles:
+    """Read-only access to the blk*.dat files of one `blocks/` directory."""
+
+    def __init__(self, directory: str | Path, network: str) -> None:
+        self.directory = Path(directory)
+        self.network = network
+        self.magic = get(network).magic
+        if not self.directory.is_dir():
+            raise InputError(f"{self.directory}: not a directory of blk*.dat files")
+        self.files = sorted(
+            (p for p in self.directory.iterdir() if _BLK_NAME.fullmatch(p.name)),
+            key=lambda p: int(_BLK_NAME.fullmatch(p.name)[1]),  # type: ignore[index]
+        )
+        if not self.files:
+            raise InputError(f"{self.directory}: no blk*.dat files")
+        self.key = self._read_key()
+        self._maps: dict[Path, mmap.mmap] = {}
+
+    def _read_key(self) -> bytes | None:
+        path = self.directory / "xor.dat"
+        if not path.exists():
+            return None
+        key = path.read_bytes()
+        if len(key) != 8:
+            raise ParseError(f"{path}: xor key must be 8 bytes, found {len(key)}")
+        return key if any(key) else None
+
+    def _map(self, path: Path) -> mmap.mmap:
+        if path not in self._maps:
+            with path.open("rb") as f:
+                self._maps[path] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        return self._maps[path]
+
+    def read(self, path: Path, offset: int, size: int) -> bytes:
+        """`size` bytes at `offset` of a blk file, de-obfuscated with the xor key."""
+        m = self._map(path)
+        raw = m[offset : offset + size]
+        if len(raw) < size:
+            raise ParseError(
+                f"{path.name}: truncated: {size} bytes wanted at byte offset {offset},"
+                f" {len(raw)} present"
+            )
+        if self.key is None:
+            return raw
+        start = offset % 8
+        key = np.frombuffer((self.key * (size // 8 + 2))[start : start + size], np.uint8)
+        return (np.frombuffer(raw, np.uint8) ^ key).tobytes()
+
+    def block(self, loc: BlockLocation) -> bytes:
+        """The serialized block at `loc`."""
+        return self.read(loc.path, loc.offset, loc.size)
+
+    def scan(self) -> Iterator[BlockLocation]:
+        """Every framed block in file order (headers only are read)."""
+        for path in self.files:
+            yield from self._scan_file(path)
+
+    def _scan_file(self, path: Path) -> Iterator[BlockLocation]:
+        length = len(self._map(path)) if path.stat().st_size else 0
+        pos = 0
+        while pos + 8 <= length:
+            frame = self.read(path, pos, 8)
+            if frame[:4] == b"\0\0\0\0":
+                return  # pre-allocated, never written tail
+            if frame[:4] != self.magic:
+                hint = (
+                    " (the xor.dat key may be wrong)"
+                    if self.key is not None
+                    else " (a Core 28+ xor.dat key may be missing)"
+                )
+                raise ParseError(
+                    f"{path.name}: bad network magic {frame[:4].hex()} at byte offset {pos},"
+                    f" expected {self.magic.hex()} for {self.network}{hint}"
+                )
+            size = int.from_bytes(frame[4:], "little")
+            if size < HEADER_SIZE + 1 or pos + 8 + size > length:
+                raise ParseError(
+                    f"{path.name}: truncated or bad block record of {size} bytes at byte"
+                    f" offset {pos} ({length - pos - 8} bytes left in the file)"
+                )
+            header = parse_header(self.read(path, pos + 8, HEADER_SIZE), 0, path.name)
+            yield BlockLocation(path, pos + 8, size, header.hash, header.parent_hash, header.bits)
+            pos += 8 + size
+
+    def close(self) -> None:
+        """Unmap the files."""
+        for m in self._maps.values():
+            m.close()
+        self._maps.clear()
+
+
+def best_chain(
+    blocks: list[BlockLocation], after: str | None = None, genesis: str | None = None
+) -> list[BlockLocation]:
+    """The best chain through `blocks`, root first (see the module docstring).
+
+    `after`: start with the children of this hash (resume from a stored tip); if none of
+    the blocks builds on it the result is empty. Otherwise start at `genesis` when present,
+    else at the parentless block with the heaviest chain. Duplicate records of one block
+    (Core can write a block twice) count once.
+    """
+    by_hash: dict[str, BlockLocation] = {}
+    children: dict[str, list[str]] = {}
+    for b in blocks:
+        if b.hash not in by_hash:
+            by_hash[b.hash] = b
+            children.setdefault(b.parent_hash, []).append(b.hash)
+    if after is not None:
+        roots = children.get(after, [])
+    elif genesis is not None and genesis in by_hash:
+        roots = [genesis]
+    else:
+        roots = [h for h, b in by_hash.items() if b.parent_hash not in by_hash]
+    # Heaviest chain below each node, computed leaves-first without recursion.
+    order: list[str] = []
+    stack = list(roots)
+    while stack:
+        h = stack.pop()
+        order.append(h)
+        stack.extend(children.get(h, ()))
+    best: dict[str, tuple[int, str | None]] = {}  # hash -> (work of best chain from it, next)
+    for h in reversed(order):
+        kids = children.get(h, [])
+        top = max(kids, key=lambda k: best[k][0], default=None)  # first seen wins ties
+        best[h] = (_work(by_hash[h].bits) + (best[top][0] if top else 0), top)
+    root = max(roots, key=lambda r: best[r][0], default=None)
+    chain: list[BlockLocation] = []
+    node = root
+    while node is not None:
+        chain.append(by_hash[node])
+        node = best[node][1]
+    return chain

@@ -1,0 +1,157 @@
+"""Ingest Bitcoin blocks from Bitcoin Core's block files or from single raw block files.
+
+`ingest_blk`: scan a `blocks/` directory, keep the best chain (see `blkfiles`), and apply
+it in batches of `opts.batch_blocks` blocks, each one transaction of `store.utxo`: a
+crash leaves whole blocks or nothing, and a re-run resumes after the stored tip.
+
+`ingest_raw`: one block, binary or hex (detected), optionally still in its blk framing
+(magic + size). Its height is `--start` if given, else the BIP-34 height in its coinbase.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import string
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import duckdb
+
+from chainsleuth.chains.bitcoin.blkfiles import BlockFiles, BlockLocation, best_chain
+from chainsleuth.chains.bitcoin.network import get
+from chainsleuth.chains.bitcoin.rawblock import ParsedBlock, parse_block, staging_tables
+from chainsleuth.errors import InputError, ParseError
+from chainsleuth.ingest.common import IngestOptions, IngestSummary
+from chainsleuth.store.utxo import apply_staged, stage_arrow, stored_tip
+
+CHAIN = "bitcoin"
+_HEX = frozenset(string.hexdigits.encode() + string.whitespace.encode())
+
+
+def _apply(
+    con: duckdb.DuckDBPyConnection,
+    blocks: list[tuple[int, ParsedBlock]],
+    source: str,
+    summary: IngestSummary,
+) -> None:
+    """Stage and commit one batch of (height, block) pairs."""
+    # DuckDB 2 refuses `register` while an earlier `fetchone()` (migrate, stored_tip)
+    # left its result open; draining the connection's pending result is harmless.
+    with contextlib.suppress(duckdb.InvalidInputException):  # no result at all
+        con.fetchall()
+    stage_arrow(con, staging_tables(blocks))
+    r = apply_staged(con, CHAIN, source)
+    summary.add(r.blocks, r.txs, r.new_addresses, r.first_height, r.last_height)
+
+
+def _first_height(bf: BlockFiles, root: BlockLocation, network: str, opts: IngestOptions) -> int:
+    """Height of the first block of a chain that does not start at a stored tip."""
+    if root.hash == get(network).genesis_hash:
+        return 0
+    if opts.start is not None:
+        return opts.start
+    height = parse_block(bf.block(root), network, where=root.path.name).bip34_height
+    if height is None:
+        raise InputError(
+            f"{root.path.name}: the first block {root.hash} has no BIP-34 height and is not"
+            " genesis; give its height with --start"
+        )
+    return height
+
+
+def ingest_blk(con: duckdb.DuckDBPyConnection, location: str, opts: IngestOptions) -> IngestSummary:
+    """Ingest the best chain of a Bitcoin Core `blocks/` directory, resuming at the tip."""
+    summary = IngestSummary(chain=CHAIN, source="blk")
+    bf = BlockFiles(location, opts.network)
+    try:
+        task = opts.progress.add_task("blk: scanning", total=None) if opts.progress else None
+        records = list(bf.scan())
+        tip = stored_tip(con, CHAIN)
+        if tip is not None:
+            chain = best_chain(records, after=tip[1])
+            height = tip[0] + 1
+        else:
+            chain = best_chain(records, genesis=get(opts.network).genesis_hash)
+            height = _first_height(bf, chain[0], opts.network, opts) if chain else 0
+        summary.notes.append(
+            f"{len(records)} block records in {len(bf.files)} files, best chain"
+            f" {len(chain)} blocks, {len(records) - len(chain)} stale or already stored"
+        )
+        planned = [
+            (height + i, loc)
+            for i, loc in enumerate(chain)
+            if (opts.start is None or height + i >= opts.start)
+            and (opts.end is None or height + i <= opts.end)
+        ]
+        if opts.progress is not None and task is not None:
+            opts.progress.update(task, description="blk: ingesting", total=len(planned))
+        _ingest_batches(con, bf, planned, opts, summary, task)
+    finally:
+        bf.close()
+    return summary
+
+
+def _ingest_batches(
+    con: duckdb.DuckDBPyConnection,
+    bf: BlockFiles,
+    planned: Sequence[tuple[int, BlockLocation]],
+    opts: IngestOptions,
+    summary: IngestSummary,
+    task: object,
+) -> None:
+    step = max(1, opts.batch_blocks)
+    advance: Callable[[int], None] = (
+        (lambda n: opts.progress.advance(task, n))  # type: ignore[union-attr, arg-type]
+        if opts.progress is not None and task is not None
+        else (lambda n: None)
+    )
+    for i in range(0, len(planned), step):
+        batch = []
+        for height, loc in planned[i : i + step]:
+            block = parse_block(
+                bf.block(loc), opts.network, where=loc.path.name, base_offset=loc.offset
+            )
+            if block.size != loc.size:
+                raise ParseError(
+                    f"{loc.path.name}: block {loc.hash} at byte offset {loc.offset} is"
+                    f" {block.size} bytes but its record says {loc.size}"
+                )
+            batch.append((height, block))
+        _apply(con, batch, "blk", summary)
+        advance(len(batch))
+
+
+def read_raw_block(path: Path, network: str) -> bytes:
+    """The block bytes of a raw block file: binary or hex, with or without blk framing."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror})") from None
+    if data and set(data) <= _HEX:
+        try:
+            data = bytes.fromhex(data.decode("ascii"))
+        except ValueError:
+            raise ParseError(f"{path}: looks like hex but does not decode (odd length?)") from None
+    if data[:4] == get(network).magic:
+        data = data[8 : 8 + int.from_bytes(data[4:8], "little")]
+    return data
+
+
+def ingest_raw(con: duckdb.DuckDBPyConnection, location: str, opts: IngestOptions) -> IngestSummary:
+    """Ingest one raw block (binary or hex); height from --start or its BIP-34 coinbase."""
+    path = Path(location)
+    summary = IngestSummary(chain=CHAIN, source="raw")
+    data = read_raw_block(path, opts.network)
+    block = parse_block(data, opts.network, where=str(path))
+    if block.size != len(data):
+        raise ParseError(
+            f"{path}: {len(data) - block.size} trailing bytes after the block at byte offset"
+            f" {block.size}"
+        )
+    height = opts.start if opts.start is not None else block.bip34_height
+    if height is None:
+        raise InputError(
+            f"{path}: block {block.header.hash} has no BIP-34 height; give it with --start"
+        )
+    _apply(con, [(height, block)], "raw", summary)
+    return summary

@@ -45,9 +45,18 @@ tags:
     ds = parse_tagpack(pack, "p.yaml")
     btc, eth = ds.tags
     assert (btc.chain, btc.address, btc.label, btc.confidence_level) == (
-        "bitcoin", BTC, "Lazarus group", 50)
+        "bitcoin",
+        BTC,
+        "Lazarus group",
+        50,
+    )
     assert (eth.chain, eth.address, eth.label, eth.confidence, eth.confidence_level) == (
-        "ethereum", ETH.lower(), "Ronin bridge exploiter", "authority_data", 60)
+        "ethereum",
+        ETH.lower(),
+        "Ronin bridge exploiter",
+        "authority_data",
+        60,
+    )
     assert eth.is_cluster_definer and not btc.is_cluster_definer
     assert eth.category == "perpetrator" and eth.actor == "lazarusgroup"
     assert (btc.line, eth.line) == (10, 11)
@@ -118,8 +127,15 @@ def test_yaml_syntax_error_names_its_line(con: duckdb.DuckDBPyConnection, tmp_pa
 
 
 def test_real_graphsense_packs_import(con: duckdb.DuckDBPyConnection, shared_data: Path) -> None:
-    names = ["lazarus", "lazarus2", "ronin_bridge", "hacks", "exchange-wallets-bybit",
-             "exchange-wallets-okx", "walletexplorer"]
+    names = [
+        "lazarus",
+        "lazarus2",
+        "ronin_bridge",
+        "hacks",
+        "exchange-wallets-bybit",
+        "exchange-wallets-okx",
+        "walletexplorer",
+    ]
     for name in names:
         path = shared_data / PACKS / f"{name}.yaml"
         (result,) = import_file(con, path)
@@ -148,7 +164,9 @@ def test_real_ofac_pack_fails_on_its_tron_address_unless_skipping(
 
 
 def test_reimport_reports_added_and_removed(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
-    head = "title: t\ncreator: c\nsource: s\nconfidence: heuristic\ncurrency: ETH\nlabel: x\ntags:\n"
+    head = (
+        "title: t\ncreator: c\nsource: s\nconfidence: heuristic\ncurrency: ETH\nlabel: x\ntags:\n"
+    )
     a, b, c = ("0x" + d * 40 for d in "123")
     path = tmp_path / "pack.yaml"
     path.write_text(head + f"- address: '{a}'\n- address: '{b}'\n")

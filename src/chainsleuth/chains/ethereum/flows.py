@@ -1,0 +1,193 @@
+"""From the raw relations (`chains.ethereum.raw`) to the store's staging relations.
+
+One set of SQL for every source, so RPC, ethereum-etl and simulator data decode the same:
+- `stg_eth_blocks`, `stg_eth_txs` (transaction success from the receipt status, or before
+  Byzantium from the root trace frame; fee inputs; the contract a creation made);
+- `stg_transfers`: native (`tx`), internal (`trace:…`) and token (`log:…`) value flows,
+  each with exact amounts under the uint256 rule of docs/schema.md;
+- `stg_contracts` (created addresses), `stg_token_standards` (standards seen in events).
+See `store.account` for what the staging relations must hold.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+from chainsleuth.chains.ethereum import events, traces
+from chainsleuth.errors import ParseError
+
+ZERO_HI = "0" * 32
+
+_WORD_DEC_MACRO = f"""
+CREATE OR REPLACE TEMP MACRO eth_word_dec(w) AS
+    CASE WHEN substr(w, 1, 32) = '{ZERO_HI}'
+         THEN ('0x' || substr(w, 33, 32))::UHUGEINT::VARCHAR END
+"""
+
+
+def check_consistency(con: duckdb.DuckDBPyConnection) -> None:
+    """Every transaction belongs to a staged block, and each block has its tx_count of them."""
+    orphan = con.execute(
+        "SELECT block_height, tx_hash FROM raw_eth_txs WHERE block_height NOT IN"
+        " (SELECT height FROM raw_eth_blocks) ORDER BY block_height LIMIT 1"
+    ).fetchall()
+    if orphan:
+        h, tx = orphan[0]
+        raise ParseError(f"block {h} tx {tx}: the transaction's block is missing from the blocks")
+    short = con.execute(
+        """
+        SELECT b.height, b.tx_count, count(t.tx_hash) AS n FROM raw_eth_blocks b
+        LEFT JOIN raw_eth_txs t ON t.block_height = b.height
+        GROUP BY b.height, b.tx_count
+        HAVING b.tx_count IS NOT NULL AND count(t.tx_hash) <> b.tx_count
+        ORDER BY b.height LIMIT 1
+        """
+    ).fetchall()
+    if short:
+        h, expected, found = short[0]
+        raise ParseError(f"block {h}: {expected} transactions in the block, {found} given")
+    dup = con.execute(
+        "SELECT block_height, tx_hash FROM raw_eth_txs GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
+    ).fetchall()
+    if dup:
+        raise ParseError(f"block {dup[0][0]} tx {dup[0][1]}: transaction given twice")
+
+
+def _stage_blocks_and_txs(con: duckdb.DuckDBPyConnection, internal_source: str | None) -> None:
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE stg_eth_blocks AS
+        SELECT height, hash, parent_hash, make_timestamp(timestamp * 1000000) AS time,
+               tx_count, miner, TRY_CAST(base_fee_per_gas AS HUGEINT) AS base_fee_per_gas,
+               gas_used, gas_limit, $source::VARCHAR AS internal_source
+        FROM raw_eth_blocks
+        """,
+        {"source": internal_source},
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE stg_eth_txs AS
+        WITH root AS (
+            SELECT tx_hash, bool_and(ok) AS ok,
+                   any_value(to_address) FILTER (WHERE trace_type = 'create') AS created
+            FROM _traces WHERE trace_address = '' GROUP BY tx_hash
+        ), t AS (
+            SELECT x.*, CASE WHEN x.status IS NOT NULL THEN x.status = 1
+                             ELSE coalesce(root.ok, true) END AS ok, root.created
+            FROM raw_eth_txs x LEFT JOIN root USING (tx_hash)
+        )
+        SELECT block_height, tx_hash, position, from_address, to_address,
+               value::HUGEINT AS value, nonce, gas, gas_price::HUGEINT AS gas_price,
+               max_fee_per_gas::HUGEINT AS max_fee_per_gas,
+               max_priority_fee_per_gas::HUGEINT AS max_priority_fee_per_gas, tx_type,
+               method_id, gas_used,
+               coalesce(effective_gas_price, gas_price)::HUGEINT AS effective_gas_price,
+               status, ok AS success,
+               CASE WHEN ok AND to_address IS NULL THEN coalesce(contract_address, created) END
+                   AS contract_address
+        FROM t
+        """
+    )
+
+
+def _wide_words(con: duckdb.DuckDBPyConnection) -> None:
+    """`_wide_dec(w, dec)`: decimal text of the event words of 128 bits or more.
+
+    DuckDB's integers stop at 128 bits; these words are rare (spam tokens, NFT ids that
+    are hashes), so Python's integers convert them exactly.
+    """
+    words = con.execute(
+        f"""
+        SELECT DISTINCT w FROM (SELECT amount_word AS w FROM _token_events
+                                UNION ALL SELECT id_word FROM _token_events)
+        WHERE w IS NOT NULL AND substr(w, 1, 32) <> '{ZERO_HI}'
+        """
+    ).fetchall()
+    table = pa.table(
+        {"w": [w for (w,) in words], "dec": [str(int(w, 16)) for (w,) in words]},
+        schema=pa.schema([("w", pa.string()), ("dec", pa.string())]),
+    )
+    con.register("_wide_arrow", table)
+    con.execute("CREATE OR REPLACE TEMP TABLE _wide_dec AS SELECT * FROM _wide_arrow")
+    con.unregister("_wide_arrow")
+
+
+_FLOWS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE stg_transfers AS
+WITH flows AS (
+    SELECT block_height, tx_hash, 'tx' AS position, 'native' AS kind, 'ETH' AS asset,
+           from_address, coalesce(to_address, contract_address) AS to_address,
+           value::VARCHAR AS amount_dec, NULL AS token_id, success
+    FROM stg_eth_txs WHERE value > 0
+    UNION ALL
+    {traces.INTERNAL_SQL}
+    UNION ALL
+    SELECT e.block_height, e.tx_hash, e.position, 'token', e.asset, e.from_address,
+           e.to_address,
+           CASE WHEN e.amount_word IS NULL THEN '1'
+                ELSE coalesce(eth_word_dec(e.amount_word), wa.dec) END,
+           CASE WHEN e.id_word IS NOT NULL THEN coalesce(eth_word_dec(e.id_word), wi.dec) END,
+           coalesce(tx.success, true)
+    FROM _token_events e
+    LEFT JOIN _wide_dec wa ON wa.w = e.amount_word
+    LEFT JOIN _wide_dec wi ON wi.w = e.id_word
+    LEFT JOIN stg_eth_txs tx ON tx.tx_hash = e.tx_hash
+    UNION ALL
+    SELECT block_height, tx_hash, 'log:' || log_index, 'token', token_address, from_address,
+           to_address, value, NULL, true
+    FROM raw_eth_token_transfers WHERE (SELECT count(*) FROM raw_eth_logs) = 0
+)
+SELECT block_height, tx_hash, position, kind, asset, from_address, to_address,
+       TRY_CAST(amount_dec AS HUGEINT) AS amount,
+       CASE WHEN TRY_CAST(amount_dec AS HUGEINT) IS NULL THEN amount_dec END AS amount_raw,
+       token_id, success
+FROM flows
+"""
+
+_CONTRACTS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE stg_contracts AS
+SELECT address, min(block_height) AS block_height,
+       any_value(tx_hash) FILTER (WHERE tx_hash IS NOT NULL) AS tx_hash,
+       any_value(creator) FILTER (WHERE creator IS NOT NULL) AS creator
+FROM (
+    SELECT block_height, tx_hash, contract_address AS address, from_address AS creator
+    FROM stg_eth_txs WHERE contract_address IS NOT NULL
+    UNION ALL {traces.CREATED_SQL}
+    UNION ALL SELECT block_height, NULL, address, NULL FROM raw_eth_contracts
+)
+GROUP BY address
+"""
+
+
+def build_staging(
+    con: duckdb.DuckDBPyConnection,
+    internal_source: str | None,
+    wrapped_native: frozenset[str] = events.WRAPPED_NATIVE,
+) -> list[str]:
+    """Fill the `stg_*` relations of `store.account` from the raw relations.
+
+    `internal_source` names where traces came from (None: the source has none, and the
+    blocks are stored with internal transfers unavailable). Returns notes for the user.
+    """
+    check_consistency(con)
+    traces.resolve_traces(con)
+    _stage_blocks_and_txs(con, internal_source)
+    skipped = events.decode_logs(con, wrapped_native)
+    _wide_words(con)
+    con.execute(_WORD_DEC_MACRO)
+    con.execute(_FLOWS_SQL)
+    con.execute(_CONTRACTS_SQL)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE stg_token_standards AS SELECT DISTINCT asset AS contract,"
+        " standard FROM _token_events WHERE standard IS NOT NULL"
+    )
+    for name in ("_token_events", "_wide_dec", "_traces"):
+        con.execute(f"DROP TABLE {name}")
+    notes = []
+    if skipped:
+        notes.append(
+            f"{skipped} Transfer/TransferSingle/TransferBatch logs fit no token standard's"
+            " shape and were not decoded"
+        )
+    return notes

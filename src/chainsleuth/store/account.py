@@ -1,0 +1,214 @@
+"""Writing account-chain blocks (Ethereum) into the store, and rolling them back on a reorg.
+
+Every source (JSON-RPC, ethereum-etl exports, the simulator) ends here through one path:
+the source fills the staging relations below with address *strings* (decoded value flows,
+see `chains.ethereum.flows`), then `apply_staged` dictionary-encodes the addresses and
+inserts everything in one transaction. A batch is whole blocks or nothing; heights already
+stored are skipped, so re-running is harmless.
+
+Staging relations (temp tables), columns by name:
+    stg_eth_blocks    (height, hash, parent_hash, time TIMESTAMP, tx_count, miner,
+                       base_fee_per_gas, gas_used, gas_limit, internal_source)
+    stg_eth_txs       (block_height, tx_hash, position, from_address, to_address, value,
+                       nonce, gas, gas_price, max_fee_per_gas, max_priority_fee_per_gas,
+                       tx_type, method_id, gas_used, effective_gas_price, status, success,
+                       contract_address)
+    stg_transfers     (block_height, tx_hash, position, kind, asset, from_address,
+                       to_address, amount, amount_raw, token_id, success)
+    stg_contracts     (block_height, tx_hash, address, creator)
+    stg_token_standards (contract, standard)   token standards seen in the batch's events
+`internal_source` NULL means the source had no traces: the block is stored with
+`internal_available = false`.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from chainsleuth.store.addresses import intern_addresses
+from chainsleuth.store.db import transaction
+from chainsleuth.store.utxo import BatchResult, stored_tip
+
+STAGING_TABLES = ("stg_eth_blocks", "stg_eth_txs", "stg_transfers", "stg_contracts")
+BLOCK_TABLES = ("transfers", "eth_txs", "txs", "contracts")
+
+_ADDRESSES_SQL = """
+    SELECT miner AS address FROM stg_eth_blocks
+    UNION ALL SELECT from_address FROM stg_eth_txs
+    UNION ALL SELECT to_address FROM stg_eth_txs
+    UNION ALL SELECT contract_address FROM stg_eth_txs
+    UNION ALL SELECT from_address FROM stg_transfers
+    UNION ALL SELECT to_address FROM stg_transfers
+    UNION ALL SELECT address FROM stg_contracts
+    UNION ALL SELECT creator FROM stg_contracts
+"""
+
+
+def _id(alias: str, column: str) -> str:
+    """A scalar subquery would be slow: callers join `addresses` as `alias` on `column`."""
+    return f"LEFT JOIN addresses {alias} ON {alias}.chain = $chain AND {alias}.address = {column}"
+
+
+def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> BatchResult:
+    """Insert the staged blocks into the store in one transaction (see module docstring)."""
+    p = {"chain": chain}
+    with transaction(con):
+        con.execute(
+            "DELETE FROM stg_eth_blocks WHERE height IN"
+            " (SELECT height FROM blocks WHERE chain = $chain)",
+            p,
+        )
+        for name in STAGING_TABLES[1:]:
+            con.execute(
+                f"DELETE FROM {name} WHERE block_height NOT IN (SELECT height FROM stg_eth_blocks)"
+            )
+        added = intern_addresses(con, chain, _ADDRESSES_SQL)
+        con.execute(
+            "INSERT INTO blocks SELECT $chain, height, hash, parent_hash, time, tx_count"
+            " FROM stg_eth_blocks ORDER BY height",
+            p,
+        )
+        con.execute(
+            f"""
+            INSERT INTO eth_blocks
+            SELECT $chain, b.height, m.address_id, b.base_fee_per_gas, b.gas_used, b.gas_limit,
+                   b.internal_source, b.internal_source IS NOT NULL
+            FROM stg_eth_blocks b {_id("m", "b.miner")}
+            ORDER BY b.height
+            """,
+            p,
+        )
+        con.execute(
+            """
+            INSERT INTO txs (chain, block_height, tx_hash, position, time, is_coinbase,
+                             output_value, fee)
+            SELECT $chain, t.block_height, t.tx_hash, t.position, b.time, false, t.value, t.fee
+            FROM (SELECT *, gas_used * effective_gas_price AS fee FROM stg_eth_txs) t
+            JOIN stg_eth_blocks b ON b.height = t.block_height
+            ORDER BY t.block_height, t.position
+            """,
+            p,
+        )
+        con.execute(
+            f"""
+            INSERT INTO eth_txs
+            SELECT $chain, t.block_height, t.tx_hash, f.address_id, o.address_id, t.value,
+                   t.nonce, t.gas, t.gas_price, t.max_fee_per_gas, t.max_priority_fee_per_gas,
+                   t.tx_type, t.method_id, t.gas_used, t.effective_gas_price,
+                   t.gas_used * t.effective_gas_price, t.status, t.success, c.address_id
+            FROM stg_eth_txs t {_id("f", "t.from_address")} {_id("o", "t.to_address")}
+            {_id("c", "t.contract_address")}
+            ORDER BY t.block_height, t.position
+            """,
+            p,
+        )
+        con.execute(
+            f"""
+            INSERT INTO transfers
+            SELECT $chain, t.block_height, b.time, t.tx_hash, t.position, t.kind, t.asset,
+                   f.address_id, o.address_id, t.amount, t.amount_raw, t.token_id, t.success
+            FROM stg_transfers t JOIN stg_eth_blocks b ON b.height = t.block_height
+            {_id("f", "t.from_address")} {_id("o", "t.to_address")}
+            ORDER BY t.block_height, t.tx_hash, t.position
+            """,
+            p,
+        )
+        con.execute(
+            f"""
+            INSERT INTO contracts
+            SELECT $chain, a.address_id, s.block_height, s.tx_hash, c.address_id
+            FROM stg_contracts s {_id("a", "s.address")} {_id("c", "s.creator")}
+            WHERE NOT EXISTS (SELECT 1 FROM contracts k
+                              WHERE k.chain = $chain AND k.address_id = a.address_id)
+            ORDER BY s.block_height
+            """,
+            p,
+        )
+        con.execute(
+            """
+            INSERT INTO tokens (chain, contract, standard, source)
+            SELECT $chain, contract, min(standard), 'events' FROM stg_token_standards
+            GROUP BY contract
+            ON CONFLICT (chain, contract) DO UPDATE
+            SET standard = coalesce(tokens.standard, excluded.standard)
+            """,
+            p,
+        )
+        row = con.execute(
+            "SELECT count(*), min(height), max(height), (SELECT count(*) FROM stg_eth_txs)"
+            " FROM stg_eth_blocks"
+        ).fetchall()[0]
+        n_blocks, first, last, n_txs = int(row[0]), row[1], row[2], int(row[3])
+        if n_blocks:
+            tip = stored_tip(con, chain)
+            assert tip is not None
+            con.execute(
+                "INSERT OR REPLACE INTO ingest_state (chain, source, last_height, last_hash,"
+                " updated_at) VALUES ($chain, $source, $h, $hash, current_timestamp)",
+                {"chain": chain, "source": source, "h": tip[0], "hash": tip[1]},
+            )
+    return BatchResult(
+        n_blocks,
+        n_txs,
+        added,
+        int(first) if first is not None else None,
+        int(last) if last is not None else None,
+    )
+
+
+def rollback(con: duckdb.DuckDBPyConnection, chain: str, from_height: int) -> int:
+    """Remove the blocks at `from_height` and above with all their rows (a reorg).
+
+    Returns the number of blocks removed. Address ids and token metadata stay (the
+    dictionary never shrinks, so ids stay stable).
+    """
+    p = {"chain": chain, "h": from_height}
+    with transaction(con):
+        row = con.execute(
+            "SELECT count(*) FROM blocks WHERE chain = $chain AND height >= $h", p
+        ).fetchall()[0]
+        for table in BLOCK_TABLES:
+            con.execute(f"DELETE FROM {table} WHERE chain = $chain AND block_height >= $h", p)
+        for table in ("eth_blocks", "blocks"):
+            con.execute(f"DELETE FROM {table} WHERE chain = $chain AND height >= $h", p)
+        tip = stored_tip(con, chain)
+        con.execute(
+            "UPDATE ingest_state SET last_height = $th, last_hash = $tx, updated_at ="
+            " current_timestamp WHERE chain = $chain",
+            {"chain": chain, "th": tip[0] if tip else None, "tx": tip[1] if tip else None},
+        )
+    return int(row[0])
+
+
+def upsert_tokens(con: duckdb.DuckDBPyConnection, chain: str, source_sql: str) -> int:
+    """Store token metadata from `source_sql` (contract, symbol, name, decimals, source).
+
+    Known values are kept where the new row has none; the event-derived standard is kept.
+    Returns the number of rows given.
+    """
+    with transaction(con):
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _tok AS
+            SELECT lower(contract) AS contract, any_value(symbol) AS symbol,
+                   any_value(name) AS name, any_value(decimals) AS decimals,
+                   any_value(standard) AS standard, any_value(source) AS source
+            FROM ({source_sql}) GROUP BY lower(contract)
+            """
+        )
+        con.execute(
+            """
+            INSERT INTO tokens SELECT $chain, contract, symbol, name, decimals, standard, source
+            FROM _tok
+            ON CONFLICT (chain, contract) DO UPDATE SET
+                symbol = coalesce(excluded.symbol, tokens.symbol),
+                name = coalesce(excluded.name, tokens.name),
+                decimals = coalesce(excluded.decimals, tokens.decimals),
+                standard = coalesce(tokens.standard, excluded.standard),
+                source = excluded.source
+            """,
+            {"chain": chain},
+        )
+        n = int(con.execute("SELECT count(*) FROM _tok").fetchall()[0][0])
+        con.execute("DROP TABLE _tok")
+    return n

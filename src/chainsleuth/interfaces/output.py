@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from enum import Enum, StrEnum
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -55,6 +56,8 @@ def to_jsonable(value: Any) -> Any:
         return [to_jsonable(v) for v in value]
     if isinstance(value, bytes):
         return value.hex()
+    if isinstance(value, np.generic):
+        return value.item()
     if isinstance(value, Enum):
         return value.value
     return value

@@ -113,7 +113,7 @@ class Screener:
         known = self.index[chain].known
         f = np.uint64(fingerprint(address))
         i = int(np.searchsorted(known, f))
-        return i < len(known) and known[i] == f
+        return bool(i < len(known) and known[i] == f)
 
     def screen_address(
         self, chain: str, address: str, *, network: str = "mainnet", explain: bool = False

@@ -64,6 +64,7 @@ CREATE TABLE watchlists (
     watchlist_id BIGINT PRIMARY KEY,
     name         VARCHAR NOT NULL,
     webhooks     VARCHAR[] NOT NULL DEFAULT [],
+    secret       VARCHAR NOT NULL,  -- HMAC-SHA256 key for webhook signatures
     created_at   TIMESTAMP NOT NULL DEFAULT current_timestamp
 );
 CREATE TABLE watchlist_items (

@@ -1,0 +1,377 @@
+"""The screening service: FastAPI over the same services the CLI calls.
+
+Routes are thin: they authenticate, validate, call `services.screening`, audit, and return
+JSON. Domain errors map to HTTP statuses in one place (`_STATUS`); nothing else reaches a
+client, so no stack trace ever does. The store is one DuckDB connection guarded by a lock;
+screening itself reads only the screener's in-memory index.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from chainsleuth.analytics.tracing.taint import Model
+from chainsleuth.analytics.tracing.utxo import TraceParams
+from chainsleuth.errors import ChainsleuthError, InputError, NotFoundError, SourceError, StoreError
+from chainsleuth.interfaces.api.metrics import Metrics
+from chainsleuth.interfaces.api.security import ApiError, Guardian
+from chainsleuth.interfaces.output import to_jsonable
+from chainsleuth.services.screening import alerts as alerts_service
+from chainsleuth.services.screening import watchlists as wl
+from chainsleuth.services.screening.audit import AuditLog
+from chainsleuth.services.screening.engine import CHAINS, Screener
+from chainsleuth.services.screening.keys import ApiKey
+from chainsleuth.services.screening.policy import load_policy
+from chainsleuth.store.db import connect
+
+MAX_BODY = 8 * 1024 * 1024
+MAX_BATCH = 10_000
+_STATUS: list[tuple[type[ChainsleuthError], int, str]] = [
+    (NotFoundError, 404, "not_found"),
+    (InputError, 400, "invalid_input"),
+    (SourceError, 502, "source_failed"),
+    (StoreError, 503, "store_unavailable"),
+    (ChainsleuthError, 500, "error"),
+]
+
+
+class BatchItem(BaseModel):
+    """One item to screen: an address, or a transaction with its role."""
+
+    chain: str
+    address: str | None = None
+    tx: str | None = None
+    role: Literal["deposit", "withdrawal"] = "deposit"
+
+
+class BatchRequest(BaseModel):
+    """Up to 10,000 items screened in one call."""
+
+    items: list[BatchItem] = Field(..., min_length=1, max_length=MAX_BATCH)
+
+
+class TraceRequest(BaseModel):
+    """A trace job (same options as `chainsleuth trace`)."""
+
+    chain: str = "bitcoin"
+    seeds: list[str] = Field(..., min_length=1, max_length=100)
+    model: Model = Model.haircut
+    direction: Literal["forward", "backward"] = "forward"
+    max_hops: int = Field(10, ge=1, le=50)
+    min_amount: int = Field(0, ge=0)
+
+
+class WatchItem(BaseModel):
+    """What a watchlist watches."""
+
+    kind: Literal["address", "entity", "actor"]
+    value: str
+    chain: str | None = None
+    note: str | None = None
+
+
+class WatchlistRequest(BaseModel):
+    """A new watchlist."""
+
+    name: str = Field(..., min_length=1, max_length=200)
+    items: list[WatchItem] = Field(default_factory=list, max_length=100_000)
+    webhooks: list[str] = Field(default_factory=list, max_length=20)
+
+
+class WatchItemsRequest(BaseModel):
+    """A replacement set of items."""
+
+    items: list[WatchItem] = Field(..., max_length=100_000)
+
+
+def _scope(name: str) -> Callable[..., ApiKey]:
+    """A dependency admitting keys with scope `name`."""
+
+    def check(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> ApiKey:
+        guardian: Guardian = request.app.state.guardian
+        return guardian.authenticate(x_api_key, name)
+
+    return check
+
+
+Screen = Annotated[ApiKey, Depends(_scope("screen"))]
+Admin = Annotated[ApiKey, Depends(_scope("admin"))]
+Trace = Annotated[ApiKey, Depends(_scope("trace"))]
+
+
+def _error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
+
+
+def create_app(db: str | Path, policy: str | Path | None = None) -> FastAPI:
+    """The service over the store at `db` with the risk policy at `policy` (default policy)."""
+    con = connect(db)
+    lock = threading.Lock()
+    screener = Screener(con, load_policy(policy))
+    audit = AuditLog(con, lock)
+    guardian = Guardian(con, lock)
+    metrics = Metrics()
+    jobs: dict[str, dict[str, Any]] = {}
+    stop = threading.Event()
+
+    def background() -> None:
+        last_delivery = 0.0
+        while not stop.wait(1.0):
+            audit.flush()
+            if time.monotonic() - last_delivery > 30:
+                last_delivery = time.monotonic()
+                with lock:
+                    alerts_service.deliver_pending(con)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        worker = threading.Thread(target=background, name="chainsleuth-bg", daemon=True)
+        worker.start()
+        yield
+        stop.set()
+        worker.join(timeout=5)
+        audit.flush()
+        con.close()
+
+    app = FastAPI(
+        title="chainsleuth",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Screening, tracing and withdrawal checks for exchanges. "
+        "Every endpoint but /healthz needs an API key in the X-API-Key header.",
+    )
+
+    @app.middleware("http")
+    async def limits_and_metrics(request: Request, call_next: Callable[..., Any]) -> Any:
+        started = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            response = _error(413, "too_large", f"request body over {MAX_BODY} bytes")
+        else:
+            response = await call_next(request)
+        route = request.scope.get("route")
+        metrics.observe(
+            request.method,
+            getattr(route, "path", "unmatched"),
+            response.status_code,
+            time.perf_counter() - started,
+        )
+        return response
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(ChainsleuthError)
+    async def domain_error(_: Request, exc: ChainsleuthError) -> JSONResponse:
+        for cls, status, code in _STATUS:
+            if isinstance(exc, cls):
+                return _error(status, code, str(exc))
+        return _error(500, "error", "internal error")  # pragma: no cover - _STATUS is total
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return _error(422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, "http_error", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def internal(_: Request, exc: Exception) -> JSONResponse:
+        return _error(500, "internal", "internal error")
+
+    def check_chain(chain: str) -> None:
+        if chain not in CHAINS:
+            raise InputError(f"unknown chain {chain!r}; chains: {', '.join(CHAINS)}")
+
+    def screened(
+        key: ApiKey, endpoint: str, request: Any, result: dict[str, Any]
+    ) -> dict[str, Any]:
+        metrics.level(result["level"])
+        audit.record(
+            key.key_id,
+            endpoint,
+            request,
+            result,
+            result["score"],
+            result["level"],
+            screener.policy.version,
+        )
+        return result
+
+    @app.get("/healthz", tags=["service"])
+    async def healthz() -> dict[str, Any]:
+        """Liveness: no key needed."""
+        return {"status": "ok", "policy_version": screener.policy.version}
+
+    @app.get("/metrics", tags=["service"], response_class=PlainTextResponse)
+    async def metrics_text(_: Screen) -> str:
+        """Prometheus metrics."""
+        return metrics.render()
+
+    @app.get("/v1/risk/{chain}/address/{address}", tags=["screening"])
+    async def risk_address(chain: str, address: str, key: Screen, explain: bool = False) -> Any:
+        """Risk of an address: score 0–100, level, direct tags and indirect exposure."""
+        check_chain(chain)
+        if explain:
+            with lock:
+                result = screener.screen_address(chain, address, explain=True)
+        else:
+            result = screener.screen_address(chain, address)
+        return to_jsonable(
+            screened(key, "risk.address", {"chain": chain, "address": address}, result)
+        )
+
+    @app.get("/v1/risk/{chain}/tx/{txid}", tags=["screening"])
+    def risk_tx(
+        chain: str, txid: str, key: Screen, role: Literal["deposit", "withdrawal"] = "deposit"
+    ) -> Any:
+        """Deposit: exposure of the funds' sources; withdrawal: of the destinations."""
+        check_chain(chain)
+        with lock:
+            result = screener.screen_tx(chain, txid, role)
+        return to_jsonable(
+            screened(key, "risk.tx", {"chain": chain, "tx": txid, "role": role}, result)
+        )
+
+    @app.post("/v1/risk/batch", tags=["screening"])
+    def risk_batch(body: BatchRequest, key: Screen) -> dict[str, Any]:
+        """Screen up to 10,000 items; an invalid item gets its own error, not a failed batch."""
+        results: list[dict[str, Any]] = []
+        for item in body.items:
+            try:
+                check_chain(item.chain)
+                if item.address is not None:
+                    results.append(screener.screen_address(item.chain, item.address))
+                elif item.tx is not None:
+                    with lock:
+                        results.append(screener.screen_tx(item.chain, item.tx, item.role))
+                else:
+                    raise InputError("each item needs 'address' or 'tx'")
+            except ChainsleuthError as exc:
+                code = next(c for cls, _, c in _STATUS if isinstance(exc, cls))
+                results.append({"error": {"code": code, "message": str(exc)}})
+        scores = [r["score"] for r in results if "score" in r]
+        top = max(scores, default=None)
+        audit.record(
+            key.key_id,
+            "risk.batch",
+            body.model_dump(),
+            {"results": results},
+            top,
+            None,
+            screener.policy.version,
+        )
+        return {"results": to_jsonable(results), "policy_version": screener.policy.version}
+
+    @app.get("/v1/entities/{chain}/{address}", tags=["entities"])
+    def entity(chain: str, address: str, _: Screen) -> Any:
+        """The entity (cluster) holding an address, with its tags."""
+        check_chain(chain)
+        from chainsleuth.analytics.clustering.explain import entity_view
+        from chainsleuth.services.screening.engine import normalize_address
+
+        with lock:
+            return to_jsonable(entity_view(con, chain, normalize_address(chain, address)))
+
+    @app.post("/v1/traces", tags=["tracing"], status_code=202)
+    def start_trace(body: TraceRequest, key: Trace) -> dict[str, Any]:
+        """Start a trace job; poll GET /v1/traces/{id}."""
+        check_chain(body.chain)
+        job_id = uuid.uuid4().hex
+        jobs[job_id] = {"id": job_id, "status": "queued", "request": body.model_dump()}
+
+        def work() -> None:
+            from chainsleuth.analytics.tracing.run import trace
+
+            jobs[job_id]["status"] = "running"
+            try:
+                params = TraceParams(
+                    model=body.model,
+                    direction=body.direction,
+                    max_hops=body.max_hops,
+                    min_amount=body.min_amount,
+                )
+                with lock:
+                    result = trace(con, body.chain, body.seeds, params)
+                jobs[job_id].update(status="done", result=to_jsonable(result.to_dict()))
+            except ChainsleuthError as exc:
+                jobs[job_id].update(status="failed", error=str(exc))
+            except Exception:
+                jobs[job_id].update(status="failed", error="internal error")
+
+        threading.Thread(target=work, daemon=True).start()
+        return {"id": job_id, "status": "queued"}
+
+    @app.get("/v1/traces/{job_id}", tags=["tracing"])
+    async def get_trace(job_id: str, _: Trace) -> dict[str, Any]:
+        """A trace job's status, and its result once done."""
+        if job_id not in jobs:
+            raise NotFoundError(f"no trace job {job_id}")
+        return jobs[job_id]
+
+    @app.get("/v1/watchlists", tags=["watchlists"])
+    def watchlists(_: Admin) -> Any:
+        """Every watchlist."""
+        with lock:
+            return to_jsonable(wl.list_watchlists(con))
+
+    @app.post("/v1/watchlists", tags=["watchlists"], status_code=201)
+    def create_watchlist(body: WatchlistRequest, _: Admin) -> Any:
+        """Create a watchlist; the response holds its webhook signing secret, once."""
+        with lock:
+            return to_jsonable(
+                wl.create_watchlist(
+                    con, body.name, [i.model_dump() for i in body.items], body.webhooks
+                )
+            )
+
+    @app.get("/v1/watchlists/{wid}", tags=["watchlists"])
+    def get_watchlist(wid: int, _: Admin) -> Any:
+        """One watchlist."""
+        with lock:
+            return to_jsonable(wl.get_watchlist(con, wid))
+
+    @app.put("/v1/watchlists/{wid}/items", tags=["watchlists"])
+    def put_items(wid: int, body: WatchItemsRequest, _: Admin) -> Any:
+        """Replace a watchlist's items."""
+        with lock:
+            return to_jsonable(wl.replace_items(con, wid, [i.model_dump() for i in body.items]))
+
+    @app.delete("/v1/watchlists/{wid}", tags=["watchlists"], status_code=204)
+    def delete_watchlist(wid: int, _: Admin) -> None:
+        """Delete a watchlist."""
+        with lock:
+            wl.delete_watchlist(con, wid)
+
+    @app.get("/v1/alerts", tags=["watchlists"])
+    def list_alerts(_: Admin, limit: int = 100) -> Any:
+        """Newest alerts with delivery state."""
+        with lock:
+            return to_jsonable(alerts_service.list_alerts(con, limit))
+
+    app.state.screener = screener
+    app.state.audit = audit
+    app.state.guardian = guardian
+    app.state.lock = lock
+    app.state.con = con
+    return app

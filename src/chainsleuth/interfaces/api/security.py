@@ -1,0 +1,81 @@
+"""API-key authentication, scopes and per-key rate limits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import duckdb
+
+from chainsleuth.services.screening.keys import ApiKey, verify_key
+
+CACHE_SECONDS = 10.0
+
+
+class ApiError(Exception):
+    """An HTTP error with a JSON body `{"error": {"code", "message"}}`."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class Guardian:
+    """Checks keys (cached briefly, so revocations apply within seconds) and rate limits."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, lock: threading.Lock) -> None:
+        self.con, self.lock = con, lock
+        self._cache: dict[str, tuple[ApiKey | None, float]] = {}
+        self._buckets: dict[int, _Bucket] = {}
+        self._bucket_lock = threading.Lock()
+
+    def forget(self) -> None:
+        """Drop cached key checks (after a revocation)."""
+        self._cache.clear()
+
+    def authenticate(self, presented: str | None, scope: str) -> ApiKey:
+        """The key, if present, valid, unrevoked, scoped for `scope` and under its rate."""
+        if not presented:
+            raise ApiError(401, "missing_key", "send an API key in the X-API-Key header")
+        now = time.monotonic()
+        cached = self._cache.get(presented)
+        if cached is None or now - cached[1] > CACHE_SECONDS:
+            with self.lock:
+                key = verify_key(self.con, presented)
+            self._cache[presented] = (key, now)
+        else:
+            key = cached[0]
+        if key is None or key.revoked:
+            raise ApiError(401, "invalid_key", "the API key is unknown or revoked")
+        if not key.allows(scope):
+            raise ApiError(403, "forbidden", f"the API key lacks the '{scope}' scope")
+        self._take(key)
+        return key
+
+    def _take(self, key: ApiKey) -> None:
+        rate = key.rate_per_minute / 60.0
+        burst = max(1.0, key.rate_per_minute / 6.0)  # ten seconds' worth
+        now = time.monotonic()
+        with self._bucket_lock:
+            b = self._buckets.setdefault(key.key_id, _Bucket(burst, now))
+            b.tokens = min(burst, b.tokens + (now - b.updated) * rate)
+            b.updated = now
+            if b.tokens < 1.0:
+                wait = (1.0 - b.tokens) / rate
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    "too many requests for this API key",
+                    {"Retry-After": str(max(1, round(wait + 0.5)))},
+                )
+            b.tokens -= 1.0

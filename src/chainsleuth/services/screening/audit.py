@@ -1,0 +1,112 @@
+"""The audit trail: every screening and guard request with its result, append-only.
+
+Rows are buffered in memory and written in batches (a request never waits on a disk
+write); `flush` runs on a timer and at shutdown. Nothing here updates or deletes rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from typing import Any
+
+import duckdb
+
+from chainsleuth.errors import InputError
+from chainsleuth.interfaces.output import to_jsonable
+
+
+class AuditLog:
+    """A buffered, append-only writer of audit rows."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, lock: threading.Lock) -> None:
+        self.con, self.lock = con, lock
+        self._rows: list[tuple[Any, ...]] = []
+        self._buffer_lock = threading.Lock()
+
+    def record(
+        self,
+        key_id: int | None,
+        endpoint: str,
+        request: Any,
+        result: dict[str, Any],
+        score: int | None,
+        decision: str | None,
+        policy_version: str,
+    ) -> None:
+        """Queue one row."""
+        row = (
+            key_id,
+            dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            endpoint,
+            json.dumps(to_jsonable(request)),
+            score,
+            decision,
+            policy_version,
+            json.dumps(to_jsonable(result)),
+        )
+        with self._buffer_lock:
+            self._rows.append(row)
+
+    def flush(self) -> int:
+        """Write queued rows; returns how many."""
+        with self._buffer_lock:
+            rows, self._rows = self._rows, []
+        if not rows:
+            return 0
+        with self.lock:
+            start = int(
+                self.con.execute(
+                    "SELECT nextval('audit_seq') FROM range(?)", [len(rows)]
+                ).fetchall()[0][0]
+            )
+            self.con.executemany(
+                "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(start + i, *r) for i, r in enumerate(rows)],
+            )
+        return len(rows)
+
+
+def export_audit(
+    con: duckdb.DuckDBPyConnection, start: str | None, end: str | None
+) -> list[dict[str, Any]]:
+    """Audit rows between two ISO dates (inclusive), oldest first."""
+    bounds: list[Any] = []
+    where = []
+    for op, value in ((">=", start), ("<", end)):
+        if value is None:
+            continue
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise InputError(f"audit export: {value!r} is not an ISO date") from exc
+        if op == "<" and len(value) == 10:
+            moment += dt.timedelta(days=1)
+        where.append(f"time {op} ?")
+        bounds.append(moment)
+    sql = (
+        "SELECT audit_id, key_id, time, endpoint, request, score, decision, policy_version,"
+        " result FROM audit"
+    )
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    rows = con.execute(sql + " ORDER BY audit_id", bounds).fetchall()
+    names = [
+        "audit_id",
+        "key_id",
+        "time",
+        "endpoint",
+        "request",
+        "score",
+        "decision",
+        "policy_version",
+        "result",
+    ]
+    out = []
+    for r in rows:
+        item = dict(zip(names, r, strict=True))
+        item["request"] = json.loads(item["request"])
+        item["result"] = json.loads(item["result"])
+        out.append(item)
+    return out

@@ -371,7 +371,7 @@ def test_batches_are_single_posts(
 
 
 def test_refused_credentials_store_nothing(
-    con: duckdb.DuckDBPyConnection, rec: Recordings, serve: Any
+    con: duckdb.DuckDBPyConnection, rec: Recordings, serve: Any, tmp_path: Path
 ) -> None:
     server = serve(FakeCore(rec, rec.blocks), auth=("u", "p"))
     with pytest.raises(AuthError) as caught:
@@ -379,7 +379,9 @@ def test_refused_credentials_store_nothing(
     assert str(caught.value).startswith(f"credentials refused by {server.url} (HTTP 401)")
     assert "nope" not in str(caught.value)
     assert con.execute("SELECT count(*) FROM blocks").fetchone() == (0,)
-    assert ingest(con, server, 0, 1, rpc_user="u", rpc_password="p").blocks == 2
+    cookie = tmp_path / ".cookie"
+    cookie.write_text("u:p")
+    assert ingest(con, server, 0, 1, rpc_cookie=str(cookie)).blocks == 2
 
 
 def test_timeout_then_success(con: duckdb.DuckDBPyConnection, rec: Recordings, serve: Any) -> None:

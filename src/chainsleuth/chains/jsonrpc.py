@@ -35,6 +35,7 @@ import httpx
 from chainsleuth.errors import AuthError, InputError, SourceError
 
 Params = Sequence[Any] | Mapping[str, Any]
+_RETRY = object()  # what `_decode` returns for a server failure worth another attempt
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,8 @@ class JsonRpcClient:
 
     `call(method, params)` returns one result; `batch(calls)` sends many calls in one POST
     and returns their results in order; `batch_outcomes(calls)` returns per-call outcomes
-    so a caller can handle one failing call without losing the others.
+    so a caller can handle one failing call without losing the others. `requests_sent`
+    counts HTTP POSTs, retries included.
     """
 
     def __init__(
@@ -247,7 +249,7 @@ class JsonRpcClient:
                         "check the RPC user/password or the cookie file"
                     )
                 body = self._decode(response, label)
-                if body is not None:
+                if body is not _RETRY:
                     return body
                 failure = f"HTTP {status}"
             if attempt + 1 >= self.policy.attempts:
@@ -258,7 +260,7 @@ class JsonRpcClient:
             attempt += 1
 
     def _decode(self, response: httpx.Response, label: str) -> Any:
-        """The JSON body, or None when the answer is a retryable server failure.
+        """The JSON body, or `_RETRY` when the answer is a retryable server failure.
 
         Bitcoin Core answers JSON-RPC errors with HTTP 404/500 and a JSON body; those are
         answers, not failures. A 5xx without a JSON-RPC body (overload, proxy) is retried.
@@ -268,12 +270,12 @@ class JsonRpcClient:
             body = json.loads(response.content, parse_float=decimal.Decimal)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             if status >= 500:
-                return None
+                return _RETRY
             raise SourceError(
                 f"{label} to {self.where}: malformed JSON in the answer (HTTP {status}): {exc}"
             ) from exc
         if status >= 500 and not _is_jsonrpc(body):
-            return None
+            return _RETRY
         if status >= 400 and not _is_jsonrpc(body):
             raise SourceError(f"{label} to {self.where}: HTTP {status}: {_short(body)}")
         return body

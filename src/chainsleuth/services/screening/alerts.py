@@ -1,4 +1,5 @@
-"""Alerts: watched funds moving, or a risky deposit reaching a watched exchange; signed
+"""Alerts: watched funds moving, or a risky deposit reaching a watched custodial service
+(exchange, ...) — scored by its senders' exposure; signed
 webhook deliveries with retries that stay visible until they succeed or give up.
 
 Every webhook POST carries `X-Chainsleuth-Signature: sha256=<hex>`, the HMAC-SHA256 of the
@@ -16,6 +17,7 @@ from typing import Any
 import duckdb
 import httpx
 
+from chainsleuth.analytics.tracing.endpoints import custodial_stops
 from chainsleuth.interfaces.output import to_jsonable
 from chainsleuth.services.screening.engine import Screener
 from chainsleuth.services.screening.watchlists import watched_address_ids
@@ -91,6 +93,7 @@ def scan(
         {"chain": chain, "lo": from_height, "hi": to_height},
     ).fetchall()
     created = 0
+    custodial = custodial_stops(con, chain) if screener is not None else {}
     names = dict(
         con.execute(
             "SELECT address_id, address FROM addresses WHERE address_id IN"
@@ -99,7 +102,7 @@ def scan(
     )
     for kind, height, tx, aid, value in moves:
         detail: dict[str, Any] = {"address": names.get(aid), "value": int(value or 0)}
-        if kind == "watched-inflow" and screener is not None:
+        if kind == "watched-inflow" and screener is not None and aid in custodial:
             senders = screener.screen_tx(chain, tx, "deposit")
             if senders["level"] in HIGH_LEVELS:
                 kind = "high-exposure-deposit"

@@ -30,8 +30,10 @@ API
 - Decimals in results (load recordings with `parse_float=decimal.Decimal`) are written
   back with their exact digits, as the node printed them.
 
-The pytest fixture `serve` yields a started server with an empty table; to use it in a
-test module, bind it under the name tests ask for: `rpc_server = serve`.
+Fixtures: `rpc_server` yields a started server with an empty table; `rpc_servers` is a
+factory (`rpc_servers(handler=..., auth=...)`) for tests that need several or configured
+servers. Bind them in a test module with `rpc_server = rpcserver.rpc_server` (after
+`from tests import rpcserver`).
 """
 
 from __future__ import annotations
@@ -250,7 +252,22 @@ def _make_handler(server: RpcServer) -> type[BaseHTTPRequestHandler]:
 
 
 @pytest.fixture
-def serve() -> Iterator[RpcServer]:
+def rpc_server() -> Iterator[RpcServer]:
     """A started RpcServer with an empty table, stopped after the test."""
     with RpcServer() as server:
         yield server
+
+
+@pytest.fixture
+def rpc_servers() -> Iterator[Callable[..., RpcServer]]:
+    """A factory: `rpc_servers(**RpcServer arguments)` starts a server; all stop after the test."""
+    servers: list[RpcServer] = []
+
+    def start(**kwargs: Any) -> RpcServer:
+        server = RpcServer(**kwargs).__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)

@@ -29,7 +29,7 @@ import hashlib
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,10 +43,12 @@ from chainsleuth.ingest.bitcoin_rpc import ingest_rpc
 from chainsleuth.ingest.common import IngestOptions, IngestSummary
 from chainsleuth.interfaces.cli.main import run
 from chainsleuth.store.db import connect
+from tests import rpcserver
 from tests.rpcserver import NO_ANSWER, RpcFault, RpcServer
 
 ETL = Path("bitcoin/etl-fixtures/test_export_blocks_job/bitcoin")
 FAST = RetryPolicy(timeout=5.0, attempts=3, backoff=0.01, max_backoff=0.02)
+rpc_servers = rpcserver.rpc_servers  # fixture
 CLI = [sys.executable, "-m", "chainsleuth.interfaces.cli.main"]
 # bitcoin-etl writes Core's type names; ours (CONTRIBUTING.md) for the types recorded here.
 ETL_TYPES = {"pubkey": "p2pk", "pubkeyhash": "p2pkh"}
@@ -201,21 +203,6 @@ class FakeCore:
         return block
 
 
-@pytest.fixture
-def serve() -> Iterator[Callable[..., RpcServer]]:
-    """Start RpcServers answering with a handler; all stopped after the test."""
-    servers: list[RpcServer] = []
-
-    def start(handler: Callable[[str, Any], Any], **kwargs: Any) -> RpcServer:
-        server = RpcServer(handler=handler, **kwargs).__enter__()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.__exit__(None, None, None)
-
-
 def ingest(
     con: duckdb.DuckDBPyConnection, server: RpcServer, start: int | None, end: int | None, **kw: Any
 ) -> IngestSummary:
@@ -311,10 +298,10 @@ def test_derived_getblockhash_agrees_with_recordings(rec: Recordings) -> None:
 
 
 def test_ingest_recorded_ranges_with_verbosity_3(
-    con: duckdb.DuckDBPyConnection, rec: Recordings, serve: Any
+    con: duckdb.DuckDBPyConnection, rec: Recordings, rpc_servers: Any
 ) -> None:
     core = FakeCore(rec, rec.blocks)
-    server = serve(core)
+    server = rpc_servers(handler=core)
     first = ingest(con, server, 0, 1)
     second = ingest(con, server, 50000, 50002)
     assert (first.blocks, first.txs, first.first_height, first.last_height) == (2, 2, 0, 1)
@@ -333,10 +320,10 @@ def test_ingest_recorded_ranges_with_verbosity_3(
 
 
 def test_verbosity_2_fallback_resolves_prevouts_from_the_store(
-    con: duckdb.DuckDBPyConnection, rec: Recordings, serve: Any, tmp_path: Path
+    con: duckdb.DuckDBPyConnection, rec: Recordings, rpc_servers: Any, tmp_path: Path
 ) -> None:
     core = FakeCore(rec, chain_a(rec), verbosity3=False)
-    server = serve(core)
+    server = rpc_servers(handler=core)
     summary = ingest(con, server, 49999, 50002)
     assert summary.blocks == 4
     assert summary.notes == [
@@ -359,9 +346,9 @@ def test_verbosity_2_fallback_resolves_prevouts_from_the_store(
 
 
 def test_batches_are_single_posts(
-    con: duckdb.DuckDBPyConnection, rec: Recordings, serve: Any
+    con: duckdb.DuckDBPyConnection, rec: Recordings, rpc_servers: Any
 ) -> None:
-    server = serve(FakeCore(rec, chain_a(rec)))
+    server = rpc_servers(handler=FakeCore(rec, chain_a(rec)))
     summary = ingest(con, server, 49999, 50002, batch_blocks=2)
     assert summary.blocks == 4
     batches = [(p[0]["method"], len(p)) for p in server.posts if isinstance(p, list)]
@@ -371,9 +358,9 @@ def test_batches_are_single_posts(
 
 
 def test_refused_credentials_store_nothing(
-    con: duckdb.DuckDBPyConnection, rec: Recordings, serve: Any, tmp_path: Path
+    con: duckdb.DuckDBPyConnection, rec: Recordings, rpc_servers: Any, tmp_path: Path
 ) -> None:
-    server = serve(FakeCore(rec, rec.blocks), auth=("u", "p"))
+    server = rpc_servers(handler=FakeCore(rec, rec.blocks), auth=("u", "p"))
     with pytest.raises(AuthError) as caught:
         ingest(con, server, 0, 1, rpc_user="u", rpc_password="nope")
     assert str(caught.value).startswith(f"credentials refused by {server.url} (HTTP 401)")
@@ -384,8 +371,10 @@ def test_refused_credentials_store_nothing(
     assert ingest(con, server, 0, 1, rpc_cookie=str(cookie)).blocks == 2
 
 
-def test_timeout_then_success(con: duckdb.DuckDBPyConnection, rec: Recordings, serve: Any) -> None:
-    server = serve(FakeCore(rec, rec.blocks))
+def test_timeout_then_success(
+    con: duckdb.DuckDBPyConnection, rec: Recordings, rpc_servers: Any
+) -> None:
+    server = rpc_servers(handler=FakeCore(rec, rec.blocks))
     server.delay_next(0.6, count=2)
     policy = RetryPolicy(timeout=0.25, attempts=4, backoff=0.01, max_backoff=0.02)
     summary = ingest_rpc(con, server.url, IngestOptions(start=0, end=1), policy=policy)
@@ -393,7 +382,7 @@ def test_timeout_then_success(con: duckdb.DuckDBPyConnection, rec: Recordings, s
 
 
 def test_error_object_is_a_clear_error_and_keeps_earlier_batches(
-    con: duckdb.DuckDBPyConnection, rec: Recordings, serve: Any
+    con: duckdb.DuckDBPyConnection, rec: Recordings, rpc_servers: Any
 ) -> None:
     core = FakeCore(rec, rec.blocks)
     broken = rec.blocks[50001]["hash"]
@@ -403,7 +392,7 @@ def test_error_object_is_a_clear_error_and_keeps_earlier_batches(
             raise RpcFault(-5, "Block not found")
         return core(method, params)
 
-    server = serve(answer)
+    server = rpc_servers(handler=answer)
     with pytest.raises(SourceError) as caught:
         ingest(con, server, 50000, 50002, batch_blocks=1)
     assert str(caught.value) == (
@@ -413,9 +402,9 @@ def test_error_object_is_a_clear_error_and_keeps_earlier_batches(
 
 
 def test_wrong_network_is_refused(
-    con: duckdb.DuckDBPyConnection, rec: Recordings, serve: Any
+    con: duckdb.DuckDBPyConnection, rec: Recordings, rpc_servers: Any
 ) -> None:
-    server = serve(FakeCore(rec, rec.blocks, chain="test"))
+    server = rpc_servers(handler=FakeCore(rec, rec.blocks, chain="test"))
     with pytest.raises(SourceError) as caught:
         ingest(con, server, 0, 1)
     assert str(caught.value) == (
@@ -424,10 +413,10 @@ def test_wrong_network_is_refused(
     assert ingest(con, server, 0, 1, network="testnet").blocks == 2
 
 
-def winning_chain_store(rec: Recordings, serve: Any, path: Path) -> dict[str, Any]:
+def winning_chain_store(rec: Recordings, rpc_servers: Any, path: Path) -> dict[str, Any]:
     """A fresh ingest of the winning branch 49999..50002', dumped."""
     fresh = connect(path)
-    ingest(fresh, serve(FakeCore(rec, chain_b(rec))), 49999, 50002)
+    ingest(fresh, rpc_servers(handler=FakeCore(rec, chain_b(rec))), 49999, 50002)
     rows = dump(fresh)
     fresh.close()
     return rows
@@ -452,10 +441,10 @@ def assert_orphans_gone(con: duckdb.DuckDBPyConnection, rec: Recordings) -> None
 
 
 def test_reorg_between_runs(
-    con: duckdb.DuckDBPyConnection, rec: Recordings, serve: Any, tmp_path: Path
+    con: duckdb.DuckDBPyConnection, rec: Recordings, rpc_servers: Any, tmp_path: Path
 ) -> None:
     core = FakeCore(rec, chain_a(rec))
-    server = serve(core)
+    server = rpc_servers(handler=core)
     ingest(con, server, 49999, 50001)
     assert con.execute("SELECT count(spent_by) FROM outputs").fetchone() == (3,)
     core.blocks = chain_b(rec)  # the node switches to the competing branch
@@ -463,11 +452,11 @@ def test_reorg_between_runs(
     assert summary.reorgs == [{"from_height": 50001, "blocks_removed": 1}]
     assert (summary.blocks, summary.first_height, summary.last_height) == (2, 50001, 50002)
     assert_orphans_gone(con, rec)
-    assert dump(con) == winning_chain_store(rec, serve, tmp_path / "fresh.duckdb")
+    assert dump(con) == winning_chain_store(rec, rpc_servers, tmp_path / "fresh.duckdb")
 
 
 def test_reorg_mid_run_at_the_tip(
-    con: duckdb.DuckDBPyConnection, rec: Recordings, serve: Any, tmp_path: Path
+    con: duckdb.DuckDBPyConnection, rec: Recordings, rpc_servers: Any, tmp_path: Path
 ) -> None:
     core = FakeCore(rec, chain_a(rec))
     old_tip = rec.blocks[50002]["hash"]
@@ -477,14 +466,14 @@ def test_reorg_mid_run_at_the_tip(
             core.blocks = chain_b(rec)
 
     core.hooks.append(switch_after_old_tip)
-    summary = ingest(con, serve(core), 49999, 50002, batch_blocks=2)
+    summary = ingest(con, rpc_servers(handler=core), 49999, 50002, batch_blocks=2)
     assert summary.reorgs == [{"from_height": 50001, "blocks_removed": 2}]
     assert_orphans_gone(con, rec)
-    assert dump(con) == winning_chain_store(rec, serve, tmp_path / "fresh.duckdb")
+    assert dump(con) == winning_chain_store(rec, rpc_servers, tmp_path / "fresh.duckdb")
 
 
 def test_follow_stays_behind_and_waits_for_new_blocks(
-    con: duckdb.DuckDBPyConnection, rec: Recordings, serve: Any
+    con: duckdb.DuckDBPyConnection, rec: Recordings, rpc_servers: Any
 ) -> None:
     full = chain_a(rec)
     core = FakeCore(rec, {h: b for h, b in full.items() if h <= 50001})
@@ -497,7 +486,9 @@ def test_follow_stays_behind_and_waits_for_new_blocks(
                 core.blocks = full  # block 50002 arrives
 
     core.hooks.append(new_block_on_third_poll)
-    summary = ingest(con, serve(core), 49999, 50001, follow=True, behind=1, poll_seconds=0.01)
+    summary = ingest(
+        con, rpc_servers(handler=core), 49999, 50001, follow=True, behind=1, poll_seconds=0.01
+    )
     # Tip 50001, one behind: 49999..50000; then waits until tip 50002 allows 50001.
     assert (summary.first_height, summary.last_height, summary.blocks) == (49999, 50001, 3)
     assert polls == [50001, 50001, 50001, 50002, 50002]
@@ -507,11 +498,11 @@ def test_follow_stays_behind_and_waits_for_new_blocks(
 def test_cli_ingest_from_rpc(
     db_path: Path,
     rec: Recordings,
-    serve: Any,
+    rpc_servers: Any,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    server = serve(FakeCore(rec, rec.blocks), auth=("u", "p"))
+    server = rpc_servers(handler=FakeCore(rec, rec.blocks), auth=("u", "p"))
     args = ["--db", str(db_path), "--quiet", "ingest", "bitcoin", "--from", "rpc", server.url]
     args += ["--start", "0", "--end", "1", "--rpc-user", "u"]
     ok = subprocess.run(

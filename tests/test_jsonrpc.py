@@ -14,9 +14,10 @@ import pytest
 
 from chainsleuth.chains.jsonrpc import JsonRpcClient, RetryPolicy, RpcCallError, read_cookie
 from chainsleuth.errors import AuthError, InputError, SourceError
-from tests.rpcserver import RpcFault, RpcServer, serve
+from tests import rpcserver
+from tests.rpcserver import RpcFault, RpcServer
 
-rpc_server = serve  # the fixture, under its test name
+rpc_server = rpcserver.rpc_server  # fixture
 
 FAST = RetryPolicy(timeout=0.3, attempts=3, backoff=0.01, max_backoff=0.02)
 

@@ -44,7 +44,7 @@ class RunSummary:
     notes: list[str] = field(default_factory=list)
 
 
-def _chain_span(con: duckdb.DuckDBPyConnection, chain: str) -> tuple[int, int, str]:
+def chain_span(con: duckdb.DuckDBPyConnection, chain: str) -> tuple[int, int, str]:
     row = first_row(
         con.execute(
             "SELECT min(height), max(height), arg_max(hash, height) FROM blocks WHERE chain = ?",
@@ -69,7 +69,7 @@ def _resume_height(con: duckdb.DuckDBPyConnection, chain: str, key: str) -> int 
     return int(row[0]) if row else None
 
 
-def _forget(con: duckdb.DuckDBPyConnection, chain: str, from_height: int) -> None:
+def forget(con: duckdb.DuckDBPyConnection, chain: str, from_height: int) -> None:
     for table in ("cluster_links", "coinjoin_txs", "premix_txs"):
         con.execute(
             f"DELETE FROM {table} WHERE chain = ? AND block_height >= ?", [chain, from_height]
@@ -87,7 +87,7 @@ def run(
     """Cluster `chain` with the heuristics `names` (validated by `heuristics.resolve`)."""
     started = time.perf_counter()
     say = step or (lambda _msg: None)
-    first, tip, tip_hash = _chain_span(con, chain)
+    first, tip, tip_hash = chain_span(con, chain)
     key = ",".join(sorted(names))
     resume = None if full else _resume_height(con, chain, key)
     lo = first if resume is None else resume + 1
@@ -96,7 +96,7 @@ def run(
         summary.mode, summary.from_height = "unchanged", None
     with transaction(con):
         w = Window(chain, lo, tip)
-        _forget(con, chain, lo)
+        forget(con, chain, lo)
         if lo <= tip:
             if uses_utxo(names):
                 say("detecting CoinJoins")
@@ -118,13 +118,31 @@ def run(
             stored.index.nodes(edges.column(1).to_numpy().astype(np.int64)),
         )
         say("writing clusters")
-        summary.merges_logged = partition.save(con, chain, stored, sets, tip)
-        summary.addresses = sets.size
-        summary.clusters = sets.components()
-        con.execute(
-            "INSERT OR REPLACE INTO cluster_state (chain, heuristics, last_height, last_hash,"
-            " addresses, clusters, updated_at) VALUES (?, ?, ?, ?, ?, ?, current_timestamp)",
-            [chain, key, tip, tip_hash, summary.addresses, summary.clusters],
-        )
+        commit(con, summary, stored, sets, tip_hash)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
+
+
+def commit(
+    con: duckdb.DuckDBPyConnection,
+    summary: RunSummary,
+    stored: partition.Stored,
+    sets: DisjointSets,
+    tip_hash: str,
+) -> None:
+    """Write the partition over the stored one and record what the run covered."""
+    summary.merges_logged = partition.save(con, summary.chain, stored, sets, summary.to_height)
+    summary.addresses = sets.size
+    summary.clusters = sets.components()
+    con.execute(
+        "INSERT OR REPLACE INTO cluster_state (chain, heuristics, last_height, last_hash,"
+        " addresses, clusters, updated_at) VALUES (?, ?, ?, ?, ?, ?, current_timestamp)",
+        [
+            summary.chain,
+            ",".join(summary.heuristics),
+            summary.to_height,
+            tip_hash,
+            summary.addresses,
+            summary.clusters,
+        ],
+    )

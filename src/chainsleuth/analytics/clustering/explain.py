@@ -6,7 +6,6 @@ SciPy over the links' integer ids), each hop naming the heuristic and the transa
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import duckdb
@@ -14,6 +13,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
+from chainsleuth.analytics.attribution.propagation import entity_tags
 from chainsleuth.analytics.clustering.window import first_row
 from chainsleuth.errors import NotFoundError
 from chainsleuth.store.addresses import address_id
@@ -60,21 +60,8 @@ def _utxo_activity(con: duckdb.DuckDBPyConnection, chain: str, cid: int) -> dict
     )[0]
 
 
-def _tags(con: duckdb.DuckDBPyConnection, chain: str, cid: int) -> list[dict[str, Any]] | None:
-    """The entity's tags from the attribution package, if it offers them (None otherwise)."""
-    try:
-        attribution = importlib.import_module("chainsleuth.analytics.attribution")
-    except ImportError:
-        return None
-    entity_tags = getattr(attribution, "entity_tags", None)
-    if entity_tags is None:
-        return None
-    found: list[dict[str, Any]] = entity_tags(con, chain, cid)
-    return found
-
-
 def entity_view(con: duckdb.DuckDBPyConnection, chain: str, address: str) -> dict[str, Any]:
-    """Size, sample of members, activity, building heuristics (and tags) of an entity."""
+    """Size, sample of members, activity, building heuristics and tags of an entity."""
     _, cid = _cluster_of(con, chain, address)
     p = {"chain": chain, "cid": cid}
     size = rows(
@@ -100,9 +87,7 @@ def entity_view(con: duckdb.DuckDBPyConnection, chain: str, address: str) -> dic
         view.update(_utxo_activity(con, chain, cid))
     view["sample"] = [r["address"] for r in sample]
     view["heuristics"] = built_by
-    tags = _tags(con, chain, cid)
-    if tags is not None:
-        view["tags"] = tags
+    view["tags"] = entity_tags(con, chain, cid)
     return view
 
 

@@ -1,0 +1,130 @@
+"""`chainsleuth cluster`, `entity` and `export clusters|parquet`: entities from heuristics."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import tempfile
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from chainsleuth.analytics.clustering import engine, heuristics
+from chainsleuth.analytics.clustering.explain import entity_view, why
+from chainsleuth.analytics.clustering.export import export_clusters, export_parquet
+from chainsleuth.errors import InputError
+from chainsleuth.interfaces.cli.context import FORMAT_OPTION, output, settings, store
+from chainsleuth.interfaces.cli.explore import Chain
+from chainsleuth.interfaces.output import Format, stderr
+
+
+class Engine(StrEnum):
+    """Where clustering runs."""
+
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+class ExportFormat(StrEnum):
+    """File formats of `export clusters`."""
+
+    csv = "csv"
+    parquet = "parquet"
+
+
+def _run_spark(ctx: typer.Context, chain: str, names: list[str], master: str) -> engine.RunSummary:
+    from chainsleuth.analytics.clustering.spark import run_spark
+
+    con = store(ctx)
+    with tempfile.TemporaryDirectory(prefix="chainsleuth-parquet-") as tmp:
+        export_parquet(con, Path(tmp))
+        return run_spark(con, chain, names, Path(tmp), master=master)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `cluster`, `entity` and the `export` group."""
+
+    @app.command("cluster")
+    def cluster_cmd(
+        ctx: typer.Context,
+        chain: Chain = typer.Option(Chain.bitcoin, "--chain", help="Chain to cluster."),
+        names: str = typer.Option(
+            None,
+            "--heuristics",
+            help="Comma-separated heuristics (default: the measured default set). Bitcoin: "
+            + ", ".join(heuristics.available("bitcoin"))
+            + ".",
+        ),
+        run_on: Engine = typer.Option(Engine.duckdb, "--engine", help="duckdb or spark."),
+        master: str = typer.Option(
+            "local[*]", "--master", help="Spark master URL (with --engine spark)."
+        ),
+        full: bool = typer.Option(False, "--full", help="Recompute from genesis."),
+        fmt: Format = FORMAT_OPTION,
+    ) -> None:
+        """Group addresses into entities; only blocks added since the last run are read."""
+        chosen = heuristics.resolve(chain.value, names)
+        if run_on is Engine.spark:
+            summary = _run_spark(ctx, chain.value, chosen, master)
+        else:
+            quiet = settings(ctx).quiet
+
+            def step(message: str) -> None:
+                if not quiet:
+                    stderr.print(f"[dim]{message}…[/dim]")
+
+            summary = engine.run(store(ctx), chain.value, chosen, full=full, step=step)
+        output(ctx, dataclasses.asdict(summary), fmt, title="clustering")
+
+    @app.command("entity")
+    def entity_cmd(
+        ctx: typer.Context,
+        chain: Chain = typer.Argument(..., help="bitcoin or ethereum"),
+        address: str = typer.Argument(..., help="Any address of the entity."),
+        other: str = typer.Option(
+            None, "--why", help="Another address: print the links that joined the two."
+        ),
+        fmt: Format = FORMAT_OPTION,
+    ) -> None:
+        """An entity's size, members, balance, activity, heuristics and tags (or --why)."""
+        con = store(ctx, read_only=True)
+        if other is not None:
+            output(ctx, why(con, chain.value, address, other), fmt, title="evidence")
+        else:
+            output(ctx, entity_view(con, chain.value, address), fmt, title="entity")
+
+    export = typer.Typer(help="Write clusters or the whole store to files.", no_args_is_help=True)
+    app.add_typer(export, name="export")
+
+    @export.command("clusters")
+    def export_clusters_cmd(
+        ctx: typer.Context,
+        chain: Chain = typer.Option(..., "--chain", help="Chain whose clusters to write."),
+        file_format: ExportFormat = typer.Option(
+            ExportFormat.csv, "--format", help="csv or parquet."
+        ),
+        out: Path = typer.Option(None, "--out", "-o", help="File to write (csv: default stdout)."),
+    ) -> None:
+        """Write `address,cluster_id` for every clustered address of a chain."""
+        con = store(ctx, read_only=True)
+        if out is None:
+            if file_format is ExportFormat.parquet:
+                raise InputError("--out: a file is needed for --format parquet")
+            with tempfile.TemporaryDirectory() as tmp:
+                target = Path(tmp) / "clusters.csv"
+                export_clusters(con, chain.value, "csv", target)
+                sys.stdout.write(target.read_text(encoding="utf-8"))
+            return
+        count = export_clusters(con, chain.value, file_format.value, out)
+        if not settings(ctx).quiet:
+            stderr.print(f"wrote {count} addresses to {out}")
+
+    @export.command("parquet")
+    def export_parquet_cmd(
+        ctx: typer.Context,
+        directory: Path = typer.Argument(..., help="Directory to write (one folder per table)."),
+        fmt: Format = FORMAT_OPTION,
+    ) -> None:
+        """Write every table of the store as Parquet partitioned by chain (Spark's input)."""
+        output(ctx, export_parquet(store(ctx, read_only=True), directory), fmt, title="export")

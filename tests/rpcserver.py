@@ -16,6 +16,7 @@ API
         server.reverse_batches = True  # answer batches in reverse order (ids still match)
         server.posts                   # every decoded POST body, in order
         server.calls                   # every (method, params) answered, in order
+        server.peers                   # the client (host, port) of every POST: keep-alive
 
 - `responses`: dict from `key(method, params)` to the result; a value that is an
   `RpcFault(code, message)` is answered as a JSON-RPC error object. Params are compared
@@ -95,6 +96,7 @@ class RpcServer:
         self.error_status = error_status
         self.posts: list[Any] = []
         self.calls: list[tuple[str, Any]] = []
+        self.peers: list[tuple[str, int]] = []
         self._lock = threading.Lock()
         self._delays: list[float] = []
         self._failures: list[tuple[int, bytes]] = []
@@ -216,6 +218,7 @@ def _make_handler(server: RpcServer) -> type[BaseHTTPRequestHandler]:
                 return
             with server._lock:
                 server.posts.append(body)
+                server.peers.append(self.client_address[:2])
             if isinstance(body, list):
                 answers = [server._answer(r) for r in body]
                 if server.reverse_batches:

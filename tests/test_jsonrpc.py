@@ -39,6 +39,17 @@ def test_batch_is_one_post_matched_by_id(rpc_server: RpcServer) -> None:
         again = client.batch([("getblockhash", [h]) for h in range(5)])
     assert results == again == [f"hash{h}" for h in range(5)]
     assert len(rpc_server.posts) == 2 and all(len(p) == 5 for p in rpc_server.posts)
+    assert len(set(rpc_server.peers)) == 1  # both POSTs over one kept-alive connection
+
+
+def test_jsonrpc_1_0(rpc_server: RpcServer) -> None:
+    rpc_server.add("getblockcount", [], 9)
+    rpc_server.add("getblockhash", [99], RpcFault(-8, "Block height out of range"))
+    with JsonRpcClient(rpc_server.url, policy=FAST, version="1.0") as client:
+        assert client.call("getblockcount") == 9
+        with pytest.raises(RpcCallError, match="-8: Block height out of range"):
+            client.call("getblockhash", [99])
+    assert rpc_server.posts[0]["jsonrpc"] == "1.0"
 
 
 def test_per_call_error_objects_surface(rpc_server: RpcServer) -> None:

@@ -1,0 +1,34 @@
+"""`chainsleuth report …`: reports built from the incident database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from chainsleuth.interfaces.cli.context import settings, store
+from chainsleuth.interfaces.output import stderr
+from chainsleuth.services.incidents.repository import incident_store
+
+report_app = typer.Typer(help="Reports: landscape (HTML, PDF, charts).", no_args_is_help=True)
+
+
+@report_app.command("landscape")
+def landscape_command(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., "--out", help="Directory to write the report into."),
+) -> None:
+    """Charts (PNG, SVG), a self-contained HTML page and a PDF of the incident landscape."""
+    from chainsleuth.interfaces.reports.landscape import write_landscape  # matplotlib: slow
+
+    with incident_store(store(ctx)) as con:
+        written = write_landscape(con, out)
+    if not settings(ctx).quiet:
+        for name in ("html", "pdf"):
+            stderr.print(f"{name}: {written[name]}")
+        stderr.print(f"charts: {out / 'charts'} ({len(written) - 2} files)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `report` group to the root command."""
+    app.add_typer(report_app, name="report")

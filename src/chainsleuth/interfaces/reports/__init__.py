@@ -1,0 +1,1 @@
+"""Reports: the landscape report (HTML, PDF, charts) built from the incident database."""

@@ -102,13 +102,19 @@ def stage_raw(
 ) -> None:
     """Make Arrow tables (schemas as RAW_SCHEMAS) the raw relations; absent ones empty.
 
-    `only` limits which relations are (re)created; the others are left as they are.
+    Columns a table lacks are NULL. `only` limits which relations are (re)created.
     """
     for name in only if only is not None else list(RAW_SCHEMAS):
         schema = RAW_SCHEMAS[name]
         table = tables.get(name)
         if table is None:
             table = schema.empty_table()
-        con.register(f"_{name}_arrow", table.select(schema.names).cast(schema))
+        columns = [
+            table.column(f.name).cast(f.type)
+            if f.name in table.column_names
+            else pa.nulls(table.num_rows, f.type)
+            for f in schema
+        ]
+        con.register(f"_{name}_arrow", pa.Table.from_arrays(columns, schema=schema))
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _{name}_arrow")
         con.unregister(f"_{name}_arrow")

@@ -39,6 +39,7 @@ import pytest
 
 from chainsleuth.chains.jsonrpc import RetryPolicy
 from chainsleuth.errors import AuthError, SourceError
+from chainsleuth.ingest import bitcoin_rpc
 from chainsleuth.ingest.bitcoin_rpc import ingest_rpc
 from chainsleuth.ingest.common import IngestOptions, IngestSummary
 from chainsleuth.interfaces.cli.main import run
@@ -345,16 +346,24 @@ def test_verbosity_2_fallback_resolves_prevouts_from_the_store(
     assert summary.notes[1].startswith("3 inputs spend outputs that are not stored")
 
 
+@pytest.mark.parametrize(("per_request", "getblocks"), [(10, [2]), (1, [1, 1])])
 def test_batches_are_single_posts(
-    con: duckdb.DuckDBPyConnection, rec: Recordings, rpc_servers: Any
+    con: duckdb.DuckDBPyConnection,
+    rec: Recordings,
+    rpc_servers: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    per_request: int,
+    getblocks: list[int],
 ) -> None:
+    monkeypatch.setattr(bitcoin_rpc, "GETBLOCK_PER_REQUEST", per_request)
     server = rpc_servers(handler=FakeCore(rec, chain_a(rec)))
     summary = ingest(con, server, 49999, 50002, batch_blocks=2)
     assert summary.blocks == 4
     batches = [(p[0]["method"], len(p)) for p in server.posts if isinstance(p, list)]
     # Each batch of 2 blocks: getblockhash for the height below and the 2 heights, then
-    # getblock; at the end the stored tip is checked once more against the node.
-    assert batches == [("getblockhash", 3), ("getblock", 2)] * 2 + [("getblockhash", 1)]
+    # getblock (in slices of `per_request`); at the end the stored tip is checked again.
+    one = [("getblockhash", 3)] + [("getblock", n) for n in getblocks]
+    assert batches == one * 2 + [("getblockhash", 1)]
 
 
 def test_refused_credentials_store_nothing(

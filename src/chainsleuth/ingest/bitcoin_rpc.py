@@ -3,9 +3,9 @@
 One run: check the node serves the requested network (`getblockchaininfo`), then walk
 heights from `--start` (default: one above the stored tip) to `--end` (default: the node's
 tip; with `--follow`, `--behind` blocks below it, polling for new blocks until `--end`).
-Each batch of `opts.batch_blocks` heights costs two HTTP requests: one batch of
-`getblockhash` (including the height below the batch) and one batch of `getblock`; it is
-committed whole by `store.utxo.apply_staged`.
+Each batch of `opts.batch_blocks` heights is one JSON-RPC batch of `getblockhash`
+(including the height below the batch) and batches of `getblock` of up to
+GETBLOCK_PER_REQUEST blocks; it is committed whole by `store.utxo.apply_staged`.
 
 Reorgs: before fetching a batch, the node's hashes are compared with the stored ones at
 the same heights, including the height just below the batch, which is exactly "the new
@@ -17,6 +17,8 @@ it with `store.utxo.rollback`, record it in `summary.reorgs`, and ingest from th
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import duckdb
 
@@ -28,6 +30,9 @@ from chainsleuth.store.utxo import apply_staged, rollback, stage_arrow, stored_t
 
 CHAIN = "bitcoin"
 SOURCE = "rpc"
+# Blocks per getblock request: a mainnet block is megabytes of JSON, so a 100-block
+# batch is fetched (and mapped) in slices rather than held as one answer.
+GETBLOCK_PER_REQUEST = 10
 
 
 def ingest_rpc(
@@ -117,14 +122,7 @@ class _Run:
         node_hashes, resume = self._check(max(first - 1, 0), last)
         if resume is not None:
             return resume
-        blocks = self.node.blocks([node_hashes[h] for h in range(first, last + 1)])
-        for h, block in zip(range(first, last + 1), blocks, strict=True):
-            parent = block.get("previousblockhash")
-            if block.get("height") != h or (h > 0 and parent != node_hashes[h - 1]):
-                raise SourceError(
-                    f"block {h} {node_hashes[h]} at {self.node.client.where}: height "
-                    f"{block.get('height')} / parent {parent} disagree with getblockhash"
-                )
+        blocks = self._fetch(list(range(first, last + 1)), node_hashes)
         stage_arrow(self.con, blocks_to_staging(blocks, self.opts.network))
         result = apply_staged(self.con, CHAIN, SOURCE)
         row = self.con.execute(
@@ -135,6 +133,20 @@ class _Run:
             result.blocks, result.txs, result.new_addresses, result.first_height, result.last_height
         )
         return last + 1
+
+    def _fetch(self, heights: list[int], node_hashes: dict[int, str]) -> Iterator[dict[str, Any]]:
+        """The blocks at `heights`, fetched GETBLOCK_PER_REQUEST at a time (bounded memory)."""
+        for i in range(0, len(heights), GETBLOCK_PER_REQUEST):
+            chunk = heights[i : i + GETBLOCK_PER_REQUEST]
+            blocks = self.node.blocks([node_hashes[h] for h in chunk])
+            for h, block in zip(chunk, blocks, strict=True):
+                parent = block.get("previousblockhash")
+                if block.get("height") != h or (h > 0 and parent != node_hashes[h - 1]):
+                    raise SourceError(
+                        f"block {h} {node_hashes[h]} at {self.node.client.where}: height "
+                        f"{block.get('height')} / parent {parent} disagree with getblockhash"
+                    )
+                yield block
 
     def _reorg(self, mismatch: int, stored: dict[int, str]) -> int:
         """Roll back from the fork below `mismatch` (our block there is stale); next height."""

@@ -47,7 +47,7 @@ def evaluate(
     dest = normalise(request.destination, "request destination")
     asset = policy.token_address(request.asset) or request.asset.upper()
     reasons += _transfers(request, intent, dest, asset, policy)
-    reasons += _findings(request, intent)
+    reasons += _findings(request, intent, dest, asset)
     reasons += _limits(request, policy, dest, normalise, history)
     distinct = {a.strip().lower() for a in request.approvers if a.strip()}
     if len(distinct) < policy.min_approvers:
@@ -104,7 +104,7 @@ def _transfers(
     return out
 
 
-def _findings(request: Request, intent: Intent) -> list[Reason]:
+def _findings(request: Request, intent: Intent, dest: str, asset: str) -> list[Reason]:
     out = [
         Reason(f.code, f.message)
         for f in intent.findings
@@ -114,6 +114,19 @@ def _findings(request: Request, intent: Intent) -> list[Reason]:
         out.append(
             Reason("kind_mismatch", f"a {request.kind} request, but the transaction does none")
         )
+    for f in intent.findings:
+        if f.kind == "approval" == request.kind and (f.spender, f.asset, f.amount) != (
+            dest,
+            asset,
+            request.amount,
+        ):
+            out.append(
+                Reason(
+                    "approval_mismatch",
+                    f"approves {f.amount} of {f.asset} to {f.spender}; approved: "
+                    f"{request.amount} {request.asset} to {request.destination}",
+                )
+            )
     return out
 
 

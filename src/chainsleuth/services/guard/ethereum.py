@@ -172,9 +172,18 @@ def _walk(
         kind = safe.ADMIN_KINDS[name]
         text = f"{path}: {label} on the Safe itself — changes {_ADMIN_WHAT[kind]}"
         out.findings.append(Finding("safe_admin_change", text, kind=kind))
-    elif name == "approve":
+    elif decoded is not None and name == "approve":
         text = f"{path}: token approval on {target}: {label}"
-        out.findings.append(Finding("token_approval", text, kind="approval"))
+        out.findings.append(
+            Finding(
+                "token_approval",
+                text,
+                kind="approval",
+                spender=decoded.address(0),
+                asset=call.to,
+                amount=decoded.uint(1),
+            )
+        )
     else:
         text = f"{path}: the guard cannot verify {label} on {target}"
         out.findings.append(Finding("unverifiable_call", text))

@@ -28,11 +28,17 @@ class Transfer:
 @dataclass(frozen=True)
 class Finding:
     """Something found while decoding that denies unless the request is of `kind`
-    (None: denies always), e.g. an owner change, a non-allowlisted DELEGATECALL."""
+    (None: denies always), e.g. an owner change, a non-allowlisted DELEGATECALL.
+
+    A token approval also carries its `spender`, `asset` (token contract) and `amount`,
+    which an approval request must match exactly."""
 
     code: str
     message: str
     kind: str | None = None
+    spender: str | None = None
+    asset: str | None = None
+    amount: int | None = None
 
 
 @dataclass

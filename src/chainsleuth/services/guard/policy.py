@@ -8,6 +8,7 @@ over the defaults: keys it omits keep their default value.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -96,8 +97,9 @@ def _default_data() -> dict[str, Any]:
     return data
 
 
+@lru_cache(maxsize=1)
 def default_policy() -> Policy:
-    """The shipped default policy."""
+    """The shipped default policy (immutable, read once)."""
     return Policy.model_validate(_default_data())
 
 

@@ -98,9 +98,9 @@ def _tags(
     level = confidence_levels()["authority_data"]
     for item in listings:
         try:
-            chain, address = resolve(item.asset, None, item.address, item.where)
+            chain, address = _resolve(item, ds)
         except InputError as exc:
-            message = f"{exc} (listed as {item.asset})"
+            message = f"{str(exc).removeprefix(f'line {item.line}: ')} (listed as {item.asset})"
             if skip_invalid:
                 ds.warnings.append(f"{ds.file}:{item.line}: {message}; skipped")
             else:
@@ -130,6 +130,30 @@ def _tags(
         )
     problems.raise_if_any()
     return ds
+
+
+# Chains tried when an address fails the check of the asset it is listed under.
+_FALLBACKS = ("XBT", "ETH", "TRX")
+
+
+def _resolve(item: Listing, ds: Dataset) -> tuple[str, str]:
+    """(chain, address) of a listing. OFAC data has slips (a Tron address listed as XBT):
+    an address that fails its listed asset but passes another chain's checksum is kept on
+    that chain, with a warning, because dropping a sanctioned address is the worse error."""
+    try:
+        return resolve(item.asset, None, item.address, item.where)
+    except InputError:
+        for code in _FALLBACKS:
+            try:
+                found = resolve(code, None, item.address, item.where)
+            except InputError:
+                continue
+            ds.warnings.append(
+                f"{ds.file}:{item.line}: {item.address} is listed as {item.asset} but is a"
+                f" valid {found[0]} address; stored on {found[0]}"
+            )
+            return found
+        raise
 
 
 def _parse_xml(data: bytes, file: str) -> ET.Element:
@@ -223,7 +247,9 @@ def parse_sdn_csv(
     published: dt.date | None = None,
     skip_invalid: bool = False,
 ) -> Dataset:
-    """OFAC's legacy SDN CSV (ent_num, name, type, program, ..., remarks; no header)."""
+    """OFAC's legacy SDN CSV (ent_num, name, type, program, ..., remarks; no header; OFAC
+    ends the file with a DOS end-of-file byte, 0x1A)."""
+    text = text.rstrip("\r\n\x1a")
     ds = Dataset(SDN_DATASET, "ofac-sdn-csv", file, [], title="OFAC SDN list", published=published)
     listings: list[Listing] = []
     for n, row in enumerate(csv.reader(io.StringIO(text)), start=1):

@@ -240,8 +240,8 @@ def _entities(con: duckdb.DuckDBPyConnection, actor: str) -> list[dict[str, Any]
 
 
 def _received(con: duckdb.DuckDBPyConnection, actor: str) -> list[dict[str, Any]]:
-    """Per chain, the sum of what the actor's tagged addresses received: UTXO outputs, and
-    native transfers when the store has a `transfers` table (to_address_id, value)."""
+    """Per chain, what the actor's tagged addresses received in the chain's own coin:
+    UTXO outputs (satoshi), and successful native and internal ETH transfers (wei)."""
     tagged = """SELECT DISTINCT a.chain, a.address_id FROM tags t
                 JOIN addresses a ON a.chain = t.chain AND a.address = t.address
                 WHERE t.actor = $actor"""
@@ -250,22 +250,10 @@ def _received(con: duckdb.DuckDBPyConnection, actor: str) -> list[dict[str, Any]
             JOIN outputs o ON o.chain = x.chain AND o.address_id = x.address_id
             GROUP BY o.chain"""
     ]
-    if _columns(con, "transfers") >= {"chain", "to_address_id", "value"}:
-        native = (
-            "AND tr.token_address IS NULL" if "token_address" in _columns(con, "transfers") else ""
-        )
+    if has_table(con, "transfers"):
         parts.append(
-            f"""SELECT tr.chain, sum(tr.value)::HUGEINT FROM ({tagged}) x
-                JOIN transfers tr ON tr.chain = x.chain AND tr.to_address_id = x.address_id
-                {native} GROUP BY tr.chain"""
+            f"""SELECT tr.chain, sum(tr.amount)::HUGEINT FROM ({tagged}) x
+                JOIN transfers tr ON tr.chain = x.chain AND tr.to_id = x.address_id
+                WHERE tr.kind IN ('native', 'internal') AND tr.success GROUP BY tr.chain"""
         )
     return rows(con, " UNION ALL ".join(parts) + " ORDER BY 1", {"actor": actor})
-
-
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
-    return {
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [table]
-        ).fetchall()
-    }

@@ -8,6 +8,7 @@ from typing import Any
 
 import duckdb
 
+from chainsleuth.analytics.tracing.account import Taint, seed_taints, trace_account
 from chainsleuth.analytics.tracing.endpoints import custodial_stops
 from chainsleuth.analytics.tracing.result import TraceResult
 from chainsleuth.analytics.tracing.utxo import Coins, TraceParams, seed_coins, trace_utxo
@@ -55,10 +56,19 @@ def trace(
     """Trace from `seeds` on `chain`; custodial tagged entities are the endpoints."""
     if not seeds:
         raise InputError("give at least one --seed")
-    if chain != "bitcoin":
-        raise InputError(f"tracing on {chain!r} is not available; chains: bitcoin")
+    if chain not in ("bitcoin", "ethereum"):
+        raise InputError(f"tracing on {chain!r} is not available; chains: bitcoin, ethereum")
     if use_tags and not params.stops:
         params.stops = custodial_stops(con, chain)
+    if chain == "ethereum":
+        return _trace_ethereum(con, seeds, params, on_hop)
+    if not params.coinjoins:
+        params.coinjoins = frozenset(
+            r[0]
+            for r in con.execute(
+                "SELECT tx_hash FROM coinjoin_txs WHERE chain = ?", [chain]
+            ).fetchall()
+        )
     conditions, values, items = [], [], []
     for s in seeds:
         cond, vals, item = _bitcoin_seed(con, chain, s, network)
@@ -69,3 +79,36 @@ def trace(
     if len(coins) == 0:
         raise NotFoundError(f"no stored outputs match the seeds {', '.join(seeds)}")
     return trace_utxo(con, chain, coins, items, params, on_hop=on_hop)
+
+
+def _trace_ethereum(
+    con: duckdb.DuckDBPyConnection,
+    seeds: list[str],
+    params: TraceParams,
+    on_hop: Callable[[int, int], None] | None,
+) -> TraceResult:
+    """Ethereum seeds: a transaction hash (its flows) or an address (everything it received)."""
+    from chainsleuth.chains.ethereum.address import normalize
+    from chainsleuth.store.addresses import address_id
+
+    if params.direction != "forward":
+        raise InputError("backward tracing is available on bitcoin; on ethereum use forward")
+    taints: list[Taint] = []
+    items: list[dict[str, Any]] = []
+    for seed in seeds:
+        text = seed.strip().lower()
+        if _TXID.match(text.removeprefix("0x")) and len(text.removeprefix("0x")) == 64:
+            tx = "0x" + text.removeprefix("0x")
+            found = seed_taints(con, "ethereum", "f.tx_hash = ?", [tx])
+            items.append({"kind": "tx", "tx_hash": tx})
+        else:
+            address = normalize(seed, where="--seed")
+            aid = address_id(con, "ethereum", address)
+            if aid is None:
+                raise NotFoundError(f"--seed {address}: address is not in the store")
+            found = seed_taints(con, "ethereum", "f.to_id = ?", [aid])
+            items.append({"kind": "address", "address": address})
+        if not found:
+            raise NotFoundError(f"--seed {seed}: no successful value flows stored")
+        taints.extend(found)
+    return trace_account(con, "ethereum", taints, items, params, on_hop=on_hop)

@@ -1,0 +1,344 @@
+"""Tracing on an account chain (Ethereum): taint follows each address's balance over time.
+
+An address's history per asset is replayed in order (block, transaction position, native
+before internal before token transfers). Taint arrives with incoming transfers; each
+outgoing transfer carries taint by the model:
+
+- **haircut**: the tainted share of the balance at that moment;
+- **fifo** / **lifo**: the balance is a queue of received chunks, spent oldest (newest)
+  first — Anderson et al. 2016 applied to balances;
+- **poison**: once tainted, everything the address sends is tainted.
+
+Gas fees leave the ETH balance like a transfer to nobody (taint lost to fees). A swap —
+an address sends asset A to a counterparty and receives asset B from it in the same
+transaction — converts the tainted part of A into B at that swap's own rate, and the pool
+itself is not tainted. Haircut and FIFO are linear in the taint that arrives, so each hop
+replays only the addresses tainted in that hop, with that hop's arrivals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from chainsleuth.analytics.tracing.result import Arrival, Edge, TraceResult
+from chainsleuth.analytics.tracing.taint import Model
+from chainsleuth.analytics.tracing.utxo import TraceParams
+
+KIND_ORDER = {"native": 0, "internal": 1, "token": 2}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One successful value flow touching a traced address."""
+
+    key: tuple[int, int, int, str]  # (height, tx position, kind order, position): replay order
+    tx_hash: str
+    asset: str
+    source: int
+    target: int
+    amount: float
+    time: dt.datetime | None
+
+
+@dataclass
+class Taint:
+    """Taint arriving at an address with one incoming event (or a swap conversion)."""
+
+    address: int
+    asset: str
+    key: tuple[int, int, int, str]
+    amount: float
+    hop: int
+    time: dt.datetime | None = None
+    tx_hash: str = ""
+
+
+def _load(con: duckdb.DuckDBPyConnection, chain: str, ids: list[int]) -> list[Event]:
+    """Every successful flow to or from `ids`, and the fees they paid, in replay order."""
+    con.register("_ids", pa.table({"id": ids}))
+    rows = con.sql(
+        """
+        SELECT f.block_height, coalesce(t.position, 0) AS pos, f.kind, f.position, f.tx_hash,
+               f.asset, coalesce(f.from_id, -1), coalesce(f.to_id, -1),
+               coalesce(f.amount::DOUBLE, f.amount_raw::DOUBLE) AS amount, f.time
+        FROM transfers f LEFT JOIN txs t ON t.chain = f.chain AND t.tx_hash = f.tx_hash
+        WHERE f.chain = $chain AND f.success
+          AND (f.from_id IN (SELECT id FROM _ids) OR f.to_id IN (SELECT id FROM _ids))
+        UNION ALL
+        SELECT e.block_height, coalesce(t.position, 0), 'native', 'fee', e.tx_hash, 'ETH',
+               e.from_id, -2, e.fee::DOUBLE, t.time
+        FROM eth_txs e LEFT JOIN txs t ON t.chain = e.chain AND t.tx_hash = e.tx_hash
+        WHERE e.chain = $chain AND e.from_id IN (SELECT id FROM _ids) AND coalesce(e.fee, 0) > 0
+        """,
+        params={"chain": chain},
+    ).fetchall()
+    con.unregister("_ids")
+    events = [
+        Event(
+            (int(h), int(p), KIND_ORDER.get(k, 3), str(pos)),
+            str(tx),
+            str(asset),
+            int(s),
+            int(t),
+            float(a or 0.0),
+            tm,
+        )
+        for h, p, k, pos, tx, asset, s, t, a, tm in rows
+    ]
+    events.sort(key=lambda e: e.key)
+    return events
+
+
+class _Ledger:
+    """One address's balance of one asset, with its taint, under a model."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.balance = 0.0
+        self.taint = 0.0
+        self.chunks: deque[list[float]] = deque()  # [amount, tainted] for fifo/lifo
+        self.poisoned = False
+
+    def receive(self, amount: float, tainted: float) -> None:
+        self.balance += amount
+        self.taint += tainted
+        if tainted > 0:
+            self.poisoned = True
+        if self.model in (Model.fifo, Model.lifo):
+            self.chunks.append([amount, tainted])
+
+    def send(self, amount: float) -> float:
+        """Remove `amount`; return the taint it carries."""
+        if amount <= 0:
+            return 0.0
+        if self.model is Model.poison:
+            out = amount if self.poisoned else 0.0
+        elif self.model is Model.haircut:
+            share = (
+                min(1.0, self.taint / self.balance)
+                if self.balance > 0
+                else (1.0 if self.taint > 0 else 0.0)
+            )
+            out = amount * share
+        else:
+            out, need = 0.0, amount
+            while need > 1e-9 and self.chunks:
+                chunk = self.chunks[0] if self.model is Model.fifo else self.chunks[-1]
+                take = min(need, chunk[0])
+                part = chunk[1] * take / chunk[0] if chunk[0] > 0 else 0.0
+                out += part
+                chunk[0] -= take
+                chunk[1] -= part
+                need -= take
+                if chunk[0] <= 1e-9:
+                    (self.chunks.popleft if self.model is Model.fifo else self.chunks.pop)()
+        out = min(out, self.taint) if self.model is not Model.poison else out
+        self.balance -= amount
+        self.taint = max(0.0, self.taint - out)
+        return out
+
+
+def seed_taints(
+    con: duckdb.DuckDBPyConnection, chain: str, where: str, params: list[Any]
+) -> list[Taint]:
+    """Tainted arrivals from successful transfers matching `where` (over transfers `f`)."""
+    rows = con.execute(
+        f"""SELECT f.to_id, f.asset, f.block_height, coalesce(t.position, 0), f.kind,
+                   f.position, coalesce(f.amount::DOUBLE, f.amount_raw::DOUBLE), f.time,
+                   f.tx_hash
+            FROM transfers f LEFT JOIN txs t ON t.chain = f.chain AND t.tx_hash = f.tx_hash
+            WHERE f.chain = ? AND f.success AND f.to_id IS NOT NULL AND ({where})""",
+        [chain, *params],
+    ).fetchall()
+    return [
+        Taint(
+            int(to),
+            str(asset),
+            (int(h), int(p), KIND_ORDER.get(k, 3), str(pos)),
+            float(a or 0.0),
+            1,
+            tm,
+            str(tx),
+        )
+        for to, asset, h, p, k, pos, a, tm, tx in rows
+    ]
+
+
+def trace_account(
+    con: duckdb.DuckDBPyConnection,
+    chain: str,
+    seeds: list[Taint],
+    seed_items: list[dict[str, Any]],
+    params: TraceParams,
+    on_hop: Callable[[int, int], None] | None = None,
+) -> TraceResult:
+    """Forward trace on an account chain from tainted arrivals `seeds`."""
+    result = TraceResult(
+        chain, params.model.value, "forward", seed_items, sum(s.amount for s in seeds), "ETH"
+    )
+    names: set[int] = set()
+    pending = [s for s in seeds if s.amount > 0]
+    poisoned: set[tuple[int, str]] = set()
+    hop = 0
+    while pending and hop < params.max_hops:
+        hop = min(p.hop for p in pending)
+        batch = [p for p in pending if p.hop == hop]
+        pending = [p for p in pending if p.hop != hop]
+        if on_hop:
+            on_hop(hop, len(batch))
+        result.hops = max(result.hops, hop)
+        live: list[Taint] = []
+        for t in batch:
+            names.add(t.address)
+            stop = params.stops.get(t.address) if hop > 1 else None
+            if stop is not None:
+                result.arrivals.append(Arrival(stop, str(t.address), t.asset, t.amount, None, ""))
+            elif t.amount < params.min_amount:
+                result.below_threshold += t.amount
+            elif params.model is Model.poison and (t.address, t.asset) in poisoned:
+                continue
+            else:
+                live.append(t)
+        if not live:
+            continue
+        events = _load(con, chain, sorted({t.address for t in live}))
+        arrivals = defaultdict(list)
+        for t in live:
+            arrivals[(t.address, t.asset)].append(t)
+            poisoned.add((t.address, t.asset))
+        pending.extend(_replay(events, arrivals, hop, params, result, names))
+    for p in pending:
+        result.beyond_max_hops += p.amount
+    _finish(con, chain, result, names)
+    return result
+
+
+def _replay(
+    events: list[Event],
+    arrivals: dict[tuple[int, str], list[Taint]],
+    hop: int,
+    params: TraceParams,
+    result: TraceResult,
+    names: set[int],
+) -> list[Taint]:
+    """Replay each tainted (address, asset) history; return taint arriving downstream."""
+    out: list[Taint] = []
+    by_tx: dict[str, list[Event]] = defaultdict(list)
+    for e in events:
+        by_tx[e.tx_hash].append(e)
+    until = params.until
+    for (address, asset), incoming in arrivals.items():
+        ledger = _Ledger(params.model)
+        due = sorted(incoming, key=lambda t: t.key)
+        i = 0
+        for e in events:
+            if e.asset != asset or address not in (e.source, e.target):
+                continue
+            if e.target == address:
+                tainted = 0.0
+                while i < len(due) and due[i].key <= e.key:
+                    tainted += due[i].amount
+                    i += 1
+                ledger.receive(e.amount, tainted)
+                continue
+            if until is not None and e.time is not None and e.time > until:
+                break
+            carried = ledger.send(e.amount)
+            if carried <= 0:
+                continue
+            if e.target == -2:
+                result.fees += carried
+                continue
+            swap = _swap_return(by_tx[e.tx_hash], e, address)
+            names.add(e.target)
+            if swap is not None:  # convert into the asset received back, same hop
+                rate = swap.amount / e.amount if e.amount else 0.0
+                result.edges.append(
+                    Edge(
+                        hop,
+                        e.tx_hash,
+                        str(address),
+                        str(e.target),
+                        asset,
+                        carried,
+                        e.time,
+                        "swap: converted at the swap's rate",
+                        ("swap",),
+                    )
+                )
+                out.append(
+                    Taint(
+                        address, swap.asset, swap.key, carried * rate, hop, swap.time, swap.tx_hash
+                    )
+                )
+                continue
+            result.edges.append(
+                Edge(
+                    hop,
+                    e.tx_hash,
+                    str(address),
+                    str(e.target),
+                    asset,
+                    carried,
+                    e.time,
+                    _RULES[params.model],
+                )
+            )
+            out.append(Taint(e.target, asset, e.key, carried, hop + 1, e.time, e.tx_hash))
+        rest = ledger.taint if params.model is not Model.poison else 0.0
+        if i < len(due):  # taint that arrives after the replayed history (not yet stored)
+            rest += sum(t.amount for t in due[i:])
+        if (
+            until is not None
+            and rest > 0
+            and any(e.time is not None and e.time > until for e in events)
+        ):
+            result.after_until += rest
+        elif rest > 0:
+            result.held[str(address)] = result.held.get(str(address), 0.0) + rest
+    return out
+
+
+def _swap_return(tx_events: list[Event], sent: Event, address: int) -> Event | None:
+    """The transfer of another asset back from `sent`'s counterparty in the same tx."""
+    for e in tx_events:
+        if e.source == sent.target and e.target == address and e.asset != sent.asset:
+            return e
+    return None
+
+
+_RULES = {
+    Model.haircut: "haircut: share of balance",
+    Model.fifo: "fifo: oldest balance first",
+    Model.lifo: "lifo: newest balance first",
+    Model.poison: "poison: tainted address",
+}
+
+
+def _finish(con: duckdb.DuckDBPyConnection, chain: str, result: TraceResult, ids: set[int]) -> None:
+    """Address ids to address strings in edges, arrivals and the held remainder."""
+    con.register("_ids", pa.table({"address_id": sorted(i for i in ids if i >= 0)}))
+    found = dict(
+        con.execute(
+            "SELECT address_id, address FROM addresses WHERE chain = ? AND address_id IN"
+            " (SELECT address_id FROM _ids)",
+            [chain],
+        ).fetchall()
+    )
+    con.unregister("_ids")
+
+    def name(x: str) -> str:
+        return str(found.get(int(x), x)) if x.lstrip("-").isdigit() else x
+
+    for e in result.edges:
+        e.source, e.target = name(e.source), name(e.target)
+    for a in result.arrivals:
+        a.address = name(a.address)
+    result.held = {name(k): v for k, v in result.held.items()}

@@ -1,0 +1,135 @@
+"""Account-chain tracing against hand-worked figures: balances over time, swaps, endpoints.
+
+Block 1: the victim sends the thief 100 ETH; a clean source sends the thief 100 ETH.
+Block 2: the thief sends a mule 50 ETH.
+Block 3: the mule sends an exchange 50 ETH; the thief swaps 100 ETH for 1,000 TOK at a pool.
+Block 4: the thief sends the exchange 1,000 TOK.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pytest
+
+from chainsleuth.analytics.tracing.run import trace
+from chainsleuth.analytics.tracing.taint import Model
+from chainsleuth.analytics.tracing.utxo import TraceParams
+
+E = 10**18
+NAMES = ["victim", "thief", "clean", "mule", "exchange", "pool"]
+ADDR = {n: "0x" + f"{i + 1:040x}" for i, n in enumerate(NAMES)}
+TOK = "0x" + "7" * 40
+FLOWS = [  # (height, tx, position in block, asset, from, to, amount)
+    (1, "a1", 0, "ETH", "victim", "thief", 100 * E),
+    (1, "a2", 1, "ETH", "clean", "thief", 100 * E),
+    (2, "b1", 0, "ETH", "thief", "mule", 50 * E),
+    (3, "c1", 0, "ETH", "mule", "exchange", 50 * E),
+    (3, "c2", 1, "ETH", "thief", "pool", 100 * E),
+    (3, "c2", 1, TOK, "pool", "thief", 1000 * E),
+    (4, "d1", 0, TOK, "thief", "exchange", 1000 * E),
+]
+
+
+def txhash(name: str) -> str:
+    return "0x" + name.encode().hex().rjust(64, "0")
+
+
+@pytest.fixture
+def store(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    t0 = dt.datetime(2025, 2, 21, 14, 0)
+    for i, n in enumerate(NAMES):
+        con.execute("INSERT INTO addresses VALUES ('ethereum', ?, ?)", [ADDR[n], 1000 + i])
+    ids = {n: 1000 + i for i, n in enumerate(NAMES)}
+    for h in range(1, 5):
+        con.execute(
+            "INSERT INTO blocks VALUES ('ethereum', ?, ?, ?, ?, 1)",
+            [h, f"b{h}", f"b{h - 1}", t0 + dt.timedelta(minutes=h)],
+        )
+    seen = set()
+    for i, (h, tx, pos, asset, src, dst, amount) in enumerate(FLOWS):
+        time = t0 + dt.timedelta(minutes=h)
+        if tx not in seen:
+            seen.add(tx)
+            con.execute(
+                "INSERT INTO txs (chain, block_height, tx_hash, position, time)"
+                " VALUES ('ethereum', ?, ?, ?, ?)",
+                [h, txhash(tx), pos, time],
+            )
+        con.execute(
+            "INSERT INTO transfers (chain, block_height, time, tx_hash, position, kind, asset,"
+            " from_id, to_id, amount, success) VALUES ('ethereum', ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " true)",
+            [
+                h,
+                time,
+                txhash(tx),
+                "tx" if asset == "ETH" else f"log:{i}",
+                "native" if asset == "ETH" else "token",
+                asset,
+                ids[src],
+                ids[dst],
+                amount,
+            ],
+        )
+    con.execute(
+        "INSERT INTO tags (chain, address, currency, label, category, source, confidence,"
+        " confidence_level, tagpack) VALUES ('ethereum', ?, 'ETH', 'Exchange X', 'exchange',"
+        " 'https://example.org', 'forensic', 50, 'test')",
+        [ADDR["exchange"]],
+    )
+    return con
+
+
+def endpoints(d: dict) -> dict[str, int]:
+    return {e["asset"]: e["amount"] for e in d["endpoints"]}
+
+
+@pytest.mark.parametrize(
+    ("model", "eth", "tok", "held"),
+    [
+        # haircut: the thief holds 200 with 100 tainted; pays the mule 25 tainted of 50; then
+        # 150 with 75 tainted, swaps 100 (50 tainted) into 1,000 TOK (500 tainted).
+        (Model.haircut, 25 * E, 500 * E, 25 * E),
+        # fifo: the victim's 100 came first: the mule's 50 is all tainted, the swap takes the
+        # last 50 tainted and 50 clean.
+        (Model.fifo, 50 * E, 500 * E, 0),
+        # lifo: the clean 100 came last and leaves first: the mule's 50 is clean; the swap
+        # takes the clean 50 left and 50 tainted.
+        (Model.lifo, 0, 500 * E, 50 * E),
+        (Model.poison, 50 * E, 1000 * E, 0),
+    ],
+)
+def test_models_on_balances(
+    store: duckdb.DuckDBPyConnection, model: Model, eth: int, tok: int, held: int
+) -> None:
+    result = trace(store, "ethereum", [txhash("a1")], TraceParams(model=model))
+    d = result.to_dict()
+    got = endpoints(d)
+    assert got.get("ETH", 0) == eth
+    assert got.get(TOK, 0) == tok
+    assert d["remainder"]["held_total"] == held
+    assert d["seed"]["amount"] == 100 * E
+
+
+def test_swap_edge_is_flagged_and_pool_not_tainted(store: duckdb.DuckDBPyConnection) -> None:
+    d = trace(store, "ethereum", [txhash("a1")], TraceParams(model=Model.haircut)).to_dict()
+    swaps = [e for e in d["edges"] if "swap" in e["provenance"]["flags"]]
+    assert [(e["from"], e["to"], e["amount"]) for e in swaps] == [
+        (ADDR["thief"], ADDR["pool"], 50 * E)
+    ]
+    assert all(e["from"] != ADDR["pool"] for e in d["edges"])
+    (ex_tok,) = [e for e in d["endpoints"] if e["asset"] == TOK]
+    assert ex_tok["label"] == "Exchange X" and ex_tok["addresses"][0]["address"] == ADDR["exchange"]
+
+
+def test_address_seed_and_bad_seeds(store: duckdb.DuckDBPyConnection) -> None:
+    from chainsleuth.errors import AddressError, NotFoundError
+
+    d = trace(store, "ethereum", [ADDR["mule"]], TraceParams(model=Model.haircut)).to_dict()
+    assert endpoints(d) == {"ETH": 50 * E}
+    with pytest.raises(AddressError):
+        trace(store, "ethereum", ["0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"], TraceParams())
+    with pytest.raises(NotFoundError):
+        trace(store, "ethereum", ["0x" + "9" * 40], TraceParams())

@@ -22,7 +22,7 @@ def _read_tx(value: str) -> bytes:
     path = Path(value)
     if path.is_file():
         return path.read_bytes()
-    if len(value) > 255 or value.startswith(("0x", "cHNidP")) or value.isalnum():
+    if len(value) > 255 or value.startswith(("0x", "cHNidP", "{")) or value.isalnum():
         return value.encode("ascii", errors="replace")
     raise InputError(f"--tx {value}: no such file")
 

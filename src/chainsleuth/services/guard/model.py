@@ -96,9 +96,11 @@ class Request(_Strict):
 
     def ethereum_chain_id(self) -> int:
         """The EIP-155 chain id the transaction must carry."""
-        if not isinstance(self.chain_id, int):
-            raise InputError(f"request {self.id}: chain_id must be an integer for ethereum")
-        return self.chain_id
+        if isinstance(self.chain_id, int):
+            return self.chain_id
+        if isinstance(self.chain_id, str) and self.chain_id.isdigit():
+            return int(self.chain_id)
+        raise InputError(f"request {self.id}: chain_id must be an integer for ethereum")
 
     def utc_time(self) -> dt.datetime:
         """`time` as an aware UTC datetime (naive times are taken as UTC)."""

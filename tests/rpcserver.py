@@ -23,7 +23,8 @@ API
   canonically (JSON with sorted keys), so `[h, 2]` matches `[h, 2]` whatever the spacing.
 - `handler(method, params)`: consulted first when set; return a result, raise `RpcFault`
   for an error object, or return `NO_ANSWER` to fall back to the `responses` table.
-- Unknown calls get error -32601 ("no recording for METHOD PARAMS").
+- Unknown calls get error -32601 ("no recording for METHOD PARAMS"); a handler that
+  raises anything but `RpcFault` gives error -32603 naming the exception.
 - `auth=(user, password)`: requests without those basic-auth credentials get HTTP 401
   with an empty body, as Bitcoin Core does.
 - `error_status`: HTTP status of a single (non-batch) answer carrying an error object;
@@ -160,6 +161,9 @@ class RpcServer:
             result = self._lookup(method, params)
         except RpcFault as fault:
             error = {"code": fault.code, "message": fault.message}
+            return {**head, "id": rid, "error": error, **({} if head else {"result": None})}
+        except Exception as exc:  # a bug in a test's handler: show it to the client
+            error = {"code": -32603, "message": f"handler raised {exc!r}"}
             return {**head, "id": rid, "error": error, **({} if head else {"result": None})}
         return {**head, "id": rid, "result": result, **({} if head else {"error": None})}
 

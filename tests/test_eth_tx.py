@@ -148,7 +148,7 @@ items = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(items)
 def test_rlp_round_trip(item: rlp.Item) -> None:
     assert rlp.decode(rlp.encode(item)) == item
@@ -168,7 +168,7 @@ uint = st.integers(min_value=0, max_value=2**256 - 1)
 address = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.sampled_from([0, 1, 2]),
     st.integers(min_value=1, max_value=2**64 - 1),

@@ -26,7 +26,7 @@ def _exercise(data: bytes) -> None:
             decoded.input_value(i)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=300))
 def test_random_bytes_only_raise_parse_error(data: bytes) -> None:
     _exercise(b"psbt\xff" + data)
@@ -35,7 +35,7 @@ def test_random_bytes_only_raise_parse_error(data: bytes) -> None:
         assert tx.encode() == data
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.sampled_from(VALID), st.data())
 def test_corrupted_valid_psbts_only_raise_parse_error(raw: bytes, data: st.DataObject) -> None:
     position = data.draw(st.integers(min_value=5, max_value=len(raw) - 1))

@@ -88,7 +88,7 @@ def test_abi_rejects_dirty_address_padding() -> None:
     assert abi.decode_known(b"\x12\x34\x56\x78") is None
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=400))
 def test_random_calldata_only_raises_parse_error(data: bytes) -> None:
     for blob in (data, abi.selector(abi.KNOWN_SIGNATURES[4]) + data):

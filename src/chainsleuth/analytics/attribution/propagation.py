@@ -161,7 +161,8 @@ def conflicts(con: duckdb.DuckDBPyConnection, chain: str | None = None) -> list[
 
 
 def _path(con: duckdb.DuckDBPyConnection, chain: str, a: dict[str, Any], b: dict[str, Any]) -> Any:
-    """The cluster links from a's address to b's (breadth-first), as printable hops."""
+    """The shortest chain of cluster links from a's address to b's (breadth-first):
+    each hop with its two addresses, the heuristic and the evidence transaction."""
     if a["address_id"] == b["address_id"]:
         return "same address"
     if not has_table(con, "cluster_links"):
@@ -188,13 +189,23 @@ def _path(con: duckdb.DuckDBPyConnection, chain: str, a: dict[str, Any], b: dict
                 queue.append(nxt)
     if goal not in came:
         return None
-    hops: list[dict[str, Any]] = []
+    steps: list[tuple[int, int, str, str]] = []
     node = goal
     while (step := came[node]) is not None:
-        prev, heuristic, tx = step
-        hops.append({"from_id": prev, "to_id": node, "heuristic": heuristic, "tx_hash": tx})
-        node = prev
-    return list(reversed(hops))
+        steps.append((step[0], node, step[1], step[2]))
+        node = step[0]
+    ids = sorted({i for s in steps for i in s[:2]})
+    names = dict(
+        con.execute(
+            "SELECT address_id, address FROM addresses"
+            " WHERE chain = ? AND list_contains(?, address_id)",
+            [chain, ids],
+        ).fetchall()
+    )
+    return [
+        {"from": names.get(x), "to": names.get(y), "heuristic": h, "tx_hash": tx}
+        for x, y, h, tx in reversed(steps)
+    ]
 
 
 def actor_profile(con: duckdb.DuckDBPyConnection, actor: str) -> dict[str, Any]:

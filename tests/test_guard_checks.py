@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from chainsleuth.chains.ethereum.transaction import DYNAMIC_FEE, Transaction
 from chainsleuth.errors import ChainsleuthError, InputError
-from chainsleuth.services.guard import check, default_policy, load_policy, parse_request
+from chainsleuth.services.guard import Policy, check, default_policy, load_policy, parse_request
 from tests.test_guard_bitcoin import LEGIT, psbt_v0
 from tests.test_guard_bitcoin import request as btc_request
 from tests.test_guard_ethereum import (
@@ -139,3 +140,21 @@ def test_random_transactions_end_in_a_clear_error(data: bytes, which: str) -> No
     for raw in (data, data.hex().encode(), b"psbt\xff" + data):
         with contextlib.suppress(ChainsleuthError):
             check(REQUESTS[which], raw, POLICY)
+
+
+def test_bare_erc20_calldata() -> None:
+    request = hot_request(asset="USDT", amount="5000000")
+    data = call("transfer(address,uint256)", DEST, 5_000_000)
+    policy = load_policy_text("tokens: {USDT: '" + USDT + "'}\n")
+    decision = check(parse_request(request), data.hex().encode(), policy)
+    assert decision.allowed and decision.source == "ERC-20 calldata"
+    stolen = call("transferFrom(address,address,uint256)", DEST, "0x" + "66" * 20, 5_000_000)
+    denied = check(parse_request(request), stolen.hex().encode(), policy)
+    assert [r.code for r in denied.reasons] == ["destination_mismatch"]
+
+
+def load_policy_text(text: str) -> Policy:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "policy.yaml"
+        path.write_text(text)
+        return load_policy(path)

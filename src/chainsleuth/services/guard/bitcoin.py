@@ -62,6 +62,9 @@ def intent(
         spent = [None] * len(tx.inputs)
         decoded = None
         out = Intent(chain="bitcoin", source="raw transaction")
+    known = [s[0] for s in spent if s is not None]
+    total = f" totalling {sum(known)} sat" if len(known) == len(spent) else ""
+    out.summary.append(f"spends {len(tx.inputs)} input(s){total}")
     for i, o in enumerate(tx.outputs):
         kind, addr = script.classify(o.script, network)
         role = CHANGE if o.script in own else PAYMENT

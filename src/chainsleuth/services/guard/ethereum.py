@@ -25,6 +25,7 @@ _ADMIN_WHAT = {
 }
 _TX_NAMES = {0: "legacy", 1: "EIP-2930", 2: "EIP-1559"}
 EXEC_SELECTOR = abi.selector(abi.KNOWN_SIGNATURES[4])
+TOKEN_SELECTORS = frozenset(abi.selector(sig) for sig in abi.KNOWN_SIGNATURES[:3])
 
 
 def describe(call: Call) -> str:
@@ -80,6 +81,16 @@ def safe_intent(
         most = tx.gas_price * (tx.base_gas + tx.safe_tx_gas)
         intent.transfers.append(Transfer(receiver, token, most, REFUND, "gas refund"))
         intent.summary.append(f"gas refund of up to {most} {token} base units to {receiver}")
+    return intent
+
+
+def token_call_intent(
+    data: bytes, *, token: str, wallet: str | None, allowlist: frozenset[str]
+) -> Intent:
+    """The intent of bare ERC-20 `transfer`/`transferFrom`/`approve` calldata sent to
+    `token` (the request's asset) — what a signer sees before the transaction is built."""
+    intent = Intent(chain="ethereum", source="ERC-20 calldata")
+    _walk(Call(CALL, token, 0, data), wallet, allowlist, intent, "call")
     return intent
 
 

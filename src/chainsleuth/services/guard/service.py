@@ -3,7 +3,8 @@
 `check()` is what the CLI (and later the API's `POST /v1/guard/check`) calls. Formats of
 the transaction are told apart by content: PSBT (binary or base64), JSON (Safe
 Transaction Service object or Ethereum transaction object), or hex (or binary) — a raw
-Bitcoin transaction, an Ethereum transaction (RLP), or Safe `execTransaction` calldata.
+Bitcoin transaction, an Ethereum transaction (RLP), Safe `execTransaction` calldata, or
+bare ERC-20 `transfer`/`transferFrom`/`approve` calldata (to the request's token).
 """
 
 from __future__ import annotations
@@ -192,6 +193,13 @@ def _ethereum_hex(request: Request, data: bytes, policy: Policy) -> Intent:
             chain_id=request.ethereum_chain_id(),
             version=wallet.version,
         )
+    if data[:4] in eth_intent.TOKEN_SELECTORS and len(data) % 32 == 4:
+        token = policy.token_address(request.asset)
+        if token is None:
+            raise InputError(f"request {request.id}: ERC-20 calldata, but the asset is native")
+        account = None if isinstance(wallet, BitcoinWallet) else wallet.address.lower()
+        allowlist = _allowlist(policy)
+        return eth_intent.token_call_intent(data, token=token, wallet=account, allowlist=allowlist)
     return _plain(request, transaction.decode(data), policy)
 
 

@@ -59,8 +59,10 @@ def run_json(db: Path, *args: str) -> Any:
     return json.loads(result.output)
 
 
-@pytest.fixture
-def imported(db_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with the shipped database imported (read-only use by the tests)."""
+    db_path = tmp_path_factory.mktemp("incidents") / "store.duckdb"
     result = invoke(db_path, "incidents", "import")
     assert result.exit_code == 0, result.output
     return db_path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from chainsleuth.errors import InputError
-from chainsleuth.interfaces.cli.main import app
+from chainsleuth.interfaces.cli.main import app, run
 from chainsleuth.services.incidents.loader import check_dir
 from chainsleuth.services.incidents.model import AssetAmount
 
@@ -111,7 +110,12 @@ def test_validate_command_lists_every_problem(tmp_path: Path) -> None:
     assert "bad-date.yaml,date," in result.output
 
 
-def test_import_rejects_a_bad_directory_and_keeps_the_store(tmp_path: Path, db_path: Path) -> None:
+def test_import_rejects_a_bad_directory_and_keeps_the_store(
+    tmp_path: Path,
+    db_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     good = tmp_path / "good"
     good.mkdir()
     write(good, GOOD)
@@ -123,14 +127,12 @@ def test_import_rejects_a_bad_directory_and_keeps_the_store(tmp_path: Path, db_p
     bad.mkdir()
     write(bad, GOOD)
     write(bad, variant(id="future", date="2999-01-01"))
-    cli = [sys.executable, "-m", "chainsleuth.interfaces.cli.main", "--db", str(db_path)]
-    proc = subprocess.run(
-        [*cli, "incidents", "import", str(bad)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 2
-    assert f"{bad / 'future.yaml'}: date:" in proc.stderr and "Traceback" not in proc.stderr
+    argv = ["chainsleuth", "--db", str(db_path), "incidents", "import", str(bad)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit_info:
+        run()  # the entry point: error to one stderr line and an exit code
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{bad / 'future.yaml'}: date:" in err and "Traceback" not in err
     result = runner.invoke(app, ["--db", str(db_path), "incidents", "list", "-f", "json"])
     assert '"example-2024"' in result.output and "future" not in result.output

@@ -18,56 +18,69 @@ from chainsleuth.services.incidents.model import Incident
 from chainsleuth.services.incidents.valuation import daily_close_values
 from chainsleuth.store.db import connect, transaction
 
-TABLES = ("incident_assets", "incident_seeds", "incident_sources", "incidents")
+INSERTS = {
+    "incidents": (
+        "INSERT INTO incidents (incident_id, name, date, date_precision, victim_name,"
+        " victim_type, victim_country, usd_value, valuation, valuation_note, actor, confidence,"
+        " attributed_by, disputed, attribution_note, notes, source_file) VALUES ",
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ),
+    "incident_assets": (
+        "INSERT INTO incident_assets VALUES ",
+        "(?, ?, ?, ?, ?, ?::HUGEINT, ?)",
+    ),
+    "incident_seeds": ("INSERT OR IGNORE INTO incident_seeds VALUES ", "(?, ?, ?, ?, ?)"),
+    "incident_sources": ("INSERT INTO incident_sources VALUES ", "(?, ?, ?)"),
+}
+"""Per table: the INSERT head and one row's placeholders (all rows go in one statement)."""
 
 
 def import_incidents(
     con: duckdb.DuckDBPyConnection, incidents: Sequence[Incident], source_file: str
 ) -> int:
     """Insert or replace `incidents` in one transaction; return how many were written."""
+    rows: dict[str, list[list[Any]]] = {table: [] for table in INSERTS}
+    for inc in incidents:
+        for table, found in _rows_of(inc, f"{source_file}/{inc.id}.yaml").items():
+            rows[table].extend(found)
     ids = [i.id for i in incidents]
     with transaction(con):
-        for table in TABLES:
+        for table in INSERTS:
             con.execute(f"DELETE FROM {table} WHERE incident_id IN (SELECT unnest(?))", [ids])
-        for inc in incidents:
-            _insert(con, inc, f"{source_file}/{inc.id}.yaml")
+        for table, (head, row) in INSERTS.items():
+            if rows[table]:
+                params = [value for found in rows[table] for value in found]
+                con.execute(head + ", ".join([row] * len(rows[table])), params)
     return len(incidents)
 
 
-def _insert(con: duckdb.DuckDBPyConnection, inc: Incident, source_file: str) -> None:
+def _rows_of(inc: Incident, source_file: str) -> dict[str, list[list[Any]]]:
+    """The rows of each incident table for one incident."""
     a = inc.attribution
-    con.execute(
-        "INSERT INTO incidents (incident_id, name, date, date_precision, victim_name,"
-        " victim_type, victim_country, usd_value, valuation, valuation_note, actor, confidence,"
-        " attributed_by, disputed, attribution_note, notes, source_file)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            inc.id, inc.name, inc.date, inc.date_precision.value, inc.victim.name,
-            inc.victim.type.value, inc.victim.country, inc.usd_value, inc.valuation.value,
-            inc.valuation_note, a.actor, a.confidence.value, a.attributed_by, a.disputed,
-            a.note, inc.notes, source_file,
+    seeds: list[list[Any]]
+    seeds = [[inc.id, s.chain, "address", s.address, s.role] for s in inc.seeds.addresses]
+    seeds += [[inc.id, t.chain, "txid", t.txid, None] for t in inc.seeds.txids]
+    return {
+        "incidents": [
+            [
+                inc.id, inc.name, inc.date, inc.date_precision.value, inc.victim.name,
+                inc.victim.type.value, inc.victim.country, inc.usd_value, inc.valuation.value,
+                inc.valuation_note, a.actor, a.confidence.value, a.attributed_by, a.disputed,
+                a.note, inc.notes, source_file,
+            ]
         ],
-    )  # fmt: skip
-    for pos, asset in enumerate(inc.assets):
-        con.execute(
-            "INSERT INTO incident_assets VALUES (?, ?, ?, ?, ?, ?::HUGEINT, ?)",
+        "incident_assets": [
             [
                 inc.id, pos, asset.chain, asset.asset,
                 None if asset.amount is None else format(asset.amount, "f"),
                 None if asset.base_units is None else str(asset.base_units),
                 asset.resolved_decimals,
-            ],
-        )  # fmt: skip
-    seeds: list[tuple[str, str, str, str | None]]
-    seeds = [(s.chain, "address", s.address, s.role) for s in inc.seeds.addresses]
-    seeds += [(t.chain, "txid", t.txid, None) for t in inc.seeds.txids]
-    for chain, kind, value, role in seeds:
-        con.execute(
-            "INSERT OR IGNORE INTO incident_seeds VALUES (?, ?, ?, ?, ?)",
-            [inc.id, chain, kind, value, role],
-        )
-    for pos, source in enumerate(inc.sources):
-        con.execute("INSERT INTO incident_sources VALUES (?, ?, ?)", [inc.id, pos, source])
+            ]
+            for pos, asset in enumerate(inc.assets)
+        ],
+        "incident_seeds": seeds,
+        "incident_sources": [[inc.id, pos, source] for pos, source in enumerate(inc.sources)],
+    }  # fmt: skip
 
 
 def incident_count(con: duckdb.DuckDBPyConnection) -> int:

@@ -49,41 +49,42 @@ def decode_uint(data: bytes, *, field: str) -> int:
 
 def decode(data: bytes, *, what: str = "RLP") -> Item:
     """Decode one item that spans all of `data`; trailing bytes are an error."""
-    item, end = _decode_at(data, 0, what)
+    item, end = _decode_at(data, 0, len(data), what)
     if end != len(data):
         raise ParseError(f"{what}: {len(data) - end} trailing bytes after the item at offset {end}")
     return item
 
 
-def _decode_at(data: bytes, pos: int, what: str) -> tuple[Item, int]:
-    if pos >= len(data):
+def _decode_at(data: bytes, pos: int, limit: int, what: str) -> tuple[Item, int]:
+    """The item at `pos`, which must end by `limit` (the end of its enclosing list)."""
+    if pos >= limit:
         raise ParseError(f"{what}: truncated, expected an item at offset {pos}")
     first = data[pos]
     if first < 0x80:
         return bytes([first]), pos + 1
     if first < 0xC0:
-        start, length = _read_length(data, pos, first - 0x80, what)
+        start, length = _read_length(data, pos, limit, first - 0x80, what)
         end = start + length
         if length == 1 and data[start] < 0x80:
             raise ParseError(f"{what}: single byte below 0x80 wrapped at offset {pos}")
         return data[start:end], end
-    start, length = _read_length(data, pos, first - 0xC0, what)
+    start, length = _read_length(data, pos, limit, first - 0xC0, what)
     end = start + length
     items: list[Item] = []
     cursor = start
     while cursor < end:
-        child, cursor = _decode_at(data[:end], cursor, what)
+        child, cursor = _decode_at(data, cursor, end, what)
         items.append(child)
     return items, end
 
 
-def _read_length(data: bytes, pos: int, code: int, what: str) -> tuple[int, int]:
+def _read_length(data: bytes, pos: int, limit: int, code: int, what: str) -> tuple[int, int]:
     """(payload start, payload length) after the prefix byte at `pos` with value `code`."""
     if code <= 55:
         start, length = pos + 1, code
     else:
         size = code - 55
-        raw = data[pos + 1 : pos + 1 + size]
+        raw = data[pos + 1 : min(pos + 1 + size, limit)]
         if len(raw) != size:
             raise ParseError(f"{what}: truncated length at offset {pos + 1}")
         if raw[0] == 0:
@@ -92,8 +93,8 @@ def _read_length(data: bytes, pos: int, code: int, what: str) -> tuple[int, int]
         if length < 56:
             raise ParseError(f"{what}: long form for a short length at offset {pos}")
         start = pos + 1 + size
-    if start + length > len(data):
+    if start + length > limit:
         raise ParseError(
-            f"{what}: item at offset {pos} needs {length} bytes, only {len(data) - start} left"
+            f"{what}: item at offset {pos} needs {length} bytes, only {limit - start} left"
         )
     return start, length

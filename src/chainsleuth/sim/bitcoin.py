@@ -1,0 +1,111 @@
+"""Simulate a Bitcoin chain: bitcoin-etl enriched JSON plus its ground truth.
+
+    simulate_bitcoin(Path("out"), SimConfig(txs=100_000, seed=7))
+
+writes `out/blocks.json`, `out/transactions.json` and `out/truth.json`. The same seed and
+size always give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress, TaskID
+
+from chainsleuth.sim.config import BOOTSTRAP_BLOCKS, MATURITY, SimConfig
+from chainsleuth.sim.economy import Economy
+from chainsleuth.sim.etl_writer import EtlWriter
+from chainsleuth.sim.model import TxBatch
+from chainsleuth.sim.theft import DmmTheft
+from chainsleuth.sim.truth import Namer, theft_json, write_truth
+
+# Rounds are written together until this many transactions are buffered.
+WRITE_CHUNK = 200_000
+
+
+@dataclass
+class SimSummary:
+    """What a simulation wrote."""
+
+    out_dir: str
+    seed: int
+    txs: int
+    blocks: int
+    addresses: int
+    entities: int
+    coinjoins: int
+    stolen: int | None
+    seconds: float
+
+
+def simulate_bitcoin(out_dir: Path, cfg: SimConfig, progress: Progress | None = None) -> SimSummary:
+    """Run the economy of `cfg` and write blocks.json, transactions.json and truth.json."""
+    cfg.validate()
+    began = time.perf_counter()
+    econ = Economy(cfg)
+    theft = DmmTheft(econ) if cfg.theft else None
+    task: TaskID | None = progress.add_task("simulating", total=cfg.txs) if progress else None
+    pending: list[TxBatch] = []
+
+    with EtlWriter(out_dir, econ.world, cfg.seed) as writer:
+
+        def flush() -> None:
+            if pending:
+                writer.write(TxBatch.concat(pending), econ.block_time.view)
+                pending.clear()
+
+        pending.append(econ.bootstrap())
+        produced = pending[0].size
+        height = BOOTSTRAP_BLOCKS + MATURITY
+        per_block = cfg.block_txs
+        round_txs = cfg.blocks_per_round * per_block
+        theft_at = height + (cfg.txs - produced) // per_block // 2
+        while produced < cfg.txs:
+            remaining = cfg.txs - produced
+            n_blocks = min(cfg.blocks_per_round, math.ceil(remaining / per_block))
+            target = min(remaining, n_blocks * per_block)
+            last_full = remaining - target < round_txs
+            due = theft is not None and theft.outcome is None and (height >= theft_at or last_full)
+            batch = econ.run_round(height, n_blocks, target, theft if due else None)
+            pending.append(batch)
+            produced += batch.size
+            height += n_blocks
+            if sum(p.size for p in pending) >= WRITE_CHUNK:
+                flush()
+            if progress is not None and task is not None:
+                progress.update(task, completed=produced)
+        flush()
+        blocks = writer.blocks
+
+    names = Namer(econ.world, cfg.seed)
+    thefts: list[dict[str, Any]] = []
+    if theft is not None and theft.outcome is not None:
+        out = theft.outcome
+        if out.balance() != 0:
+            raise AssertionError(f"theft accounting is off by {out.balance()} satoshi")
+        thefts.append(theft_json(out, names, int(econ.block_time.view[out.height])))
+    summary = {
+        "seed": cfg.seed,
+        "txs": produced,
+        "blocks": blocks,
+        "first_height": 0,
+        "last_height": blocks - 1,
+    }
+    write_truth(
+        out_dir / "truth.json", econ.world, cfg.seed, summary, econ.coinjoin_ids.view, thefts
+    )
+    return SimSummary(
+        out_dir=str(out_dir),
+        seed=cfg.seed,
+        txs=produced,
+        blocks=blocks,
+        addresses=econ.world.book.count,
+        entities=econ.world.entity_count,
+        coinjoins=econ.coinjoin_ids.size,
+        stolen=thefts[0]["stolen"] if thefts else None,
+        seconds=round(time.perf_counter() - began, 3),
+    )

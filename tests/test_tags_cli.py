@@ -1,0 +1,53 @@
+"""`chainsleuth tags ...` end to end: detection, atomic failures, filters, export/import."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from chainsleuth.interfaces.cli.main import app
+
+PACKS = Path("tags/graphsense-tagpacks/packs")
+
+
+def _run(db: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["--db", str(db), "-q", *args])
+    return result.exit_code, result.output
+
+
+def test_import_list_export_reimport(db_path: Path, tmp_path: Path, shared_data: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("title: t\ncreator: c\ntags:\n- address: x\n  label: y\n")
+    code, out = _run(
+        db_path,
+        "-f",
+        "json",
+        "tags",
+        "import",
+        str(shared_data / PACKS / "lazarus.yaml"),
+        str(bad),
+        str(shared_data / "tags/ofac/eth-ultrasound/data.csv"),
+    )
+    assert code == 2  # one file failed; the others are stored
+    imported = json.loads(out[out.index("[") :])
+    assert [(r["kind"], r["tags"]) for r in imported] == [("tagpack", 21), ("ofac-csv", 97)]
+    code, out = _run(
+        db_path, "tags", "list", "--actor", "lazarusgroup", "--chain", "ethereum", "-f", "json"
+    )
+    rows = json.loads(out)
+    assert code == 0 and {r["chain"] for r in rows} == {"ethereum"}
+    assert {r["tagpack"] for r in rows} == {"lazarus", "ofac-csv-data"}  # OFAC name -> actor
+    for fmt in ("tagpack", "csv", "json"):
+        out_file = tmp_path / f"export.{'yaml' if fmt == 'tagpack' else fmt}"
+        code, _ = _run(
+            db_path, "tags", "export", "--format", fmt, "--out", str(out_file), "--chain", "bitcoin"
+        )
+        assert code == 0
+        other = tmp_path / f"{fmt}.duckdb"
+        code, out = _run(other, "-f", "json", "tags", "import", str(out_file))
+        assert code == 0, out
+        assert sum(r["tags"] for r in json.loads(out)) == 20  # lazarus.yaml's BTC tags
+    code, out = _run(db_path, "-f", "json", "tags", "conflicts")
+    assert code == 0 and json.loads(out) == []

@@ -252,6 +252,8 @@ def _multisig_scripts(text: str, range_end: int) -> Iterator[bytes]:
         raise ParseError(f"descriptor: {name}() threshold {threshold} of {len(key_texts)} keys")
     columns = [list(_parse_key(k, x_only=False).keys(range_end)) for k in key_texts]
     rows = max(len(c) for c in columns)
+    if any(len(c) not in (1, rows) for c in columns):
+        raise ParseError(f"descriptor: {name}() keys derive different numbers of keys")
     for i in range(rows):
         keys = [c[i] if len(c) > 1 else c[0] for c in columns]
         if name == "sortedmulti":

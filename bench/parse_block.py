@@ -16,6 +16,7 @@ The copy of block 413567 in ../shared/data has three bytes of one signature alte
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -58,11 +59,13 @@ def main(argv: list[str] | None = None) -> None:
     args.add_argument("--repeats", type=int, default=21)
     repeats = args.parse_args(argv).repeats
     data = load_block413567()
+    load = os.getloadavg()[0]
     n_tx = parse_block(data, "mainnet").tx_count
     ours = median_seconds(lambda: parse_block(data, "mainnet"), repeats)
     tables = median_seconds(lambda: parse_block(data, "mainnet").staging_tables(413567), repeats)
     theirs = median_seconds(lambda: CBlock.deserialize(data), max(5, repeats // 3))
     print(f"block 413567: {n_tx} txs, {len(data):,} bytes, median of {repeats} runs")
+    print(f"  load average at start: {load:.2f} on {os.cpu_count()} cores")
     print(f"  SHA-256 backend: {'SHA-NI' if _parser.sha_accelerated() else 'portable C'}")
     for name, sec in (
         ("chainsleuth parse (txids, merkle, addresses)", ours),

@@ -63,12 +63,18 @@ def evaluate(
     return reasons
 
 
+def _amount_text(amount: int, asset: str) -> str:
+    """An amount with its unit: `sat` for BTC, `wei` for ETH, base units of a token."""
+    unit = {"BTC": "sat", "ETH": "wei"}.get(asset.upper(), f"base units of {asset}")
+    return f"{amount} {unit}"
+
+
 def _shown(t: Transfer, policy: Policy) -> str:
     asset = t.asset
     for symbol, address in policy.tokens.items():
         if address.lower() == asset:
             asset = symbol
-    return f"{t.amount} {asset} to {t.to} ({t.where})"
+    return f"{_amount_text(t.amount, asset)} to {t.to} ({t.where})"
 
 
 def _transfers(
@@ -76,7 +82,7 @@ def _transfers(
 ) -> list[Reason]:
     out: list[Reason] = []
     paid = [t for t in intent.transfers if t.role in (PAYMENT, REFUND)]
-    approved = f"{request.amount} {request.asset} to {request.destination}"
+    approved = f"{_amount_text(request.amount, request.asset)} to {request.destination}"
     if request.kind != "transfer":
         return [
             Reason(
@@ -96,7 +102,10 @@ def _transfers(
         total = sum(t.amount for t in to_dest if t.asset == asset)
         if total != request.amount and len(wrong_asset) < len(to_dest):
             out.append(
-                Reason("amount_mismatch", f"pays {total} {request.asset}; approved: {approved}")
+                Reason(
+                    "amount_mismatch",
+                    f"pays {_amount_text(total, request.asset)}; approved: {approved}",
+                )
             )
         for t in paid:
             if t not in to_dest:
@@ -123,8 +132,8 @@ def _findings(request: Request, intent: Intent, dest: str, asset: str) -> list[R
             out.append(
                 Reason(
                     "approval_mismatch",
-                    f"approves {f.amount} of {f.asset} to {f.spender}; approved: "
-                    f"{request.amount} {request.asset} to {request.destination}",
+                    f"approves {f.amount} base units of {f.asset} to {f.spender}; approved: "
+                    f"{_amount_text(request.amount, request.asset)} to {request.destination}",
                 )
             )
     return out
@@ -151,7 +160,7 @@ def _limits(
         out.append(
             Reason(
                 "per_tx_limit",
-                f"{request.amount} {request.asset} exceeds the per-transaction limit "
+                f"{_amount_text(request.amount, request.asset)} exceeds the per-transaction limit "
                 f"{rules.max_per_tx}",
             )
         )
@@ -161,7 +170,7 @@ def _limits(
             out.append(
                 Reason(
                     "daily_limit",
-                    f"{spent} {request.asset} already allowed in the last 24 h + "
+                    f"{_amount_text(spent, request.asset)} already allowed in the last 24 h + "
                     f"{request.amount} exceeds the rolling limit {rules.max_24h}",
                 )
             )

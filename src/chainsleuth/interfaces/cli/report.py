@@ -10,7 +10,9 @@ from chainsleuth.interfaces.cli.context import settings, store
 from chainsleuth.interfaces.output import stderr
 from chainsleuth.services.incidents.repository import incident_store
 
-report_app = typer.Typer(help="Reports: landscape (HTML, PDF, charts).", no_args_is_help=True)
+report_app = typer.Typer(
+    help="Reports: landscape (HTML, PDF, charts), incident (HTML, PDF).", no_args_is_help=True
+)
 
 
 @report_app.command("landscape")
@@ -27,6 +29,22 @@ def landscape_command(
         for name in ("html", "pdf"):
             stderr.print(f"{name}: {written[name]}")
         stderr.print(f"charts: {out / 'charts'} ({len(written) - 2} files)")
+
+
+@report_app.command("incident")
+def incident_command(
+    ctx: typer.Context,
+    incident_id: str = typer.Argument(..., metavar="ID"),
+    out: Path = typer.Option(..., "--out", help="Directory to write the report into."),
+) -> None:
+    """One incident's facts, assets, seeds and sources as HTML and PDF."""
+    from chainsleuth.interfaces.reports.incident import write_incident_report
+
+    with incident_store(store(ctx)) as con:
+        written = write_incident_report(con, incident_id, out)
+    if not settings(ctx).quiet:
+        for name, path in written.items():
+            stderr.print(f"{name}: {path}")
 
 
 def register(app: typer.Typer) -> None:

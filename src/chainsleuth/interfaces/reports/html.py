@@ -16,12 +16,7 @@ from markupsafe import Markup, escape
 from chainsleuth.interfaces.output import to_jsonable
 from chainsleuth.interfaces.reports.model import Chart, Landscape
 
-TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>DPRK-attributed crypto thefts {{ d.first_year }}–{{ d.last_year }}: landscape</title>
-<style>
+STYLE = """<style>
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
 h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
@@ -29,7 +24,26 @@ th, td { border: 1px solid #ddd; padding: 3px 6px; text-align: left; vertical-al
 th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 img { max-width: 100%; } .note { color: #555; font-size: 0.9em; }
 li.source { font-size: 0.85em; word-break: break-all; }
-</style>
+</style>"""
+
+TABLE_MACRO = """{% macro table(t) -%}
+<table id="{{ t.id }}">
+<thead><tr>{% for k in t.rows[0].keys() if t.rows %}<th>{{ k }}</th>{% endfor %}</tr></thead>
+<tbody>
+{% for row in t.rows %}<tr>{% for k, v in row.items() %}{{ v | cell(k) }}{% endfor %}</tr>
+{% endfor %}</tbody>
+</table>
+{%- endmacro %}"""
+"""A table of uniform rows with its id; numbers right-aligned, USD with separators."""
+
+TEMPLATE = (
+    TABLE_MACRO
+    + """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>DPRK-attributed crypto thefts {{ d.first_year }}–{{ d.last_year }}: landscape</title>
+{{ style }}
 </head>
 <body>
 <h1>DPRK-attributed crypto thefts {{ d.first_year }}–{{ d.last_year }}</h1>
@@ -51,12 +65,7 @@ figures.</p>
 {% endfor %}
 {% for t in d.tables %}
 <section><h2>{{ t.title }}</h2>
-<table id="{{ t.id }}">
-<thead><tr>{% for k in t.rows[0].keys() if t.rows %}<th>{{ k }}</th>{% endfor %}</tr></thead>
-<tbody>
-{% for row in t.rows %}<tr>{% for k, v in row.items() %}{{ v | cell(k) }}{% endfor %}</tr>
-{% endfor %}</tbody>
-</table>
+{{ table(t) }}
 </section>
 {% endfor %}
 <section id="sources"><h2>Sources</h2>
@@ -68,6 +77,7 @@ figures.</p>
 </body>
 </html>
 """
+)
 
 
 def _usd(value: int) -> str:
@@ -85,7 +95,8 @@ def _cell(value: Any, key: str) -> Markup:
     return Markup(f"<td{css}>{escape(text)}</td>")
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The jinja2 environment of the reports: autoescaping, strict, with their filters."""
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["usd"] = _usd
     env.filters["b64"] = lambda data: base64.b64encode(data).decode("ascii")
@@ -95,6 +106,7 @@ def _environment() -> jinja2.Environment:
 
 def render_html(data: Landscape, charts: list[Chart], path: Path) -> Path:
     """Write the page to `path` and return it."""
-    html = _environment().from_string(TEMPLATE).render(d=data, charts=charts)
+    template = environment().from_string(TEMPLATE)
+    html = template.render(d=data, charts=charts, style=Markup(STYLE))
     path.write_text(html, encoding="utf-8")
     return path

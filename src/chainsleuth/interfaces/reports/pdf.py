@@ -60,7 +60,8 @@ def _widths(columns: list[str], texts: list[list[str]]) -> list[float]:
     return [WIDTH * n / total for n in longest]
 
 
-def _table(spec: TableSpec) -> list[Flowable]:
+def table_flowables(spec: TableSpec) -> list[Flowable]:
+    """A heading and the table of `spec`, its header repeated on every page it spans."""
     columns = [k for k in (spec.rows[0] if spec.rows else {}) if k not in OMIT]
     texts = [[_text(row[c], c) for c in columns] for row in spec.rows]
     cells = [[Paragraph(f"<b>{escape(c)}</b>", CELL) for c in columns]]
@@ -86,15 +87,32 @@ def _chart(chart: Chart) -> list[Flowable]:
     return [KeepTogether([heading, image]), Spacer(1, 0.4 * cm)]
 
 
-def _paragraphs(title: str, lines: Sequence[str]) -> list[Flowable]:
+def text_flowables(title: str, lines: Sequence[str]) -> list[Flowable]:
+    """A heading and one small paragraph per line."""
     return [Paragraph(escape(title), STYLES["Heading2"])] + [
         Paragraph(escape(line), SMALL) for line in lines
     ]
 
 
-def _footer(canvas: Any, doc: Any) -> None:
-    canvas.setFont("Helvetica", 7)
-    canvas.drawRightString(A4[0] - 1.5 * cm, 1 * cm, f"chainsleuth landscape report, p. {doc.page}")
+def build_pdf(path: Path, title: str, story: list[Flowable]) -> Path:
+    """Lay out `story` on A4 pages with `title` and the page number in the footer."""
+
+    def footer(canvas: Any, doc: Any) -> None:
+        canvas.setFont("Helvetica", 7)
+        canvas.drawRightString(A4[0] - 1.5 * cm, 1 * cm, f"{title}, p. {doc.page}")
+
+    doc = SimpleDocTemplate(
+        str(path),
+        pagesize=A4,
+        leftMargin=1.5 * cm,
+        rightMargin=1.5 * cm,
+        topMargin=1.5 * cm,
+        bottomMargin=1.5 * cm,
+        title=title,
+        author="chainsleuth",
+    )
+    doc.build(story, onFirstPage=footer, onLaterPages=footer)
+    return path
 
 
 def render_pdf(data: Landscape, charts: Sequence[Chart], path: Path) -> Path:
@@ -113,29 +131,18 @@ def render_pdf(data: Landscape, charts: Sequence[Chart], path: Path) -> Path:
         Paragraph(escape(title), STYLES["Title"]),
         Paragraph(escape(summary), STYLES["BodyText"]),
         Spacer(1, 0.4 * cm),
-        *_table(by_year),
+        *table_flowables(by_year),
         PageBreak(),
     ]
     for chart in charts:
         story += _chart(chart)
     story.append(PageBreak())
     for spec in others:
-        story += _table(spec)
+        story += table_flowables(spec)
     reconciled = next(t for t in data.tables if t.id == "table-reconcile")
-    story += _paragraphs(
+    story += text_flowables(
         "Reasons for the differences with published figures",
         [f"{r['id']} ({r['status']}): {r['reasons']}" for r in reconciled.rows],
     )
-    story += _paragraphs("Sources", [f"{what}: {source}" for what, source in data.sources])
-    doc = SimpleDocTemplate(
-        str(path),
-        pagesize=A4,
-        leftMargin=1.5 * cm,
-        rightMargin=1.5 * cm,
-        topMargin=1.5 * cm,
-        bottomMargin=1.5 * cm,
-        title="chainsleuth landscape report",
-        author="chainsleuth",
-    )
-    doc.build(story, onFirstPage=_footer, onLaterPages=_footer)
-    return path
+    story += text_flowables("Sources", [f"{what}: {source}" for what, source in data.sources])
+    return build_pdf(path, "chainsleuth landscape report", story)

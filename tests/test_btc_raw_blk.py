@@ -302,3 +302,20 @@ def test_sigkill_mid_ingestion_then_rerun_matches_uninterrupted(
     ids = got.pop("address_ids"), want.pop("address_ids")
     assert got == want, ids
     assert len(snapshot(reference)["blocks"]) == len(fx.chain)
+
+
+def test_end_then_resume_in_process(shared_data: Path, tmp_path: Path) -> None:
+    fx = build_chain(shared_data)
+    d = write_blocks_dir(tmp_path / "blocks", fx.chain + fx.stale, seed=5)
+    con = connect(tmp_path / "s.duckdb")
+    try:
+        first = ingest_blk(con, str(d), IngestOptions(end=1, batch_blocks=1))
+        assert (first.blocks, first.first_height, first.last_height) == (2, 0, 1)
+        rest = ingest_blk(con, str(d), IngestOptions())
+        assert (rest.blocks, rest.first_height, rest.last_height) == (2, 2, 3)
+        rows = con.execute("SELECT hash FROM blocks ORDER BY height").fetchall()
+        state = con.execute("SELECT source, last_height FROM ingest_state").fetchall()
+    finally:
+        con.close()
+    assert [r[0] for r in rows] == [block_hash(b) for b in fx.chain]
+    assert ("blk", 3) in state

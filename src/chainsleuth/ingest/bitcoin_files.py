@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
+from rich.progress import TaskID
 
 from chainsleuth.chains.bitcoin.blkfiles import BlockFiles, BlockLocation, best_chain
 from chainsleuth.chains.bitcoin.network import get
@@ -97,14 +98,9 @@ def _ingest_batches(
     planned: Sequence[tuple[int, BlockLocation]],
     opts: IngestOptions,
     summary: IngestSummary,
-    task: object,
+    task: TaskID | None,
 ) -> None:
     step = max(1, opts.batch_blocks)
-    advance: Callable[[int], None] = (
-        (lambda n: opts.progress.advance(task, n))  # type: ignore[union-attr, arg-type]
-        if opts.progress is not None and task is not None
-        else (lambda n: None)
-    )
     for i in range(0, len(planned), step):
         batch = []
         for height, loc in planned[i : i + step]:
@@ -118,7 +114,8 @@ def _ingest_batches(
                 )
             batch.append((height, block))
         _apply(con, batch, "blk", summary)
-        advance(len(batch))
+        if opts.progress is not None and task is not None:
+            opts.progress.advance(task, len(batch))
 
 
 def read_raw_block(path: Path, network: str) -> bytes:

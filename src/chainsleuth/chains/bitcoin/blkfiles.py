@@ -60,10 +60,8 @@ class BlockFiles:
         self.magic = get(network).magic
         if not self.directory.is_dir():
             raise InputError(f"{self.directory}: not a directory of blk*.dat files")
-        self.files = sorted(
-            (p for p in self.directory.iterdir() if _BLK_NAME.fullmatch(p.name)),
-            key=lambda p: int(_BLK_NAME.fullmatch(p.name)[1]),  # type: ignore[index]
-        )
+        numbered = ((_BLK_NAME.fullmatch(p.name), p) for p in self.directory.iterdir())
+        self.files = [p for _, p in sorted((int(m[1]), p) for m, p in numbered if m)]
         if not self.files:
             raise InputError(f"{self.directory}: no blk*.dat files")
         self.key = self._read_key()

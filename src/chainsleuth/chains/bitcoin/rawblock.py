@@ -153,11 +153,10 @@ def parse_block(
     )
 
 
-def _hex_strings(buf: bytes, n: int, valid: np.ndarray[Any, Any] | None = None) -> pa.Array:
+def _hex_strings(buf: bytes, n: int) -> pa.Array:
     """n fixed-width 64-character strings packed in `buf` as an Arrow string array."""
     offsets = np.arange(0, 64 * (n + 1), 64, dtype=np.int32)
-    bitmap = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(buf), bitmap)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(buf))
 
 
 def _col(cols: dict[str, Any], name: str, dtype: type[np.generic]) -> np.ndarray[Any, Any]:

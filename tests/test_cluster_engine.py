@@ -82,6 +82,16 @@ def test_multi_input_links_co_spent_addresses_and_skips_coinjoins(con) -> None:
     assert summary.clusters == summary.addresses - 1
 
 
+def test_coinjoin_where_one_participant_takes_several_equal_outputs(con) -> None:
+    # 6 participants, one mixing 8 coins: 13 equal outputs from 6 input addresses.
+    cb = {"id": "cb", "ins": [], "outs": [(f"U{k}", 900_000_000) for k in range(6)]}
+    outs = [(f"Q{k}", 100_000_000) for k in range(13)] + [("CHANGE", 77_000)]
+    ingest(con, chain([cb], [{"id": "big", "ins": [("cb", k) for k in range(6)], "outs": outs}]))
+    summary = run(con, "bitcoin", ["multi-input"])
+    assert summary.coinjoins == 1
+    assert con.execute("SELECT count(*) FROM cluster_links").fetchall() == [(0,)]
+
+
 def change_chain(outs: list[tuple[str, int]], first_outs: list[tuple[str, int]] | None = None):
     """A coinbase paying IN1/IN2 (and `first_outs`), then one 2-input tx with `outs`."""
     cb_outs = [("IN1", 30_000_000), ("IN2", 20_000_000), *(first_outs or [])]

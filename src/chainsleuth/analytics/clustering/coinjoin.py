@@ -10,12 +10,14 @@ into one entity. Detection is on each transaction's shape alone (portable SQL, o
   but its outputs are not change (recorded in `premix_txs`).
 - Wasabi 2.0 (WabiSabi, Ficsór et al. 2021): 50+ inputs, outputs in many standard
   denominations, several of each.
-- Wasabi 1.0/1.1 (ZeroLink, Ficsór 2017): 10+ equal outputs near 0.1 BTC (1.1 adds mixing
-  levels at doubled values), one input set per participant, a coordinator fee output.
+- Wasabi 1.0/1.1 (ZeroLink, Ficsór 2017): 10+ equal outputs near 0.1 BTC from 5+ input
+  addresses (1.1 adds mixing levels at doubled values, so a participant may take several
+  equal outputs), a coordinator fee output.
 - JoinMarket (Belcher 2015; Möser & Narayanan 2022 §5): 3+ equal outputs, at least as many
   input addresses as equal outputs, at most one change output per participant.
 - Any other transaction with 2+ equal outputs and at least as many distinct input
-  addresses as equal outputs (`equal-outputs`), the generic rule of Möser & Narayanan:
+  addresses as equal outputs, or 10+ equal outputs from 5+ input addresses (one
+  participant may take several), as `equal-outputs`, the generic rule of Möser & Narayanan:
   a false alarm only costs recall, a miss can merge hundreds of owners.
 """
 
@@ -64,13 +66,14 @@ def detection_sql(w: Window) -> str:
             WHEN i.n_in = o.n_out AND o.n_out BETWEEN 5 AND 8 AND o.max_eq = o.n_out
                  AND t.eq_value IN ({pools}) THEN 'whirlpool-mix'
             WHEN i.n_in >= 50 AND o.eq_groups >= 5 THEN 'wasabi2'
-            WHEN o.max_eq >= 10 AND i.n_in_addr >= o.max_eq
+            WHEN o.max_eq >= 10 AND i.n_in_addr >= 5
                  AND t.eq_value BETWEEN 5000000 AND 20000000 THEN 'wasabi1'
             WHEN o.max_eq >= 2 AND n.tx_hash IS NOT NULL
                  AND ({_premix_value("t.eq_value")}) THEN '{TX0}'
             WHEN o.max_eq >= 3 AND i.n_in_addr >= o.max_eq
                  AND o.n_out <= 2 * o.max_eq THEN 'joinmarket'
             WHEN o.max_eq >= 2 AND i.n_in_addr >= o.max_eq THEN 'equal-outputs'
+            WHEN o.max_eq >= 10 AND i.n_in_addr >= 5 THEN 'equal-outputs'
           END AS kind
         FROM ins i JOIN outs o ON o.tx_hash = i.tx_hash JOIN top t ON t.tx_hash = i.tx_hash
         LEFT JOIN nulls n ON n.tx_hash = i.tx_hash

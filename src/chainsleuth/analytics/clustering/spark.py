@@ -44,7 +44,8 @@ def session(master: str) -> Any:
         SparkSession.builder.master(master)
         .appName("chainsleuth-cluster")
         .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "8")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2" if master.startswith("local") else "200")
         .getOrCreate()
     )
 
@@ -81,7 +82,7 @@ def components(edges: Any) -> Any:
     current = edges.selectExpr("address_id_a AS src", "address_id_b AS dst").localCheckpoint()
     while True:
         nxt = _small_star(_large_star(current, f), f).localCheckpoint()
-        stable = nxt.exceptAll(current).isEmpty() and current.exceptAll(nxt).isEmpty()
+        stable = nxt.count() == current.count() and nxt.exceptAll(current).isEmpty()
         current = nxt
         if stable:
             break

@@ -1,0 +1,35 @@
+"""The Spark job (local[2]) gives the embedded engine's partition, ids and links."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chainsleuth.analytics.clustering.engine import run
+from chainsleuth.analytics.clustering.export import export_parquet
+from chainsleuth.store.db import connect
+from tests.chainbuilder import chain, ingest
+from tests.test_cluster_engine import ALL, clusters, random_chain
+
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
+
+
+def test_spark_partition_equals_embedded(tmp_path: Path) -> None:
+    pytest.importorskip("pyspark")
+    from chainsleuth.analytics.clustering.spark import run_spark
+
+    con = connect(tmp_path / "store.duckdb")
+    ingest(con, chain(*random_chain(seed=7, n_blocks=12)))
+    run(con, "bitcoin", ALL)
+    embedded = clusters(con)
+    links = sorted(con.execute("SELECT * FROM cluster_links").fetchall())
+    coinjoins = sorted(con.execute("SELECT * FROM coinjoin_txs").fetchall())
+    assert len(set(embedded.values())) < len(embedded)  # something was merged
+    export_parquet(con, tmp_path / "parquet")
+    summary = run_spark(con, "bitcoin", ALL, tmp_path / "parquet", master="local[2]")
+    assert summary.mode == "full"
+    assert clusters(con) == embedded
+    assert sorted(con.execute("SELECT * FROM cluster_links").fetchall()) == links
+    assert sorted(con.execute("SELECT * FROM coinjoin_txs").fetchall()) == coinjoins
+    con.close()

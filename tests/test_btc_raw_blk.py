@@ -319,3 +319,30 @@ def test_end_then_resume_in_process(shared_data: Path, tmp_path: Path) -> None:
         con.close()
     assert [r[0] for r in rows] == [block_hash(b) for b in fx.chain]
     assert ("blk", 3) in state
+
+
+def test_stored_stale_tip_is_rolled_back_to_the_heavier_branch(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """The store followed b2' (files of that time); newer files know b2 <- b3: a reorg."""
+    fx = build_chain(shared_data)
+    old = write_blocks_dir(tmp_path / "old", fx.chain[:2] + fx.stale)
+    new = write_blocks_dir(tmp_path / "new", fx.chain + fx.stale, seed=3)
+    con = connect(tmp_path / "s.duckdb")
+    try:
+        ingest_blk(con, str(old), IngestOptions())
+        assert con.execute("SELECT max(height) FROM blocks").fetchall() == [(2,)]
+        summary = ingest_blk(con, str(new), IngestOptions())
+    finally:
+        con.close()
+    assert summary.reorgs == [{"from_height": 2, "blocks_removed": 1}]
+    assert (summary.blocks, summary.first_height, summary.last_height) == (2, 2, 3)
+    direct = tmp_path / "direct.duckdb"
+    c2 = connect(direct)
+    try:
+        ingest_blk(c2, str(new), IngestOptions())
+    finally:
+        c2.close()
+    got, want = snapshot(tmp_path / "s.duckdb"), snapshot(direct)
+    got.pop("address_ids"), want.pop("address_ids")
+    assert got == want

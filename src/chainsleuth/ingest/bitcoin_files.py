@@ -18,12 +18,17 @@ from pathlib import Path
 import duckdb
 from rich.progress import TaskID
 
-from chainsleuth.chains.bitcoin.blkfiles import BlockFiles, BlockLocation, best_chain
+from chainsleuth.chains.bitcoin.blkfiles import (
+    BlockFiles,
+    BlockLocation,
+    best_chain,
+    steps_to_chain,
+)
 from chainsleuth.chains.bitcoin.network import get
 from chainsleuth.chains.bitcoin.rawblock import ParsedBlock, parse_block, staging_tables
 from chainsleuth.errors import InputError, ParseError
 from chainsleuth.ingest.common import IngestOptions, IngestSummary
-from chainsleuth.store.utxo import apply_staged, stage_arrow, stored_tip
+from chainsleuth.store.utxo import apply_staged, rollback, stage_arrow, stored_tip
 
 CHAIN = "bitcoin"
 _HEX = frozenset(string.hexdigits.encode() + string.whitespace.encode())
@@ -60,6 +65,34 @@ def _first_height(bf: BlockFiles, root: BlockLocation, network: str, opts: Inges
     return height
 
 
+def _plan(
+    con: duckdb.DuckDBPyConnection,
+    bf: BlockFiles,
+    records: list[BlockLocation],
+    opts: IngestOptions,
+    summary: IngestSummary,
+) -> tuple[list[BlockLocation], int]:
+    """The blocks still to ingest and the height of the first one.
+
+    Resuming: the files' best chain after the stored tip. If the files hold the stored tip
+    as a stale block (a heavier branch overtook it), the stored blocks after the fork point
+    are rolled back first and the run continues on the heavier branch (a reorg).
+    """
+    full = best_chain(records, genesis=get(opts.network).genesis_hash)
+    tip = stored_tip(con, CHAIN)
+    if tip is None:
+        return full, (_first_height(bf, full[0], opts.network, opts) if full else 0)
+    tip_height, tip_hash = tip
+    fork = steps_to_chain(records, full, tip_hash)
+    if fork is None:  # the files start after the stored tip, or do not reach it
+        return best_chain(records, after=tip_hash), tip_height + 1
+    back, index = fork
+    if back:
+        removed = rollback(con, CHAIN, tip_height - back + 1)
+        summary.reorgs.append({"from_height": tip_height - back + 1, "blocks_removed": removed})
+    return full[index + 1 :], tip_height - back + 1
+
+
 def ingest_blk(con: duckdb.DuckDBPyConnection, location: str, opts: IngestOptions) -> IngestSummary:
     """Ingest the best chain of a Bitcoin Core `blocks/` directory, resuming at the tip."""
     summary = IngestSummary(chain=CHAIN, source="blk")
@@ -67,13 +100,7 @@ def ingest_blk(con: duckdb.DuckDBPyConnection, location: str, opts: IngestOption
     try:
         task = opts.progress.add_task("blk: scanning", total=None) if opts.progress else None
         records = list(bf.scan())
-        tip = stored_tip(con, CHAIN)
-        if tip is not None:
-            chain = best_chain(records, after=tip[1])
-            height = tip[0] + 1
-        else:
-            chain = best_chain(records, genesis=get(opts.network).genesis_hash)
-            height = _first_height(bf, chain[0], opts.network, opts) if chain else 0
+        chain, height = _plan(con, bf, records, opts, summary)
         summary.notes.append(
             f"{len(records)} block records in {len(bf.files)} files, best chain"
             f" {len(chain)} blocks, {len(records) - len(chain)} stale or already stored"

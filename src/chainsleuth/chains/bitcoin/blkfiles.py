@@ -12,7 +12,8 @@ the one with the most cumulative proof of work from the root (Core's rule; for b
 equal difficulty that is the longest one), ties going to the block seen first in the
 files; blocks off that chain are stale and skipped. The root is the block after a given
 hash (the stored tip when resuming), else the network's genesis block, else the block
-with the heaviest chain among those whose parent is absent.
+with the heaviest chain among those whose parent is absent. `steps_to_chain` finds where a
+block the files hold as stale (a stored tip overtaken by a heavier branch) forks off.
 """
 
 from __future__ import annotations
@@ -181,3 +182,22 @@ def best_chain(
         chain.append(by_hash[node])
         node = best[node][1]
     return chain
+
+
+def steps_to_chain(
+    blocks: list[BlockLocation], chain: list[BlockLocation], tip: str
+) -> tuple[int, int] | None:
+    """How far `tip` is from `chain`: (blocks back to the fork point, its index in chain).
+
+    Follows parent links from `tip` through `blocks` until a block of `chain`; None when
+    `tip` is not among the blocks or its ancestry leaves them before reaching the chain.
+    """
+    by_hash = {b.hash: b for b in blocks}
+    index = {b.hash: i for i, b in enumerate(chain)}
+    steps, node = 0, tip
+    while node not in index:
+        if node not in by_hash:
+            return None
+        node = by_hash[node].parent_hash
+        steps += 1
+    return steps, index[node]

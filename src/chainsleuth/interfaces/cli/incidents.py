@@ -6,21 +6,23 @@ from pathlib import Path
 
 import typer
 
-from chainsleuth.errors import InputError
+from chainsleuth.errors import InputError, NotFoundError
 from chainsleuth.interfaces.cli.context import FORMAT_OPTION, output, settings, store
 from chainsleuth.interfaces.output import Format, stderr
 from chainsleuth.services.incidents.loader import check_dir, load_dir, packaged_dir
 from chainsleuth.services.incidents.published import reconcile as reconcile_figures
 from chainsleuth.services.incidents.repository import (
     import_incidents,
+    incident_count,
     incident_store,
     list_incidents,
     show_incident,
 )
 from chainsleuth.services.incidents.stats import GroupBy, aggregate
+from chainsleuth.services.incidents.verify import verified_incidents, verify_incident
 
 incidents_app = typer.Typer(
-    help="The incident database: list, show, validate, import, stats, reconcile.",
+    help="The incident database: list, show, validate, import, stats, reconcile, verify.",
     no_args_is_help=True,
 )
 
@@ -94,10 +96,26 @@ def stats_command(
     to_year: int = typer.Option(None, "--to", help="Last year (inclusive)."),
     fmt: Format = FORMAT_OPTION,
 ) -> None:
-    """Incidents and stolen USD per year, victim country, actor or victim type."""
+    """Incidents and stolen USD per year, victim country, actor or victim type; `verified`
+    counts the incidents whose amounts the stored chain data confirms."""
     with incident_store(store(ctx)) as con:
-        rows = aggregate(con, by, from_year=from_year, to_year=to_year)
+        verified = verified_incidents(con)
+        rows = aggregate(con, by, from_year=from_year, to_year=to_year, verified=verified)
     output(ctx, rows, fmt, title=f"stolen by {by.value}")
+
+
+@incidents_app.command("verify")
+def verify_command(
+    ctx: typer.Context,
+    incident_id: str = typer.Argument(..., metavar="ID"),
+    fmt: Format = FORMAT_OPTION,
+) -> None:
+    """Recompute the stolen amounts from the theft transactions in the store."""
+    con = store(ctx)
+    if not incident_count(con):
+        raise NotFoundError("the store holds no incidents; run `chainsleuth incidents import`")
+    record = verify_incident(con, incident_id)
+    output(ctx, record, fmt, title=f"verify {incident_id}")
 
 
 @incidents_app.command("reconcile")

@@ -7,6 +7,7 @@ Victims of unknown country are grouped under `unknown`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -48,8 +49,11 @@ def aggregate(
     *,
     from_year: int | None = None,
     to_year: int | None = None,
+    verified: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """One row per group: incidents, valued, stolen_usd, disputed_usd (whole USD).
+    """One row per group: incidents, valued, stolen_usd, disputed_usd (whole USD), and how
+    many incidents (`verified`) and dollars (`verified_usd`) rest on amounts confirmed by
+    chain data (`verified`: the ids of such incidents, see `verify.verified_incidents`).
 
     Years come in order; other groups by stolen value, largest first.
     """
@@ -59,9 +63,12 @@ def aggregate(
     cursor = con.execute(
         f"SELECT {expr} AS {name}, count(*) AS incidents, count(usd_value) AS valued,"
         " coalesce(sum(usd_value), 0)::HUGEINT AS stolen_usd,"
-        " coalesce(sum(usd_value) FILTER (WHERE disputed), 0)::HUGEINT AS disputed_usd"
+        " coalesce(sum(usd_value) FILTER (WHERE disputed), 0)::HUGEINT AS disputed_usd,"
+        " count(*) FILTER (WHERE list_contains(?::VARCHAR[], incident_id)) AS verified,"
+        " coalesce(sum(usd_value) FILTER (WHERE list_contains(?::VARCHAR[], incident_id)), 0)"
+        "::HUGEINT AS verified_usd"
         f" FROM incidents WHERE {where} GROUP BY 1 ORDER BY {order}",
-        params,
+        [list(verified), list(verified), *params],
     )
     columns = [d[0] for d in cursor.description or []]
     return [

@@ -28,7 +28,7 @@ from bench.parse_block import load_block413567
 from chainsleuth.chains.bitcoin.address import sha256d
 from chainsleuth.chains.bitcoin.blkfiles import BlockFiles, best_chain
 from chainsleuth.chains.bitcoin.network import get
-from chainsleuth.errors import ParseError
+from chainsleuth.errors import InputError, ParseError
 from chainsleuth.ingest.bitcoin_files import ingest_blk, ingest_raw, read_raw_block
 from chainsleuth.ingest.common import IngestOptions
 from chainsleuth.store.db import connect
@@ -259,6 +259,8 @@ def test_raw_hex_binary_framing_and_errors(shared_data: Path, tmp_path: Path) ->
         (tmp_path / "trailing.raw").write_bytes(testnet + b"\0")
         with pytest.raises(ParseError, match="1 trailing bytes"):
             ingest_raw(con, str(tmp_path / "trailing.raw"), IngestOptions(network="testnet"))
+        with pytest.raises(InputError, match="does not build on the stored block"):
+            ingest_raw(con, str(tmp_path / "genesis.raw"), IngestOptions(start=924635))
         shipped = shared_data / RAW / "block413567.raw"
         if shipped.read_bytes()[255675:255678] == b"arc":  # the altered shared copy
             with pytest.raises(ParseError, match="merkle root mismatch"):

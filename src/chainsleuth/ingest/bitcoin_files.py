@@ -2,10 +2,12 @@
 
 `ingest_blk`: scan a `blocks/` directory, keep the best chain (see `blkfiles`), and apply
 it in batches of `opts.batch_blocks` blocks, each one transaction of `store.utxo`: a
-crash leaves whole blocks or nothing, and a re-run resumes after the stored tip.
+crash leaves whole blocks or nothing, and a re-run resumes after the stored tip (after
+rolling back a stored tip that the files show as stale: a reorg).
 
 `ingest_raw`: one block, binary or hex (detected), optionally still in its blk framing
-(magic + size). Its height is `--start` if given, else the BIP-34 height in its coinbase.
+(magic + size). Its height is `--start` if given, else the BIP-34 height in its coinbase;
+if the store holds the block below that height, it must be the new block's parent.
 """
 
 from __future__ import annotations
@@ -176,6 +178,14 @@ def ingest_raw(con: duckdb.DuckDBPyConnection, location: str, opts: IngestOption
     if height is None:
         raise InputError(
             f"{path}: block {block.header.hash} has no BIP-34 height; give it with --start"
+        )
+    below = con.execute(
+        "SELECT hash FROM blocks WHERE chain = ? AND height = ?", [CHAIN, height - 1]
+    ).fetchall()
+    if below and below[0][0] != block.header.parent_hash:
+        raise InputError(
+            f"{path}: block {block.header.hash} does not build on the stored block"
+            f" {below[0][0]} at height {height - 1}; wrong --start or another chain"
         )
     _apply(con, [(height, block)], "raw", summary)
     return summary

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from chainsleuth.chains.ethereum.raw import stage_raw
+from chainsleuth.chains.ethereum.raw import RAW_SCHEMAS, view_raw
 from chainsleuth.errors import InputError, ParseError
 
 ADDRESS = "regexp_full_match({c}, '0x[0-9a-f]{{40}}')"
@@ -171,7 +171,7 @@ def _text(expr: str, rule: str) -> str:
 
 
 def _load_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path, table: str) -> None:
-    """Append one file's rows (all text, with `_file` and `_row`) to temp table `table`."""
+    """Append one file's rows (all text, with `_file`) to temp table `table`, in file order."""
     required, optional = COLUMNS[kind]
     src = _sql_str(str(path))
     if path.suffix == ".csv":
@@ -187,7 +187,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path, table: str
             (_text(c, rule) + f" AS {c}" if c in present else f"NULL::VARCHAR AS {c}")
             for c, rule in {**required, **optional}.items()
         ]
-        select = f"SELECT row_number() OVER () AS _row, {', '.join(cols)} FROM {scan}"
+        select = f"SELECT {', '.join(cols)} FROM {scan}"
     else:
         scan = f"(SELECT row_number() OVER () AS _row, json AS j FROM read_ndjson_objects({src}))"
         for c in required:
@@ -206,7 +206,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path, table: str
             )
             for c, rule in {**required, **optional}.items()
         ]
-        select = f"SELECT _row, {', '.join(cols)} FROM {scan}"
+        select = f"SELECT {', '.join(cols)} FROM {scan} ORDER BY _row"
     try:
         con.execute(f"INSERT INTO {table} SELECT {src} AS _file, * FROM ({select})")
     except duckdb.Error as exc:
@@ -229,16 +229,19 @@ def _check(con: duckdb.DuckDBPyConnection, kind: str, table: str) -> None:
     )
     bad = con.execute(
         f"""
-        SELECT _file, _row, bad, {block}, {tx} FROM (
-            SELECT *, CASE {case} END AS bad FROM {table}
-        ) WHERE bad IS NOT NULL ORDER BY _file, _row LIMIT 1
+        SELECT _file, rowid, bad, {block}, {tx} FROM (
+            SELECT rowid, *, CASE {case} END AS bad FROM {table}
+        ) WHERE bad IS NOT NULL ORDER BY rowid LIMIT 1
         """
     ).fetchall()
     if bad:
-        path, row, column, height, txh = bad[0]
-        value = con.execute(
-            f"SELECT {column} FROM {table} WHERE _file = ? AND _row = ?", [path, row]
-        ).fetchall()[0][0]
+        path, rowid, column, height, txh = bad[0]
+        # Rows were appended file by file in file order: the row is the offset in its file.
+        row, value = con.execute(
+            f"SELECT $r - min(rowid) + 1, any_value({column}) FILTER (WHERE rowid = $r)"
+            f" FROM {table} WHERE _file = $f",
+            {"r": rowid, "f": path},
+        ).fetchall()[0]
         where = f" (block {height}" + (f" tx {txh})" if txh else ")")
         raise ParseError(
             f"{path} row {row}{where}: column {column!r} "
@@ -251,14 +254,20 @@ def load_kind(con: duckdb.DuckDBPyConnection, found: EtlFiles, kind: str) -> str
     required, optional = COLUMNS[kind]
     table = f"etl_{kind}"
     cols = ", ".join(f"{c} VARCHAR" for c in (*required, *optional))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (_file VARCHAR, _row BIGINT, {cols})")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (_file VARCHAR, {cols})")
     for path in found.files.get(kind, []):
         _load_file(con, kind, path, table)
     _check(con, kind, table)
     return table
 
 
-_RANGE = "BETWEEN coalesce($start, -1) AND coalesce($end, 9223372036854775807)"
+_RANGE = "BETWEEN {low} AND {high}"
+_SQL_TYPES = {
+    "int64": "BIGINT",
+    "int32": "INTEGER",
+    "string": "VARCHAR",
+    "list<item: string>": "VARCHAR[]",
+}
 
 _RAW_SQL = {
     "raw_eth_blocks": f"""
@@ -336,11 +345,15 @@ def load_raw(
     found = find_files(root)
     for kind in COLUMNS:
         load_kind(con, found, kind)
-    params = {"start": start, "end": end}
-    stage_raw(con, {})
+    low = -1 if start is None else int(start)
+    high = 2**63 - 1 if end is None else int(end)
     has_receipts = found.has("receipts")
     for name, sql in {**_RAW_SQL, "raw_eth_txs": _raw_txs_sql(has_receipts)}.items():
-        con.execute(f"INSERT INTO {name} BY NAME {sql}", params)
+        # Views (no copy): each raw relation is read from the text tables as it is used.
+        columns = ", ".join(
+            f"{f.name}::{_SQL_TYPES[str(f.type)]} AS {f.name}" for f in RAW_SCHEMAS[name]
+        )
+        view_raw(con, name, f"SELECT {columns} FROM ({sql.format(low=low, high=high)})")
     receipts_in_txs = con.execute(
         "SELECT count(*) FILTER (WHERE receipt_status IS NOT NULL OR receipt_gas_used IS NOT NULL)"
         " FROM etl_transactions"

@@ -47,7 +47,7 @@ _LOGS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _logs AS
 SELECT block_height, tx_hash, log_index, address, data, topics, len(topics) AS nt,
        topics[1] AS t0, (length(data) - 2) // 64 AS nw,
-       regexp_full_match(data, '0x([0-9a-f]{{64}})*') AS aligned
+       (length(data) - 2) % 64 = 0 AS aligned
 FROM raw_eth_logs
 WHERE topics[1] IN ('{TRANSFER}', '{TRANSFER_SINGLE}', '{TRANSFER_BATCH}')
    OR (topics[1] IN ('{DEPOSIT}', '{WITHDRAWAL}') AND list_contains($wrapped, address))
@@ -103,11 +103,11 @@ def check_logs(con: duckdb.DuckDBPyConnection) -> None:
         """
         SELECT block_height, tx_hash, log_index,
                CASE WHEN topics IS NULL THEN 'has no topics field'
-                    WHEN data IS NULL OR NOT starts_with(data, '0x')
+                    WHEN NOT regexp_full_match(data, '0x[0-9a-f]*')
                         THEN 'has data that is not 0x-hex'
                     ELSE 'has a topic that is not 32 bytes of hex' END
         FROM raw_eth_logs
-        WHERE topics IS NULL OR data IS NULL OR NOT starts_with(data, '0x')
+        WHERE topics IS NULL OR NOT regexp_full_match(coalesce(data, ''), '0x[0-9a-f]*')
            OR len(list_filter(topics, lambda t: NOT regexp_full_match(t, '0x[0-9a-f]{64}'))) > 0
         ORDER BY block_height, tx_hash, log_index LIMIT 1
         """

@@ -19,10 +19,12 @@ from chainsleuth.errors import ParseError
 
 ZERO_HI = "0" * 32
 
-_WORD_DEC_MACRO = f"""
-CREATE OR REPLACE TEMP MACRO eth_word_dec(w) AS
-    CASE WHEN substr(w, 1, 32) = '{ZERO_HI}'
-         THEN ('0x' || substr(w, 33, 32))::UHUGEINT::VARCHAR END
+# A 64-hex-digit word fits HUGEINT when it is below 2^127.
+_WORD_MACROS = f"""
+CREATE OR REPLACE TEMP MACRO eth_word_fits(w) AS
+    substr(w, 1, 32) = '{ZERO_HI}' AND substr(w, 33, 1) < '8';
+CREATE OR REPLACE TEMP MACRO eth_word_int(w) AS
+    CASE WHEN eth_word_fits(w) THEN ('0x' || substr(w, 33, 32))::HUGEINT END;
 """
 
 
@@ -92,16 +94,16 @@ def _stage_blocks_and_txs(con: duckdb.DuckDBPyConnection, internal_source: str |
 
 
 def _wide_words(con: duckdb.DuckDBPyConnection) -> None:
-    """`_wide_dec(w, dec)`: decimal text of the event words of 128 bits or more.
+    """`_wide_dec(w, dec)`: decimal text of the event words of 2^127 or more.
 
     DuckDB's integers stop at 128 bits; these words are rare (spam tokens, NFT ids that
     are hashes), so Python's integers convert them exactly.
     """
     words = con.execute(
-        f"""
+        """
         SELECT DISTINCT w FROM (SELECT amount_word AS w FROM _token_events
                                 UNION ALL SELECT id_word FROM _token_events)
-        WHERE w IS NOT NULL AND substr(w, 1, 32) <> '{ZERO_HI}'
+        WHERE w IS NOT NULL AND NOT eth_word_fits(w)
         """
     ).fetchall()
     table = pa.table(
@@ -115,34 +117,31 @@ def _wide_words(con: duckdb.DuckDBPyConnection) -> None:
 
 _FLOWS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE stg_transfers AS
-WITH flows AS (
-    SELECT block_height, tx_hash, 'tx' AS position, 'native' AS kind, 'ETH' AS asset,
-           from_address, coalesce(to_address, contract_address) AS to_address,
-           value::VARCHAR AS amount_dec, NULL AS token_id, success
-    FROM stg_eth_txs WHERE value > 0
-    UNION ALL
-    {traces.INTERNAL_SQL}
-    UNION ALL
-    SELECT e.block_height, e.tx_hash, e.position, 'token', e.asset, e.from_address,
-           e.to_address,
-           CASE WHEN e.amount_word IS NULL THEN '1'
-                ELSE coalesce(eth_word_dec(e.amount_word), wa.dec) END,
-           CASE WHEN e.id_word IS NOT NULL THEN coalesce(eth_word_dec(e.id_word), wi.dec) END,
-           coalesce(tx.success, true)
-    FROM _token_events e
-    LEFT JOIN _wide_dec wa ON wa.w = e.amount_word
-    LEFT JOIN _wide_dec wi ON wi.w = e.id_word
-    LEFT JOIN stg_eth_txs tx ON tx.tx_hash = e.tx_hash
-    UNION ALL
-    SELECT block_height, tx_hash, 'log:' || log_index, 'token', token_address, from_address,
-           to_address, value, NULL, true
-    FROM raw_eth_token_transfers WHERE (SELECT count(*) FROM raw_eth_logs) = 0
-)
+SELECT block_height, tx_hash, 'tx' AS position, 'native' AS kind, 'ETH' AS asset,
+       from_address, coalesce(to_address, contract_address) AS to_address,
+       value AS amount, NULL::VARCHAR AS amount_raw, NULL::VARCHAR AS token_id, success
+FROM stg_eth_txs WHERE value > 0
+UNION ALL
 SELECT block_height, tx_hash, position, kind, asset, from_address, to_address,
-       TRY_CAST(amount_dec AS HUGEINT) AS amount,
-       CASE WHEN TRY_CAST(amount_dec AS HUGEINT) IS NULL THEN amount_dec END AS amount_raw,
-       token_id, success
-FROM flows
+       TRY_CAST(amount_dec AS HUGEINT),
+       CASE WHEN TRY_CAST(amount_dec AS HUGEINT) IS NULL THEN amount_dec END, token_id, success
+FROM ({traces.INTERNAL_SQL})
+UNION ALL
+SELECT e.block_height, e.tx_hash, e.position, 'token', e.asset, e.from_address, e.to_address,
+       CASE WHEN e.amount_word IS NULL THEN 1 ELSE eth_word_int(e.amount_word) END,
+       wa.dec,
+       CASE WHEN e.id_word IS NOT NULL
+            THEN coalesce(eth_word_int(e.id_word)::VARCHAR, wi.dec) END,
+       coalesce(tx.success, true)
+FROM _token_events e
+LEFT JOIN _wide_dec wa ON wa.w = e.amount_word
+LEFT JOIN _wide_dec wi ON wi.w = e.id_word
+LEFT JOIN stg_eth_txs tx ON tx.tx_hash = e.tx_hash
+UNION ALL
+SELECT block_height, tx_hash, 'log:' || log_index, 'token', token_address, from_address,
+       to_address, TRY_CAST(value AS HUGEINT),
+       CASE WHEN TRY_CAST(value AS HUGEINT) IS NULL THEN value END, NULL, true
+FROM raw_eth_token_transfers WHERE (SELECT count(*) FROM raw_eth_logs) = 0
 """
 
 _CONTRACTS_SQL = f"""
@@ -174,8 +173,8 @@ def build_staging(
     traces.resolve_traces(con)
     _stage_blocks_and_txs(con, internal_source)
     skipped = events.decode_logs(con, wrapped_native)
+    con.execute(_WORD_MACROS)
     _wide_words(con)
-    con.execute(_WORD_DEC_MACRO)
     con.execute(_FLOWS_SQL)
     con.execute(_CONTRACTS_SQL)
     con.execute(

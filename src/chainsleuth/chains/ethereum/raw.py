@@ -118,3 +118,15 @@ def stage_raw(
         con.register(f"_{name}_arrow", pa.Table.from_arrays(columns, schema=schema))
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _{name}_arrow")
         con.unregister(f"_{name}_arrow")
+
+
+def view_raw(con: duckdb.DuckDBPyConnection, name: str, sql: str) -> None:
+    """Define raw relation `name` as a view over `sql` (a source already in temp tables)."""
+    if name not in RAW_SCHEMAS:
+        raise ValueError(f"{name} is not a raw relation")
+    tables = con.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE temporary AND table_name = ?", [name]
+    ).fetchall()
+    if tables:
+        con.execute(f"DROP TABLE {name}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")

@@ -17,6 +17,7 @@ import duckdb
 import numpy as np
 
 from chainsleuth.analytics.clustering import partition
+from chainsleuth.analytics.clustering.heuristics import incremental
 from chainsleuth.analytics.clustering.links import detect_coinjoins, insert_links, uses_utxo
 from chainsleuth.analytics.clustering.unionfind import DisjointSets
 from chainsleuth.analytics.clustering.window import Window, first_row
@@ -89,7 +90,7 @@ def run(
     say = step or (lambda _msg: None)
     first, tip, tip_hash = chain_span(con, chain)
     key = ",".join(sorted(names))
-    resume = None if full else _resume_height(con, chain, key)
+    resume = None if full or not incremental(names) else _resume_height(con, chain, key)
     lo = first if resume is None else resume + 1
     summary = RunSummary(chain, "full" if resume is None else "incremental", sorted(names), lo, tip)
     if lo > tip:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chainsleuth.analytics.clustering.change import RULES, change_heuristic
+from chainsleuth.analytics.clustering.ethereum import deposit_address_sql, deposit_reuse_sql
 from chainsleuth.analytics.clustering.multiinput import multi_input_sql
 from chainsleuth.analytics.clustering.window import Window
 from chainsleuth.errors import InputError
@@ -26,6 +27,7 @@ class Heuristic:
     chain: str
     default: bool
     sql: Callable[[Window], str]
+    incremental: bool = True  # links depend only on the past, so new blocks suffice
 
 
 # Measured on simulated chains with CoinJoins (bench/RESULTS.md, "Clustering accuracy"):
@@ -39,6 +41,8 @@ HEURISTICS: dict[str, Heuristic] = {
     for h in (
         Heuristic("multi-input", "bitcoin", True, multi_input_sql),
         *(Heuristic(r.name, "bitcoin", r.name in DEFAULT_ON, change_heuristic(r)) for r in RULES),
+        Heuristic("deposit-address", "ethereum", True, deposit_address_sql, incremental=False),
+        Heuristic("deposit-reuse", "ethereum", True, deposit_reuse_sql, incremental=False),
     )
 }
 
@@ -51,6 +55,11 @@ def defaults(chain: str) -> list[str]:
 def available(chain: str) -> list[str]:
     """Every heuristic name of `chain`, sorted."""
     return sorted(h.name for h in HEURISTICS.values() if h.chain == chain)
+
+
+def incremental(names: list[str]) -> bool:
+    """Whether new blocks alone can extend a partition made with `names`."""
+    return all(HEURISTICS[n].incremental for n in names)
 
 
 def resolve(chain: str, names: str | None) -> list[str]:

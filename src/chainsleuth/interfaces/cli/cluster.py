@@ -54,6 +54,8 @@ def register(app: typer.Typer) -> None:
             "--heuristics",
             help="Comma-separated heuristics (default: the measured default set). Bitcoin: "
             + ", ".join(heuristics.available("bitcoin"))
+            + "; Ethereum: "
+            + ", ".join(heuristics.available("ethereum"))
             + ".",
         ),
         run_on: Engine = typer.Option(Engine.duckdb, "--engine", help="duckdb or spark."),

@@ -233,3 +233,48 @@ def test_uncommented_values_are_the_shared_list_figures(shared_data: Path) -> No
         assert record["usd_value"] in amounts[cited.rsplit("/", 1)[-1]], record["id"]
         checked += 1
     assert checked >= 20
+
+
+def test_reconcile_with_own_figures_and_bad_figures(imported: Path, tmp_path: Path) -> None:
+    figures = tmp_path / "figures.yaml"
+    figure = {
+        "id": "own-japan-2024",
+        "publisher": "Test",
+        "title": "Japan 2024",
+        "published": "2025-01-01",
+        "scope": {"from_year": 2024, "to_year": 2024, "country": "JP"},
+        "stolen_usd": 305_800_000,
+        "sources": ["https://example.org/figure"],
+    }
+    figures.write_text(yaml.safe_dump([figure]), encoding="utf-8")
+    (row,) = run_json(imported, "incidents", "reconcile", "--figures", str(figures))
+    assert (row["ours_usd"], row["difference_usd"], row["status"]) == (305_800_000, 0, "consistent")
+    figures.write_text(yaml.safe_dump([{**figure, "sources": ["hearsay"]}]), encoding="utf-8")
+    result = invoke(imported, "incidents", "reconcile", "--figures", str(figures))
+    assert f"{figures}: [0].sources:" in str(result.exception)
+    figures.write_text(yaml.safe_dump([{**figure, "scope": {"from_year": 2024}}]), encoding="utf-8")
+    result = invoke(imported, "incidents", "reconcile", "--figures", str(figures))
+    assert f"{figures}: [0].scope.to_year:" in str(result.exception)
+
+
+def test_un_panel_citations_agree_with_the_annex(shared_data: Path) -> None:
+    """Records citing S/2019/691 name a victim and country listed in its annex."""
+    path = (
+        shared_data / "incidents" / "dprk-tayvano" / "un_panel_s-2019-691_dprk_cyber_incidents.csv"
+    )
+    with path.open(encoding="utf-8") as handle:
+        annex = [
+            (row["victim"].split(" (")[0].lower(), set(row["victim_country"].split(";")))
+            for row in csv.DictReader(handle)
+        ]
+    checked = 0
+    for record in raw_records():
+        if not any("S/2019/691" in s for s in record["sources"]):
+            continue
+        victim = record["victim"]["name"].split(" (")[0].lower()
+        countries = [c for name, c in annex if name == victim]
+        assert countries, record["id"]
+        if record["victim"]["country"] is not None:
+            assert any(record["victim"]["country"] in c for c in countries), record["id"]
+        checked += 1
+    assert checked >= 8

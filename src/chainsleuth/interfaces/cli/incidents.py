@@ -10,6 +10,7 @@ from chainsleuth.errors import InputError, NotFoundError
 from chainsleuth.interfaces.cli.context import FORMAT_OPTION, output, settings, store
 from chainsleuth.interfaces.output import Format, stderr
 from chainsleuth.services.incidents.loader import check_dir, load_dir, packaged_dir
+from chainsleuth.services.incidents.published import load_figures
 from chainsleuth.services.incidents.published import reconcile as reconcile_figures
 from chainsleuth.services.incidents.repository import (
     import_incidents,
@@ -119,10 +120,17 @@ def verify_command(
 
 
 @incidents_app.command("reconcile")
-def reconcile_command(ctx: typer.Context, fmt: Format = FORMAT_OPTION) -> None:
+def reconcile_command(
+    ctx: typer.Context,
+    figures: Path = typer.Option(
+        None, "--figures", help="Published figures YAML (default: the table shipped inside)."
+    ),
+    fmt: Format = FORMAT_OPTION,
+) -> None:
     """Each published figure beside ours for the same scope, the gap and its reasons."""
+    table = load_figures(figures)
     with incident_store(store(ctx)) as con:
-        rows = reconcile_figures(con)
+        rows = reconcile_figures(con, table)
     if (fmt or settings(ctx).fmt) is not Format.table:
         output(ctx, rows, fmt)
         return

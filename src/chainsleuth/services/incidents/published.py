@@ -104,8 +104,15 @@ def load_figures(path: Path | None = None) -> list[PublishedFigure]:
         )
         where = "chainsleuth/data/published_figures.yaml"
     else:
-        text, where = path.read_text(encoding="utf-8"), str(path)
-    data = yaml.safe_load(text)
+        where = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{where}: cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{where}: not valid YAML: {exc}") from None
     if not isinstance(data, list):
         raise InputError(f"{where}: expected a list of published figures")
     figures = []
@@ -115,7 +122,8 @@ def load_figures(path: Path | None = None) -> list[PublishedFigure]:
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
-            raise InputError(f"{where}: [{index}].{field}: {first['msg']}") from None
+            message = str(first["msg"]).removeprefix("Value error, ")
+            raise InputError(f"{where}: [{index}].{field}: {message}") from None
     return figures
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -186,7 +187,7 @@ def test_c_classifier_matches_python_reference(shared_data: Path) -> None:
         b"\x51\x4c\x21" + key + b"\x51\xae",
         b"\x51\x21" + key[:-1],
     ]
-    rng = __import__("random").Random(7)
+    rng = random.Random(7)
     scripts += [bytes(rng.randrange(256) for _ in range(rng.randrange(45))) for _ in range(3000)]
     for network in ("mainnet", "regtest"):
         p = get(network)
@@ -287,3 +288,22 @@ def test_merkle_mismatch_and_mutation_name_the_block() -> None:
     mutated = struct.pack("<i32s32sIII", 1, bytes(32), root, 0, 0, 0) + b"\x02" + tx + tx
     with pytest.raises(ParseError, match="duplicate transactions"):
         parse_block(mutated, "mainnet")
+
+
+def test_mutated_blocks_fail_cleanly(shared_data: Path) -> None:
+    """Fuzz the C loop: flipped bytes and cuts give a block or a ParseError, never a crash."""
+    data = checkblock_vectors(shared_data)[3][1]  # block 99993, 4 transactions
+    rng = random.Random(11)
+    outcomes = {"parsed": 0, "error": 0}
+    for _ in range(3000):
+        bad = bytearray(data[: rng.randrange(81, len(data) + 1)])
+        for _ in range(rng.randrange(1, 4)):
+            at = rng.randrange(80, len(bad))
+            bad[at] = rng.choice((0x00, 0xFD, 0xFE, 0xFF, rng.randrange(256)))
+        try:
+            parse_block(bytes(bad), "mainnet")
+            outcomes["parsed"] += 1
+        except ParseError as e:
+            assert "byte offset" in str(e) or "merkle root" in str(e), e
+            outcomes["error"] += 1
+    assert outcomes["error"] > 2900

@@ -681,8 +681,11 @@ static PyObject *parse_block(PyObject *self, PyObject *args, PyObject *kw) {
     }
     if (rc == -2) goto done;
     if (rc == -1) {
-        PyErr_SetObject(PyExc_ValueError,
-                        Py_BuildValue("(sn)", r.err, (Py_ssize_t)r.err_at));
+        PyObject *exc_args = Py_BuildValue("(sn)", r.err, (Py_ssize_t)r.err_at);
+        if (exc_args) {
+            PyErr_SetObject(PyExc_ValueError, exc_args); /* does not steal the reference */
+            Py_DECREF(exc_args);
+        }
         goto done;
     }
     merkle_root((uint8_t *)B[RAW_HASHES].d, (size_t)ntx, root, &mutated);

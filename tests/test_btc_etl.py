@@ -1,0 +1,343 @@
+"""bitcoin-etl exports into the store: real plain and enriched exports, the public-dataset
+shape, simulated enriched chains, missing fields, idempotence and resume."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from chainsleuth.chains.bitcoin.etl import SCRIPT_TYPES
+from chainsleuth.errors import InputError
+from chainsleuth.ingest.bitcoin_etl import ingest_etl
+from chainsleuth.ingest.common import IngestOptions
+from chainsleuth.sim import SimConfig, simulate_bitcoin
+
+FIXTURES = "bitcoin/etl-fixtures/test_export_blocks_job/bitcoin"
+REAL = [
+    "block_0",
+    "block_1",
+    "block_with_transactions",
+    "block_without_transactions",
+    "stream_50001_50002",
+]
+
+
+def export_dir(tmp: Path, blocks: list[dict[str, Any]], txs: list[dict[str, Any]]) -> Path:
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "blocks.json").write_text("".join(json.dumps(b) + "\n" for b in blocks))
+    (tmp / "transactions.json").write_text("".join(json.dumps(t) + "\n" for t in txs))
+    return tmp
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def real_export(shared_data: Path, name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    d = shared_data / FIXTURES / name
+    return read_lines(d / "expected_blocks.json"), read_lines(d / "expected_transactions.json")
+
+
+def stored(con: duckdb.DuckDBPyConnection, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    return con.execute(sql, list(params)).fetchall()
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_real_exports_are_stored_as_written(
+    name: str, shared_data: Path, tmp_path: Path, con: duckdb.DuckDBPyConnection
+) -> None:
+    blocks, txs = real_export(shared_data, name)
+    summary = ingest_etl(con, str(export_dir(tmp_path, blocks, txs)), IngestOptions())
+    assert (summary.blocks, summary.txs) == (len(blocks), len(txs))
+    for b in blocks:
+        row = stored(
+            con,
+            "SELECT hash, epoch(time)::BIGINT, tx_count FROM blocks WHERE height = ?",
+            b["number"],
+        )
+        assert row == [(b["hash"], b["timestamp"], b["transaction_count"])]
+    for t in txs:
+        row = stored(
+            con,
+            "SELECT block_height, position, version, locktime, size, is_coinbase, output_count,"
+            " output_value FROM txs WHERE tx_hash = ?",
+            t["hash"],
+        )
+        assert row == [
+            (
+                t["block_number"],
+                t["index"],
+                t["version"],
+                t["lock_time"],
+                t["size"],
+                t["is_coinbase"],
+                t["output_count"],
+                t["output_value"],
+            )
+        ]
+        outs = stored(
+            con,
+            "SELECT o.n, a.address, o.value, o.script_type FROM outputs o"
+            " LEFT JOIN addresses a USING (address_id) WHERE o.tx_hash = ? ORDER BY o.n",
+            t["hash"],
+        )
+        assert outs == [
+            (o["index"], o["addresses"][0], o["value"], SCRIPT_TYPES[o["type"]])
+            for o in t["outputs"]
+        ]
+        ins = stored(
+            con,
+            "SELECT n, prev_tx_hash, prev_n, value, sequence FROM inputs"
+            " WHERE tx_hash = ? ORDER BY n",
+            t["hash"],
+        )
+        assert ins == [
+            (
+                i["index"],
+                i["spent_transaction_hash"],
+                i["spent_output_index"],
+                i["value"],
+                i["sequence"],
+            )
+            for i in t["inputs"]
+        ]
+
+
+def test_enriched_inputs_keep_their_values_and_fee(
+    shared_data: Path, tmp_path: Path, con: duckdb.DuckDBPyConnection
+) -> None:
+    blocks, txs = real_export(shared_data, "stream_50001_50002")  # enriched by bitcoin-etl
+    ingest_etl(con, str(export_dir(tmp_path, blocks, txs)), IngestOptions())
+    for t in txs:
+        assert stored(con, "SELECT input_value, fee FROM txs WHERE tx_hash = ?", t["hash"]) == [
+            (t["input_value"], t["fee"])
+        ]
+        ins = stored(
+            con,
+            "SELECT a.address FROM inputs i LEFT JOIN addresses a USING"
+            " (address_id) WHERE i.tx_hash = ? ORDER BY n",
+            t["hash"],
+        )
+        assert ins == [(i["addresses"][0],) for i in t["inputs"]]
+
+
+def test_plain_inputs_stay_unknown_without_their_outputs(
+    shared_data: Path, tmp_path: Path, con: duckdb.DuckDBPyConnection
+) -> None:
+    blocks, txs = real_export(shared_data, "block_with_transactions")
+    summary = ingest_etl(con, str(export_dir(tmp_path, blocks, txs)), IngestOptions())
+    assert any("3 inputs spend outputs that are not stored" in n for n in summary.notes)
+    assert stored(con, "SELECT count(*) FROM txs WHERE NOT is_coinbase AND fee IS NULL") == [(2,)]
+
+
+def test_public_dataset_shape(shared_data: Path, tmp_path: Path) -> None:
+    """BigQuery's crypto_bitcoin export: quoted integers, text timestamps, no tx index."""
+    blocks, txs = real_export(shared_data, "stream_50001_50002")
+    bq_blocks = [
+        {
+            **{k: str(v) if isinstance(v, int) else v for k, v in b.items()},
+            "timestamp": "2010-04-10 16:31:40 UTC"
+            if b["number"] == 50001
+            else "2010-04-10 16:33:01 UTC",
+        }
+        for b in blocks
+    ]
+    bq_txs = [
+        {k: v for k, v in t.items() if k != "index"} | {"block_number": str(t["block_number"])}
+        for t in reversed(txs)
+    ]
+    for t in bq_txs:
+        t["outputs"] = [{**o, "value": str(o["value"])} for o in t["outputs"]]
+    a = duckdb.connect(str(tmp_path / "a.duckdb"))
+    b = duckdb.connect(str(tmp_path / "b.duckdb"))
+    from chainsleuth.store.db import migrate
+
+    migrate(a)
+    migrate(b)
+    ingest_etl(a, str(export_dir(tmp_path / "plain", blocks, txs)), IngestOptions())
+    ingest_etl(b, str(export_dir(tmp_path / "bq", bq_blocks, bq_txs)), IngestOptions())
+    for sql in (
+        "SELECT height, hash, time, tx_count FROM blocks ORDER BY ALL",
+        "SELECT * EXCLUDE (chain) FROM txs ORDER BY ALL",
+        "SELECT tx_hash, n, value, script_type FROM outputs ORDER BY ALL",
+        "SELECT tx_hash, n, prev_tx_hash, prev_n, value FROM inputs ORDER BY ALL",
+    ):
+        assert stored(a, sql) == stored(b, sql), sql
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("etlsim")
+    simulate_bitcoin(out, SimConfig(txs=3_000, seed=4))
+    return out
+
+
+def file_totals(chain: Path) -> tuple[int, int, int, int]:
+    """Transactions, output value, fees and inputs of the simulated file (DuckDB alone)."""
+    row = (
+        duckdb.connect()
+        .execute(
+            "SELECT count(*), sum(output_value), sum(fee), sum(input_count)"
+            f" FROM read_json('{chain}/transactions.json')"
+        )
+        .fetchone()
+    )
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+
+def test_simulated_enriched_export_round_trips(
+    simulated: Path, con: duckdb.DuckDBPyConnection
+) -> None:
+    summary = ingest_etl(con, str(simulated), IngestOptions(batch_blocks=40))
+    n, out_value, fees, n_inputs = file_totals(simulated)
+    assert summary.txs == n and not summary.notes
+    assert stored(con, "SELECT count(*), sum(output_value), sum(fee) FROM txs") == [
+        (n, out_value, fees)
+    ]
+    assert stored(con, "SELECT count(*), count(value), count(address_id) FROM inputs") == [
+        (n_inputs, n_inputs, n_inputs)
+    ]
+    assert stored(con, "SELECT count(*) FROM outputs WHERE spent_by IS NOT NULL") == [(n_inputs,)]
+    truth = json.loads((simulated / "truth.json").read_text())
+    assert stored(con, "SELECT count(*) FROM addresses") == [(len(truth["addresses"]),)]
+
+
+def test_plain_export_is_resolved_from_stored_outputs(
+    simulated: Path, tmp_path: Path, con: duckdb.DuckDBPyConnection
+) -> None:
+    """Strip inputs to bitcoin-etl's plain shape: batches resolve them from the store."""
+    txs = read_lines(simulated / "transactions.json")
+    for t in txs:
+        t["inputs"] = [{**i, "addresses": [], "type": None, "value": None} for i in t["inputs"]]
+    plain = export_dir(tmp_path, read_lines(simulated / "blocks.json"), txs)
+    ingest_etl(con, str(plain), IngestOptions(batch_blocks=7))
+    _, _, fees, n_inputs = file_totals(simulated)
+    assert stored(con, "SELECT sum(fee), count(*) FILTER (WHERE fee IS NULL) FROM txs") == [
+        (fees, 0)
+    ]
+    assert stored(con, "SELECT count(address_id) FROM inputs") == [(n_inputs,)]
+
+
+def test_rerun_and_resume_store_nothing_twice(simulated: Path, tmp_path: Path) -> None:
+    from chainsleuth.store.db import connect
+
+    whole, parts = connect(tmp_path / "whole.duckdb"), connect(tmp_path / "parts.duckdb")
+    ingest_etl(whole, str(simulated), IngestOptions())
+    ingest_etl(parts, str(simulated), IngestOptions(end=150, batch_blocks=30))
+    again = ingest_etl(parts, str(simulated), IngestOptions())
+    assert again.first_height == 151
+    twice = ingest_etl(parts, str(simulated), IngestOptions())
+    assert twice.blocks == 0 and twice.txs == 0
+    for sql in (
+        "SELECT * EXCLUDE (chain) FROM txs ORDER BY ALL",
+        "SELECT o.* EXCLUDE (address_id), a.address FROM outputs o"
+        " LEFT JOIN addresses a USING (address_id) ORDER BY ALL",
+        "SELECT i.* EXCLUDE (address_id), a.address FROM inputs i"
+        " LEFT JOIN addresses a USING (address_id) ORDER BY ALL",
+        "SELECT * FROM blocks ORDER BY ALL",
+    ):
+        assert stored(whole, sql) == stored(parts, sql)
+
+
+@pytest.mark.parametrize(
+    ("target", "field", "line"),
+    [
+        ("blocks", "timestamp", 2),
+        ("transactions", "block_number", 3),
+        ("transactions", "outputs[].value", 4),
+        ("transactions", "inputs[].spent_output_index", 2),
+    ],
+)
+def test_missing_field_names_file_and_line(
+    target: str,
+    field: str,
+    line: int,
+    simulated: Path,
+    tmp_path: Path,
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    blocks = read_lines(simulated / "blocks.json")[:3]
+    txs = [t for t in read_lines(simulated / "transactions.json") if t["block_number"] < 3]
+    txs.insert(
+        1,
+        {
+            **txs[0],
+            "hash": "ab" * 32,
+            "is_coinbase": False,
+            "inputs": [
+                {
+                    "index": 0,
+                    "spent_transaction_hash": txs[0]["hash"],
+                    "spent_output_index": 0,
+                    "value": None,
+                }
+            ],
+        },
+    )
+    rows = blocks if target == "blocks" else txs
+    row = rows[line - 1]
+    if field == "outputs[].value":
+        del row["outputs"][0]["value"]
+    elif field == "inputs[].spent_output_index":
+        del row["inputs"][0]["spent_output_index"]
+    else:
+        del row[field]
+    d = export_dir(tmp_path, blocks, txs)
+    with pytest.raises(
+        InputError, match=re.escape(f"{target}.json line {line}: required field '{field}'")
+    ):
+        ingest_etl(con, str(d), IngestOptions())
+    assert stored(con, "SELECT count(*) FROM blocks") == [(0,)]
+
+
+def test_incomplete_block_is_refused(
+    simulated: Path, tmp_path: Path, con: duckdb.DuckDBPyConnection
+) -> None:
+    blocks = read_lines(simulated / "blocks.json")
+    txs = read_lines(simulated / "transactions.json")
+    victim = max(txs, key=lambda t: t["block_number"] * 10_000 + t["index"])
+    txs.remove(victim)
+    with pytest.raises(InputError, match=f"block {victim['block_number']} has transaction_count"):
+        ingest_etl(con, str(export_dir(tmp_path, blocks, txs)), IngestOptions())
+
+
+def test_cli_reports_a_bad_export_in_one_line(tmp_path: Path) -> None:
+    d = export_dir(tmp_path / "x", [{"hash": "00" * 32, "number": 1}], [])
+    (d / "transactions.json").write_text("")
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "chainsleuth"),
+            "--db",
+            str(tmp_path / "s.duckdb"),
+            "--quiet",
+            "ingest",
+            "bitcoin",
+            "--from",
+            "etl",
+            str(d),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "blocks.json line 1: required field 'timestamp'" in result.stderr
+
+
+def test_missing_directory_and_files(tmp_path: Path, con: duckdb.DuckDBPyConnection) -> None:
+    with pytest.raises(InputError, match="not a directory"):
+        ingest_etl(con, str(tmp_path / "nope"), IngestOptions())
+    (tmp_path / "blocks.json").write_text("")
+    with pytest.raises(InputError, match=r"found 1 and 0"):
+        ingest_etl(con, str(tmp_path), IngestOptions())
+    shutil.rmtree(tmp_path)

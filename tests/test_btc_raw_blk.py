@@ -348,3 +348,16 @@ def test_stored_stale_tip_is_rolled_back_to_the_heavier_branch(
     got, want = snapshot(tmp_path / "s.duckdb"), snapshot(direct)
     got.pop("address_ids"), want.pop("address_ids")
     assert got == want
+
+
+def test_chain_without_genesis_needs_a_height(shared_data: Path, tmp_path: Path) -> None:
+    fx = build_chain(shared_data)
+    d = write_blocks_dir(tmp_path / "blocks", fx.chain[1:])  # b1 is version 1: no BIP-34
+    con = connect(tmp_path / "s.duckdb")
+    try:
+        with pytest.raises(InputError, match=r"has no BIP-34 height.*--start"):
+            ingest_blk(con, str(d), IngestOptions())
+        summary = ingest_blk(con, str(d), IngestOptions(start=100))
+    finally:
+        con.close()
+    assert (summary.first_height, summary.last_height) == (100, 102)

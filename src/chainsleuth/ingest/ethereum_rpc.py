@@ -21,14 +21,21 @@ import duckdb
 from chainsleuth.chains.ethereum.flows import build_staging
 from chainsleuth.chains.ethereum.raw import stage_raw
 from chainsleuth.chains.ethereum.rpc import EthereumNode, Json, to_raw
+from chainsleuth.chains.ethereum.tokens import fetch_metadata
 from chainsleuth.chains.jsonrpc import JsonRpcClient, RetryPolicy
 from chainsleuth.errors import InputError, SourceError
 from chainsleuth.ingest.common import IngestOptions, IngestSummary
-from chainsleuth.store.account import apply_staged, rollback
+from chainsleuth.store.account import (
+    apply_staged,
+    rollback,
+    tokens_never_described,
+    upsert_token_rows,
+)
 from chainsleuth.store.utxo import stored_tip
 
 CHAIN = "ethereum"
 SOURCE = "rpc"
+TOKEN_CHUNK = 100  # contracts per eth_call batch (3 calls each)
 
 
 def ingest_eth_rpc(
@@ -102,10 +109,18 @@ class _Run:
             if note not in self.summary.notes:
                 self.summary.notes.append(note)
         result = apply_staged(self.con, CHAIN, SOURCE)
+        self._describe_tokens()
         self.summary.add(
             result.blocks, result.txs, result.new_addresses, result.first_height, result.last_height
         )
         return last + 1
+
+    def _describe_tokens(self) -> None:
+        """Ask the node for symbol/name/decimals of tokens seen for the first time."""
+        contracts = tokens_never_described(self.con, CHAIN)
+        for i in range(0, len(contracts), TOKEN_CHUNK):
+            rows = fetch_metadata(self.node.client, contracts[i : i + TOKEN_CHUNK])
+            upsert_token_rows(self.con, CHAIN, rows)
 
     def _divergence(self, first: int, blocks: list[Json]) -> int | None:
         """The lowest height whose stored block is not the node's, or None."""

@@ -23,7 +23,10 @@ Staging relations (temp tables), columns by name:
 
 from __future__ import annotations
 
+from typing import Any
+
 import duckdb
+import pyarrow as pa
 
 from chainsleuth.store.addresses import intern_addresses
 from chainsleuth.store.db import transaction
@@ -212,3 +215,35 @@ def upsert_tokens(con: duckdb.DuckDBPyConnection, chain: str, source_sql: str) -
         n = int(con.execute("SELECT count(*) FROM _tok").fetchall()[0][0])
         con.execute("DROP TABLE _tok")
     return n
+
+
+TOKEN_SCHEMA = pa.schema(
+    [
+        ("contract", pa.string()),
+        ("symbol", pa.string()),
+        ("name", pa.string()),
+        ("decimals", pa.int32()),
+        ("standard", pa.string()),
+        ("source", pa.string()),
+    ]
+)
+
+
+def upsert_token_rows(
+    con: duckdb.DuckDBPyConnection, chain: str, rows: list[dict[str, Any]]
+) -> int:
+    """`upsert_tokens` for rows given as dicts (keys as TOKEN_SCHEMA)."""
+    con.register("_token_rows", pa.Table.from_pylist(rows, schema=TOKEN_SCHEMA))
+    try:
+        return upsert_tokens(con, chain, "SELECT * FROM _token_rows")
+    finally:
+        con.unregister("_token_rows")
+
+
+def tokens_never_described(con: duckdb.DuckDBPyConnection, chain: str) -> list[str]:
+    """Token contracts known only from their events (no metadata source asked yet)."""
+    found = con.execute(
+        "SELECT contract FROM tokens WHERE chain = ? AND source = 'events' ORDER BY contract",
+        [chain],
+    ).fetchall()
+    return [c for (c,) in found]

@@ -24,14 +24,16 @@ from chainsleuth.interfaces.reports.pdf import render_pdf
 from chainsleuth.services.incidents.published import load_figures, reconcile
 from chainsleuth.services.incidents.repository import list_incidents
 from chainsleuth.services.incidents.stats import GroupBy, aggregate, totals_by_year_and
+from chainsleuth.services.incidents.verify import verified_incidents
 
 HIGHLIGHT_COUNTRY = "JP"
 
 
 def gather(con: duckdb.DuckDBPyConnection) -> Landscape:
     """Read the tables and sources of the report from the store."""
-    by_year = aggregate(con, GroupBy.year)
-    by_country = aggregate(con, GroupBy.country)
+    verified = verified_incidents(con)
+    by_year = aggregate(con, GroupBy.year, verified=verified)
+    by_country = aggregate(con, GroupBy.country, verified=verified)
     incidents = list_incidents(con)
     reconciled = [{k: v for k, v in r.items() if k != "source"} for r in reconcile(con)]
     for row in reconciled:
@@ -48,17 +50,23 @@ def gather(con: duckdb.DuckDBPyConnection) -> Landscape:
         generated=dt.datetime.now(dt.UTC).replace(microsecond=0),
         incidents=len(incidents),
         stolen_usd=sum(int(r["stolen_usd"]) for r in by_year),
-        japan_usd=sum(int(r["stolen_usd"]) for r in by_country if r["country"] == "JP"),
+        japan_usd=sum(
+            int(r["stolen_usd"]) for r in by_country if r["country"] == HIGHLIGHT_COUNTRY
+        ),
         first_year=min(years, default=0),
         last_year=max(years, default=0),
         tables=[
             TableSpec("table-by-year", "Stolen value by year", by_year),
             TableSpec("table-by-country", "Stolen value by victim country", by_country),
-            TableSpec("table-by-actor", "Stolen value by actor", aggregate(con, GroupBy.actor)),
+            TableSpec(
+                "table-by-actor",
+                "Stolen value by actor",
+                aggregate(con, GroupBy.actor, verified=verified),
+            ),
             TableSpec(
                 "table-by-victim-type",
                 "Stolen value by victim type",
-                aggregate(con, GroupBy.victim_type),
+                aggregate(con, GroupBy.victim_type, verified=verified),
             ),
             TableSpec("table-reconcile", "Published figures beside ours", reconciled),
             TableSpec("table-incidents", "Incidents", incidents),

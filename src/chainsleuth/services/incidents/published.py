@@ -153,6 +153,10 @@ def _ours(con: duckdb.DuckDBPyConnection, scope: Scope) -> dict[str, int]:
     return ours
 
 
+def _incidents(count: int) -> str:
+    return f"{count} incident" if count == 1 else f"{count} incidents"
+
+
 def measured_reasons(figure: PublishedFigure, ours: dict[str, int]) -> list[Reason]:
     """Reasons for a gap read off our own list for the figure's scope."""
     reasons = []
@@ -180,16 +184,17 @@ def measured_reasons(figure: PublishedFigure, ours: dict[str, int]) -> list[Reas
         reasons.append(
             Reason(
                 kind=ReasonKind.attribution,
-                text=f"${ours['disputed_usd']:,} of our total rests on {ours['disputed']} "
-                "disputed attributions",
+                text=f"${ours['disputed_usd']:,} of our total rests on disputed "
+                f"attributions ({_incidents(ours['disputed'])})",
             )
         )
     if ours["revalued"] and ours["revalued_usd"] != ours["revalued_recorded_usd"]:
         reasons.append(
             Reason(
                 kind=ReasonKind.valuation,
-                text=f"valued at the daily close of the theft date, {ours['revalued']} of our "
-                f"incidents come to ${ours['revalued_usd']:,} instead of the recorded "
+                text=f"re-valued at the daily close of the theft date, "
+                f"{_incidents(ours['revalued'])} with priced assets: "
+                f"${ours['revalued_usd']:,} instead of the recorded "
                 f"${ours['revalued_recorded_usd']:,}",
             )
         )
@@ -197,7 +202,7 @@ def measured_reasons(figure: PublishedFigure, ours: dict[str, int]) -> list[Reas
         reasons.append(
             Reason(
                 kind=ReasonKind.valuation,
-                text=f"{ours['unvalued']} of our incidents in scope have no USD value",
+                text=f"{_incidents(ours['unvalued'])} of ours in scope without a USD value",
             )
         )
     return reasons

@@ -1,0 +1,36 @@
+"""`chainsleuth demo`: simulate, ingest, and show status, an address and a transaction."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_again(tmp_path: Path) -> None:
+    command = [
+        str(Path(sys.executable).parent / "chainsleuth"),
+        "--quiet",
+        "--format",
+        "json",
+        "demo",
+        "--out",
+        str(tmp_path),
+    ]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    truth = json.loads((tmp_path / "chain" / "truth.json").read_text())
+    theft = truth["thefts"][0]
+    assert theft["seed"]["txid"] in first.stdout
+    assert theft["seed"]["addresses"][0] in first.stdout
+    assert f'"received": {theft["stolen"]}' in first.stdout
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    con = duckdb.connect(str(tmp_path / "demo.duckdb"), read_only=True)
+    row = con.execute("SELECT count(*), count(DISTINCT tx_hash) FROM txs").fetchone()
+    assert row is not None and row[0] == row[1] == truth["txs"]

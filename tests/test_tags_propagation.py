@@ -9,6 +9,7 @@ import pytest
 
 from chainsleuth.analytics.attribution import address_tags, entity_label, entity_tags
 from chainsleuth.analytics.attribution.importer import import_file
+from chainsleuth.analytics.attribution.index import TagIndex
 from chainsleuth.analytics.attribution.propagation import best_label, conflicts
 from chainsleuth.analytics.attribution.rules import EXCHANGE_AND_ILLICIT, TWO_EXCHANGES
 
@@ -139,3 +140,18 @@ def test_address_level_conflict_without_clusters(
         import_file(con, path)
     (found,) = conflicts(con)
     assert found["link"] == "same address" and found["reason"] == EXCHANGE_AND_ILLICIT
+
+
+def test_tag_index_answers_like_the_store(clustered: duckdb.DuckDBPyConnection) -> None:
+    index = TagIndex.load(clustered)
+    for address in (A, B, C, D, E, A.upper().replace("0X", "0x")):
+        assert index.address_tags("ethereum", address) == address_tags(
+            clustered, "ethereum", address
+        )
+    for cluster_id in (1, 4, 999):
+        mine = index.entity_label("ethereum", cluster_id)
+        theirs = entity_label(clustered, "ethereum", cluster_id)
+        assert (mine and mine["label"]) == (theirs and theirs["label"])
+    assert index.label_of("ethereum", A)["label"] == "Lazarus group"  # type: ignore[index]
+    assert index.label_of("ethereum", E)["label"] == "Not yet ingested"  # type: ignore[index]
+    assert index.label_of("ethereum", C) is None  # untagged: ask by its cluster id instead

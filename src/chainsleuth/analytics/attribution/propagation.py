@@ -43,10 +43,11 @@ def stored_form(chain: str, address: str) -> str:
 
 
 def address_tags(con: duckdb.DuckDBPyConnection, chain: str, address: str) -> list[dict[str, Any]]:
-    """The tags of one address, best confidence first."""
+    """The tags of one address (each with label, category, actor, source, confidence,
+    confidence_level, tagpack, ...), best confidence first."""
     return rows(
         con,
-        f"SELECT {PUBLIC_FIELDS} FROM tags WHERE chain = ? AND address = ?"
+        f"SELECT address, {PUBLIC_FIELDS} FROM tags WHERE chain = ? AND address = ?"
         " ORDER BY confidence_level DESC, label, tagpack",
         [chain, stored_form(chain, address)],
     )

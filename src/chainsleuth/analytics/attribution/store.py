@@ -26,9 +26,13 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "published": pa.date32(),
     "line": pa.int32(),
 }
-_SUBJECT = "chain || ':' || coalesce(address, tx_hash)"
-# Columns compared to tell a changed tag from an unchanged one on re-import.
-_CONTENT = ", ".join(c for c in TAG_COLUMNS if c != "line")
+# Per subject (chain:address), the sorted list of its tags' contents (all columns but the
+# line), so one join tells added, removed and changed subjects apart.
+_BY_SUBJECT = (
+    "SELECT chain || ':' || coalesce(address, tx_hash) AS s, list_sort(list(CAST(ROW("
+    + ", ".join(c for c in TAG_COLUMNS if c != "line")
+    + ") AS VARCHAR))) AS c"
+)
 TAG_SELECT = ", ".join(TAG_COLUMNS) + ", tagpack"
 
 
@@ -47,30 +51,18 @@ def save_dataset(con: duckdb.DuckDBPyConnection, ds: Dataset) -> ImportResult:
     """Replace the stored tags of `ds.tagpack` by `ds.tags`; report the differences."""
     new_tags = _arrow(ds)  # noqa: F841 (read by DuckDB's replacement scan below)
     with transaction(con):
-        con.execute("CREATE OR REPLACE TEMP TABLE _new_tags AS SELECT * FROM new_tags")
-        old = f"SELECT {_SUBJECT} AS s FROM tags WHERE tagpack = $p"
-        new = f"SELECT {_SUBJECT} AS s FROM _new_tags"
-        added = [
-            r[0]
-            for r in con.execute(f"{new} EXCEPT {old} ORDER BY 1", {"p": ds.tagpack}).fetchall()
-        ]
-        removed = [
-            r[0]
-            for r in con.execute(f"{old} EXCEPT {new} ORDER BY 1", {"p": ds.tagpack}).fetchall()
-        ]
-        changed_row = con.execute(
-            f"""WITH n AS (SELECT {_SUBJECT} AS s, {_CONTENT} FROM _new_tags),
-                     o AS (SELECT {_SUBJECT} AS s, {_CONTENT} FROM tags WHERE tagpack = $p),
-                     d AS ((SELECT * FROM n EXCEPT SELECT * FROM o)
-                           UNION (SELECT * FROM o EXCEPT SELECT * FROM n))
-                SELECT count(DISTINCT s) FROM d
-                WHERE s IN (SELECT s FROM n) AND s IN (SELECT s FROM o)""",
+        diff = con.execute(
+            f"""WITH o AS ({_BY_SUBJECT} FROM tags WHERE tagpack = $p GROUP BY s),
+                     n AS ({_BY_SUBJECT} FROM new_tags GROUP BY s)
+                SELECT n.s, o.s FROM n FULL OUTER JOIN o ON n.s = o.s
+                WHERE n.c IS DISTINCT FROM o.c ORDER BY coalesce(n.s, o.s)""",
             {"p": ds.tagpack},
-        ).fetchone()
+        ).fetchall()
         con.execute("DELETE FROM tags WHERE tagpack = ?", [ds.tagpack])
-        con.execute(f"INSERT INTO tags ({TAG_SELECT}) SELECT {TAG_SELECT} FROM _new_tags")
-        con.execute("DROP TABLE _new_tags")
-        changed = int(changed_row[0]) if changed_row else 0
+        con.execute(f"INSERT INTO tags ({TAG_SELECT}) SELECT {TAG_SELECT} FROM new_tags")
+        added = [new for new, old in diff if old is None]
+        removed = [old for new, old in diff if new is None]
+        changed = len(diff) - len(added) - len(removed)
         con.execute(
             "INSERT OR REPLACE INTO tag_imports (tagpack, kind, file, title, creator, published,"
             " tag_count, added, removed, changed, imported_at)"

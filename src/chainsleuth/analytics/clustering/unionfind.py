@@ -2,10 +2,12 @@
 
 The partition of `0..n-1` is kept fully compressed: `labels[i]` is the smallest member of
 `i`'s set (its root). A batch of edges is merged in one vectorised step: the edges are
-mapped to their roots, the roots' graph is handed to SciPy's connected components (Tarjan's
-linear-time search, Pearce 2005 in `scipy.sparse.csgraph`), and every label is rewritten to
-the smallest root of its new component. Cost per batch is O(n + edges), with no Python loop
-per edge or per node; memory is one label per node (int32 while n < 2**31).
+mapped to their roots, the k roots they touch are numbered densely, their graph is handed
+to SciPy's connected components (Pearce 2005's linear-time search, `scipy.sparse.csgraph`)
+and every label pointing at a merged root is rewritten, chunk by chunk, to the smallest
+root of its new component. Cost per batch is O(n + edges) with no Python loop per edge or
+per node. State is one label per node (int32 while n < 2**31: 4 bytes); a batch adds a
+touched flag and a rank per node (5 bytes) plus what SciPy needs for k nodes and the edges.
 
 Because each set is named by its smallest member, the result depends only on the
 partition, never on the order or chunking of the edges: merging in any order, in one batch
@@ -22,6 +24,8 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 IntArray = npt.NDArray[np.int64] | npt.NDArray[np.int32]
+RELABEL_CHUNK = 1 << 24
+"""Labels rewritten per step after a union (bounds the temporary memory)."""
 
 
 def index_dtype(n: int) -> type[np.signedinteger]:
@@ -85,24 +89,33 @@ class DisjointSets:
 
     def union(self, a: IntArray, b: IntArray) -> Merge:
         """Merge the sets of `a[k]` and `b[k]` for every k; return the roots that vanished."""
-        empty = Merge(np.empty(0, np.int64), np.empty(0, np.int64))
-        if a.size == 0:
-            return empty
-        ra = self.labels[a]
-        rb = self.labels[b]
+        labels = self.labels
+        ra, rb = labels[a], labels[b]
         differ = ra != rb
         if not differ.any():
-            return empty
+            return Merge(np.empty(0, np.int64), np.empty(0, np.int64))
         ra, rb = ra[differ], rb[differ]
-        n = self.size
-        graph = csr_matrix((np.ones(ra.size, dtype=np.int8), (ra, rb)), shape=(n, n), dtype=np.int8)
+        # Compress to the roots this batch touches (k of them): SciPy sees k nodes, not n.
+        touched = np.zeros(labels.size, dtype=np.bool_)
+        touched[ra] = True
+        touched[rb] = True
+        roots = np.flatnonzero(touched).astype(labels.dtype)
+        rank = np.cumsum(touched, dtype=labels.dtype) - 1
+        k = roots.size
+        graph = csr_matrix(
+            (np.ones(ra.size, dtype=np.int8), (rank[ra], rank[rb])), shape=(k, k), dtype=np.int8
+        )
+        del ra, rb
         count, comp = connected_components(graph, directed=False)
-        first = first_index_per_label(comp, count).astype(self.labels.dtype)
-        new_labels = first[comp[self.labels]]
-        roots = np.flatnonzero(self.labels == np.arange(n))
-        moved = roots[new_labels[roots] != roots]
-        self.labels = new_labels
-        return Merge(moved.astype(np.int64), new_labels[moved].astype(np.int64))
+        del graph
+        # Roots are ascending, so a component's first root is its smallest.
+        target = roots[first_index_per_label(comp, count)[comp]]
+        for start in range(0, labels.size, RELABEL_CHUNK):
+            chunk = labels[start : start + RELABEL_CHUNK]
+            hit = touched[chunk]
+            chunk[hit] = target[rank[chunk[hit]]]
+        moved = target != roots
+        return Merge(roots[moved].astype(np.int64), target[moved].astype(np.int64))
 
     def components(self) -> int:
         """Number of sets."""

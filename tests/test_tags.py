@@ -41,9 +41,14 @@ tags:
   label: Ronin bridge exploiter
   confidence: authority_data
   is_cluster_definer: true
+- tx_hash: '0x46DEEF0F52E3A983B67ABF4714448A41DD7FFD6D32D32DA69D62081C68AD7882'  # Bybit, 2025
+  currency: ETH
+  label: Bybit theft
 """
     ds = parse_tagpack(pack, "p.yaml")
-    btc, eth = ds.tags
+    btc, eth, theft = ds.tags
+    assert (theft.chain, theft.address, theft.label) == ("ethereum", None, "Bybit theft")
+    assert theft.tx_hash == "0x46deef0f52e3a983b67abf4714448a41dd7ffd6d32d32da69d62081c68ad7882"
     assert (btc.chain, btc.address, btc.label, btc.confidence_level) == (
         "bitcoin",
         BTC,
@@ -90,6 +95,8 @@ tags:
   currency: DOGECOIN
   label: unknown currency
 - label: no address
+- tx_hash: 'deadbeef'
+  label: short hash
 """
 
 
@@ -101,7 +108,7 @@ def test_malformed_pack_lists_every_error_with_its_line_and_imports_nothing(
     with pytest.raises(ParseError) as caught:
         import_file(con, path)
     message = str(caught.value)
-    assert "7 error(s), nothing imported" in message
+    assert "8 error(s), nothing imported" in message
     expected = {
         9: "EIP-55",
         13: "unknown category 'exchnage'",
@@ -110,6 +117,7 @@ def test_malformed_pack_lists_every_error_with_its_line_and_imports_nothing(
         22: "duplicate tag",
         24: "unknown currency 'DOGECOIN'",
         27: "exactly one of 'address' and 'tx_hash'",
+        28: "not a transaction hash",
     }
     for line, text in expected.items():
         hit = [m for m in message.splitlines() if m.strip().startswith(f"{path}:{line}:")]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from chainsleuth.analytics.attribution.model import Dataset, Tag
 from chainsleuth.analytics.attribution.taxonomy import (
     TAG_TYPES,
     UNKNOWN_CONFIDENCE,
+    chain_checks,
     chain_codes,
     concepts,
     confidence_levels,
@@ -208,7 +210,7 @@ def _tag(
                 chain, subject = resolve(currency, network, address, f"line {fld.line}")
             else:
                 chain = options(network or currency, f"line {fld.line}")[0].chain
-                subject = (tx_hash or "").lower()
+                subject = _tx_hash(tx_hash or "", chain, f"line {fld.line}")
         except InputError as exc:
             problems.add(fld.line, str(exc).removeprefix(f"line {fld.line}: "))
     if problems.errors:
@@ -233,6 +235,18 @@ def _tag(
         tag_type=tag_type,
         line=line,
     )
+
+
+_TX_HASH = re.compile(r"(0x)?[0-9a-f]{64}")
+
+
+def _tx_hash(text: str, chain: str, where: str) -> str:
+    """A transaction hash in stored form: lowercase hex, 0x-prefixed on EVM chains."""
+    body = text.strip().lower()
+    if not _TX_HASH.fullmatch(body):
+        raise InputError(f"{where}: {text!r} is not a transaction hash (64 hex digits)")
+    body = body.removeprefix("0x")
+    return "0x" + body if chain_checks().get(chain) == "evm" else body
 
 
 def _dedupe(

@@ -36,6 +36,17 @@ def _date(text: str | None) -> dt.date | None:
         raise InputError(f"--published {text!r} is not a date (YYYY-MM-DD)") from None
 
 
+SHOWN_WARNINGS = 10
+
+
+def _warn(warnings: list[str]) -> None:
+    """The first warnings of one file on stderr, and how many more there were."""
+    for warning in warnings[:SHOWN_WARNINGS]:
+        stderr.print(f"warning: {warning}", highlight=False, soft_wrap=True)
+    if len(warnings) > SHOWN_WARNINGS:
+        stderr.print(f"warning: ... and {len(warnings) - SHOWN_WARNINGS} more like these")
+
+
 def register(app: typer.Typer) -> None:
     """Add the `tags` command group."""
     tags_app = typer.Typer(help="Attribution tags: import, export, list, conflicts.")
@@ -73,8 +84,7 @@ def register(app: typer.Typer) -> None:
                 continue
             for result in found:
                 if not settings(ctx).quiet:
-                    for warning in result.warnings:
-                        stderr.print(f"warning: {warning}", highlight=False, soft_wrap=True)
+                    _warn(result.warnings)
                 results.append(result.row())
         output(ctx, results, fmt, title="imported")
         if failed:

@@ -97,8 +97,10 @@ def stats_command(
     to_year: int = typer.Option(None, "--to", help="Last year (inclusive)."),
     fmt: Format = FORMAT_OPTION,
 ) -> None:
-    """Incidents and stolen USD per year, victim country, actor or victim type; `verified`
-    counts the incidents whose amounts the stored chain data confirms."""
+    """Incidents and stolen USD per year, victim country, actor or victim type.
+
+    `verified` and `verified_usd` count the incidents whose amounts stored chain data confirms.
+    """
     with incident_store(store(ctx)) as con:
         verified = verified_incidents(con)
         rows = aggregate(con, by, from_year=from_year, to_year=to_year, verified=verified)

@@ -40,22 +40,22 @@ def migrations() -> list[tuple[int, str, str]]:
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Apply every migration newer than the store's version; return the resulting version."""
+    """Apply every packaged migration the store lacks, in order; return the newest version."""
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_version ("
         " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
         " applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
     )
-    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
-    current = int(row[0]) if row else 0
+    applied = {int(r[0]) for r in con.execute("SELECT version FROM schema_version").fetchall()}
     known = migrations()
     newest = known[-1][0] if known else 0
+    current = max(applied, default=0)
     if current > newest:
         raise StoreError(
             f"store schema version {current} is newer than this chainsleuth ({newest}); upgrade"
         )
     for version, name, sql in known:
-        if version <= current:
+        if version in applied:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
@@ -65,7 +65,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         except duckdb.Error as exc:
             con.execute("ROLLBACK")
             raise StoreError(f"migration {version:03d}_{name} failed: {exc}") from exc
-        current = version
+        current = max(current, version)
     return current
 
 

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
@@ -364,7 +364,7 @@ def create_app(db: str | Path, policy: str | Path | None = None) -> FastAPI:
             wl.delete_watchlist(con, wid)
 
     @app.get("/v1/alerts", tags=["watchlists"])
-    def list_alerts(_: Admin, limit: int = 100) -> Any:
+    def list_alerts(_: Admin, limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> Any:
         """Newest alerts with delivery state."""
         with lock:
             return to_jsonable(alerts_service.list_alerts(con, limit))

@@ -47,7 +47,9 @@ for info in sorted(pkgutil.iter_modules(cli_package.__path__), key=lambda m: m.n
 def run() -> None:
     """Entry point: domain errors become one line on stderr and a non-zero exit code."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:  # a command's typer.Exit(code)
+            sys.exit(code)
     except ChainsleuthError as exc:
         stderr.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

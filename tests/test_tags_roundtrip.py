@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -105,18 +106,21 @@ SETTINGS = settings(
 )
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(found=datasets(extras=True))
 def test_csv_round_trip(tmp_path: Path, found: list[Tag]) -> None:
     _round_trip(tmp_path, found, "tags.csv", to_csv, keep_pack=True)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(found=datasets(extras=True))
 def test_json_round_trip(tmp_path: Path, found: list[Tag]) -> None:
     _round_trip(tmp_path, found, "tags.json", to_json, keep_pack=True)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(found=datasets(extras=False))
 def test_tagpack_round_trip(tmp_path: Path, found: list[Tag]) -> None:

@@ -179,7 +179,8 @@ def _overlay(con: duckdb.DuckDBPyConnection, actors: list[Actor]) -> None:
         )
 
 
-def _norm(name: str) -> str:
+def normalise_name(name: str) -> str:
+    """A name as the actor index keys it: case-folded, single spaces."""
     return " ".join(name.casefold().split())
 
 
@@ -188,15 +189,15 @@ def name_index(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     index: dict[str, set[str]] = {}
     for ident, label, aliases in con.execute("SELECT id, label, aliases FROM actors").fetchall():
         for name in (ident, label, *aliases):
-            index.setdefault(_norm(name), set()).add(ident)
+            index.setdefault(normalise_name(name), set()).add(ident)
     return {name: next(iter(ids)) for name, ids in index.items() if len(ids) == 1}
 
 
 def resolve_actor(con: duckdb.DuckDBPyConnection, name: str) -> str:
     """The actor id for an id, label or alias (case-insensitive), or a unique id prefix."""
     index = name_index(con)
-    if _norm(name) in index:
-        return index[_norm(name)]
+    if normalise_name(name) in index:
+        return index[normalise_name(name)]
     prefixed = [
         r[0]
         for r in con.execute(

@@ -17,7 +17,12 @@ from typing import Any
 import duckdb
 
 from chainsleuth.analytics.attribution import formats, labels, ofac
-from chainsleuth.analytics.attribution.actors import name_index, parse_actorpack, save_actors
+from chainsleuth.analytics.attribution.actors import (
+    name_index,
+    normalise_name,
+    parse_actorpack,
+    save_actors,
+)
 from chainsleuth.analytics.attribution.model import Dataset, ImportResult
 from chainsleuth.analytics.attribution.store import known_cases, save_dataset
 from chainsleuth.analytics.attribution.tagpack import parse_tagpack
@@ -106,9 +111,7 @@ def parse(
     index = name_index(con)
 
     def actor_of(names: Iterable[str]) -> str | None:
-        return next(
-            (index[n] for n in (" ".join(x.casefold().split()) for x in names) if n in index), None
-        )
+        return next((index[n] for n in map(normalise_name, names) if n in index), None)
 
     if kind == "tagpack":
         return [parse_tagpack(text, file, skip_invalid=skip_invalid)]

@@ -14,6 +14,8 @@ import yaml
 from chainsleuth.errors import ParseError
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Keys whose values stay nodes, so that their items keep line numbers too.
+_RAW_KEYS = frozenset({"tags", "actors"})
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,3 @@ def mapping(node: yaml.Node, problems: Problems, what: str) -> dict[str, Field]:
         raw: Any = value_node if key in _RAW_KEYS else value(value_node)
         out[key] = Field(raw, line_of(key_node))
     return out
-
-
-# Keys whose values stay nodes, so that their items keep line numbers too.
-_RAW_KEYS = frozenset({"tags", "actors"})

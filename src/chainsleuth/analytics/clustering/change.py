@@ -13,7 +13,6 @@ run makes the same links as a full one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from chainsleuth.analytics.clustering.window import Window
@@ -29,6 +28,7 @@ class ChangeRule:
     name: str
     predicate: str
     needs_first_seen: bool = False
+    needs_input_types: bool = False
 
 
 FRESH = ChangeRule(
@@ -44,6 +44,7 @@ SCRIPT_TYPE = ChangeRule(
     # Möser & Narayanan 2022 §4.2 (address-type match); Ermilov et al. 2017, "Automatic
     # Bitcoin Address Clustering" (ICMLA): wallets send change to their own script type.
     "c.in_types = 1 AND c.script_type = c.in_type",
+    needs_input_types=True,
 )
 ROUND_PAYMENT = ChangeRule(
     "change-round",
@@ -77,12 +78,29 @@ def _first_seen_ctes(w: Window) -> str:
     )"""
 
 
-def change_sql(rule: ChangeRule, w: Window) -> str:
-    """Links (address_id_a, address_id_b, tx_hash, block_height) that `rule` makes."""
-    first = _first_seen_ctes(w) if rule.needs_first_seen else ""
-    first_cols = ", ft.first_h, ft.n_first" if rule.needs_first_seen else ""
-    first_join = (
-        " LEFT JOIN first_txs ft ON ft.address_id = o.address_id" if rule.needs_first_seen else ""
+def _input_types_cte(w: Window) -> str:
+    """CTE `input_types`: how many script types a transaction spends, and one of them."""
+    return f""", input_types AS (
+        SELECT s.spent_by AS tx_hash, count(DISTINCT s.script_type) AS in_types,
+               min(s.script_type) AS in_type
+        FROM outputs s WHERE {w.rows("spent_height", "s")} GROUP BY s.spent_by
+    )"""
+
+
+def change_sql(w: Window, names: list[str]) -> str:
+    """Links (address_id_a, address_id_b, tx_hash, block_height, heuristic) of the rules
+    named in `names`, all from one pass over the candidate transactions."""
+    rules = [r for r in RULES if r.name in names]
+    first = any(r.needs_first_seen for r in rules)
+    types = any(r.needs_input_types for r in rules)
+    flags = ", ".join(
+        f"CASE WHEN {r.predicate} THEN 1 ELSE 0 END AS f{k}" for k, r in enumerate(rules)
+    )
+    counts = ", ".join(f"sum(f{k}) AS n{k}" for k in range(len(rules)))
+    picks = "\n    UNION ALL\n".join(
+        f"    SELECT root AS address_id_a, address_id AS address_id_b, tx_hash, block_height,"
+        f" '{r.name}' AS heuristic FROM joined WHERE n{k} = 1 AND f{k} = 1"
+        for k, r in enumerate(rules)
     )
     return f"""
     WITH tx AS (
@@ -91,36 +109,33 @@ def change_sql(rule: ChangeRule, w: Window) -> str:
           AND {w.not_flagged(w.coinjoins, "t.tx_hash")}
           AND {w.not_flagged(w.premixes, "t.tx_hash")}
     ), spent AS (
-        SELECT s.spent_by AS tx_hash, min(s.address_id) AS root, min(s.value) AS min_in,
-               count(DISTINCT s.script_type) AS in_types, min(s.script_type) AS in_type
-        FROM outputs s WHERE {w.rows("spent_height", "s")}
-        GROUP BY s.spent_by HAVING count(s.address_id) = count(*)
+        SELECT i.tx_hash, min(i.address_id) AS root, min(i.value) AS min_in
+        FROM inputs i WHERE {w.rows(alias="i")} AND i.prev_tx_hash IS NOT NULL
+        GROUP BY i.tx_hash HAVING count(i.address_id) = count(*)
     ), spent_pairs AS (
-        SELECT DISTINCT s.spent_by AS tx_hash, s.address_id FROM outputs s
-        WHERE {w.rows("spent_height", "s")} AND s.address_id IS NOT NULL
-    ), outs AS (
+        SELECT DISTINCT i.tx_hash, i.address_id FROM inputs i
+        WHERE {w.rows(alias="i")} AND i.address_id IS NOT NULL
+    ){_input_types_cte(w) if types else ""}, outs AS (
         SELECT o.tx_hash, o.block_height, o.address_id, o.value, o.script_type
         FROM outputs o JOIN tx ON tx.tx_hash = o.tx_hash
         WHERE {w.rows(alias="o")}
-    ){first}, cand AS (
-        SELECT o.*, s.root, s.min_in, s.in_types, s.in_type{first_cols},
+    ){_first_seen_ctes(w) if first else ""}, cand AS (
+        SELECT o.*, s.root, s.min_in,
+               {"it.in_types, it.in_type" if types else "NULL AS in_types, NULL AS in_type"},
+               {"ft.first_h, ft.n_first" if first else "NULL AS first_h, NULL AS n_first"},
                CASE WHEN sp.address_id IS NULL THEN 0 ELSE 1 END AS reused
         FROM outs o JOIN spent s ON s.tx_hash = o.tx_hash
         LEFT JOIN spent_pairs sp ON sp.tx_hash = o.tx_hash AND sp.address_id = o.address_id
-        {first_join}
+        {"LEFT JOIN first_txs ft ON ft.address_id = o.address_id" if first else ""}
+        {"LEFT JOIN input_types it ON it.tx_hash = o.tx_hash" if types else ""}
     ), flagged AS (
-        SELECT c.*, CASE WHEN {rule.predicate} THEN 1 ELSE 0 END AS is_change FROM cand c
-    ), picked AS (
-        SELECT tx_hash FROM flagged GROUP BY tx_hash
-        HAVING count(address_id) = 2 AND count(DISTINCT address_id) = 2
-           AND sum(reused) = 0 AND sum(is_change) = 1
+        SELECT c.*, {flags} FROM cand c
+    ), per_tx AS (
+        SELECT tx_hash, {counts} FROM flagged GROUP BY tx_hash
+        HAVING count(address_id) = 2 AND count(DISTINCT address_id) = 2 AND sum(reused) = 0
+    ), joined AS (
+        SELECT f.*, {", ".join(f"p.n{k}" for k in range(len(rules)))}
+        FROM flagged f JOIN per_tx p ON p.tx_hash = f.tx_hash
     )
-    SELECT f.root AS address_id_a, f.address_id AS address_id_b, f.tx_hash, f.block_height
-    FROM flagged f JOIN picked p ON p.tx_hash = f.tx_hash
-    WHERE f.is_change = 1
+{picks}
     """
-
-
-def change_heuristic(rule: ChangeRule) -> Callable[[Window], str]:
-    """The SQL builder of one change rule."""
-    return lambda w: change_sql(rule, w)

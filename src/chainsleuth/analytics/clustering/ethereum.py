@@ -65,22 +65,38 @@ def _deposits_ctes(w: Window) -> str:
     )"""
 
 
-def deposit_address_sql(w: Window) -> str:
-    """Links deposit address -> hot wallet (the exchange's entity)."""
-    return f"""{_deposits_ctes(w)}, first_forward AS (
-        SELECT d.d, d.hot, min(x.block_height) AS block_height
-        FROM deposits d JOIN t x ON x.from_id = d.d GROUP BY d.d, d.hot
-    )
-    SELECT f.hot AS address_id_a, f.d AS address_id_b, min(x.tx_hash) AS tx_hash,
-           f.block_height
-    FROM first_forward f JOIN t x ON x.from_id = f.d AND x.block_height = f.block_height
-    GROUP BY f.hot, f.d, f.block_height
+def deposit_sql(w: Window, names: list[str]) -> str:
+    """Links (address_id_a, address_id_b, tx_hash, block_height, heuristic) of the chosen
+    `deposit-address` / `deposit-reuse` rules."""
+    parts = []
+    if "deposit-address" in names:
+        parts.append("SELECT *, 'deposit-address' AS heuristic FROM exchange_links")
+    if "deposit-reuse" in names:
+        parts.append("SELECT *, 'deposit-reuse' AS heuristic FROM customer_links")
+    union = "\n    UNION ALL\n    ".join(parts)
+    return f"""{_deposits_ctes(w)},{_exchange_ctes()},{_customer_ctes()}
+    {union}
     """
 
 
-def deposit_reuse_sql(w: Window) -> str:
-    """Links between the senders of one deposit address (one customer)."""
-    return f"""{_deposits_ctes(w)}, senders AS (
+def _exchange_ctes() -> str:
+    """CTE `exchange_links`: deposit address -> hot wallet (the exchange's entity)."""
+    return """
+    first_forward AS (
+        SELECT d.d, d.hot, min(x.block_height) AS block_height
+        FROM deposits d JOIN t x ON x.from_id = d.d GROUP BY d.d, d.hot
+    ), exchange_links AS (
+        SELECT f.hot AS address_id_a, f.d AS address_id_b, min(x.tx_hash) AS tx_hash,
+               f.block_height
+        FROM first_forward f JOIN t x ON x.from_id = f.d AND x.block_height = f.block_height
+        GROUP BY f.hot, f.d, f.block_height
+    )"""
+
+
+def _customer_ctes() -> str:
+    """CTE `customer_links`: between the senders of one deposit address (one customer)."""
+    return """
+    senders AS (
         SELECT y.to_id AS d, y.from_id AS s, min(y.block_height) AS block_height
         FROM t y JOIN deposits dd ON dd.d = y.to_id
         WHERE y.from_id <> dd.hot
@@ -90,11 +106,11 @@ def deposit_reuse_sql(w: Window) -> str:
         GROUP BY y.to_id, y.from_id
     ), roots AS (
         SELECT d, min(s) AS root FROM senders GROUP BY d HAVING count(*) >= 2
-    )
-    SELECT r.root AS address_id_a, s.s AS address_id_b, min(y.tx_hash) AS tx_hash,
-           s.block_height
-    FROM senders s JOIN roots r ON r.d = s.d
-    JOIN t y ON y.to_id = s.d AND y.from_id = s.s AND y.block_height = s.block_height
-    WHERE s.s <> r.root
-    GROUP BY r.root, s.s, s.block_height
-    """
+    ), customer_links AS (
+        SELECT r.root AS address_id_a, s.s AS address_id_b, min(y.tx_hash) AS tx_hash,
+               s.block_height
+        FROM senders s JOIN roots r ON r.d = s.d
+        JOIN t y ON y.to_id = s.d AND y.from_id = s.s AND y.block_height = s.block_height
+        WHERE s.s <> r.root
+        GROUP BY r.root, s.s, s.block_height
+    )"""

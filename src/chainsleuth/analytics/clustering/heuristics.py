@@ -1,7 +1,9 @@
 """The registry of clustering heuristics: names, chains, defaults and their link SQL.
 
-Every heuristic is portable SQL returning links `(address_id_a, address_id_b, tx_hash,
-block_height)` for a block window; the link keeps the heuristic's name as its reason.
+Heuristics come in families that share their SQL (the change rules read the same candidate
+transactions): a family's builder takes the window and the chosen names of the family and
+returns portable SQL with links `(address_id_a, address_id_b, tx_hash, block_height,
+heuristic)`; the link keeps the heuristic's name as its reason.
 Which ones are on by default is decided by measurement (`bench/RESULTS.md`): a heuristic
 joins the default set only if pairwise precision stays at least 0.99 on a simulated chain
 with CoinJoins.
@@ -12,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chainsleuth.analytics.clustering.change import RULES, change_heuristic
-from chainsleuth.analytics.clustering.ethereum import deposit_address_sql, deposit_reuse_sql
+from chainsleuth.analytics.clustering.change import RULES, change_sql
+from chainsleuth.analytics.clustering.ethereum import deposit_sql
 from chainsleuth.analytics.clustering.multiinput import multi_input_sql
 from chainsleuth.analytics.clustering.window import Window
 from chainsleuth.errors import InputError
@@ -26,7 +28,7 @@ class Heuristic:
     name: str
     chain: str
     default: bool
-    sql: Callable[[Window], str]
+    sql: Callable[[Window, list[str]], str]  # the family's builder
     incremental: bool = True  # links depend only on the past, so new blocks suffice
 
 
@@ -40,9 +42,9 @@ HEURISTICS: dict[str, Heuristic] = {
     h.name: h
     for h in (
         Heuristic("multi-input", "bitcoin", True, multi_input_sql),
-        *(Heuristic(r.name, "bitcoin", r.name in DEFAULT_ON, change_heuristic(r)) for r in RULES),
-        Heuristic("deposit-address", "ethereum", True, deposit_address_sql, incremental=False),
-        Heuristic("deposit-reuse", "ethereum", True, deposit_reuse_sql, incremental=False),
+        *(Heuristic(r.name, "bitcoin", r.name in DEFAULT_ON, change_sql) for r in RULES),
+        Heuristic("deposit-address", "ethereum", True, deposit_sql, incremental=False),
+        Heuristic("deposit-reuse", "ethereum", True, deposit_sql, incremental=False),
     )
 }
 
@@ -55,6 +57,15 @@ def defaults(chain: str) -> list[str]:
 def available(chain: str) -> list[str]:
     """Every heuristic name of `chain`, sorted."""
     return sorted(h.name for h in HEURISTICS.values() if h.chain == chain)
+
+
+def families(names: list[str]) -> list[tuple[Callable[[Window, list[str]], str], list[str]]]:
+    """The chosen names grouped by their family's SQL builder, in registry order."""
+    grouped: dict[Callable[[Window, list[str]], str], list[str]] = {}
+    for h in HEURISTICS.values():
+        if h.name in names:
+            grouped.setdefault(h.sql, []).append(h.name)
+    return list(grouped.items())
 
 
 def incremental(names: list[str]) -> bool:

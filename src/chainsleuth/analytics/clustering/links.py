@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from chainsleuth.analytics.clustering.coinjoin import TX0, detection_sql
-from chainsleuth.analytics.clustering.heuristics import HEURISTICS
+from chainsleuth.analytics.clustering.heuristics import HEURISTICS, families
 from chainsleuth.analytics.clustering.window import Window, first_row
 
 
@@ -30,13 +30,12 @@ def insert_links(
 ) -> int:
     """Insert the links the heuristics `names` make in the window into `target`; count them."""
     total = 0
-    for name in names:
-        sql = HEURISTICS[name].sql(w)
+    for build, chosen in families(names):
         row = first_row(
             con.execute(
                 f"INSERT INTO {target} (chain, address_id_a, address_id_b, heuristic, tx_hash,"
-                f" block_height) SELECT '{w.chain}', address_id_a, address_id_b, '{name}',"
-                f" tx_hash, block_height FROM ({sql})"
+                f" block_height) SELECT '{w.chain}', address_id_a, address_id_b, heuristic,"
+                f" tx_hash, block_height FROM ({build(w, chosen)})"
             )
         )
         total += int(row[0]) if row else 0

@@ -13,8 +13,9 @@ from __future__ import annotations
 from chainsleuth.analytics.clustering.window import Window
 
 
-def multi_input_sql(w: Window) -> str:
-    """Links (address_id_a, address_id_b, tx_hash, block_height) of the window."""
+def multi_input_sql(w: Window, names: list[str]) -> str:
+    """Links (address_id_a, address_id_b, tx_hash, block_height, heuristic) of the window."""
+    del names  # one heuristic in this family
     return f"""
     WITH ins AS (
         SELECT i.tx_hash, i.block_height, i.address_id FROM inputs i
@@ -25,7 +26,7 @@ def multi_input_sql(w: Window) -> str:
         GROUP BY tx_hash HAVING count(DISTINCT address_id) > 1
     )
     SELECT DISTINCT r.root AS address_id_a, i.address_id AS address_id_b, i.tx_hash,
-           i.block_height
+           i.block_height, 'multi-input' AS heuristic
     FROM ins i JOIN roots r ON r.tx_hash = i.tx_hash
     WHERE i.address_id <> r.root
     """

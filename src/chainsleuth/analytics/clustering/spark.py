@@ -23,7 +23,7 @@ import numpy as np
 
 from chainsleuth.analytics.clustering import engine, partition
 from chainsleuth.analytics.clustering.coinjoin import TX0, detection_sql
-from chainsleuth.analytics.clustering.heuristics import HEURISTICS
+from chainsleuth.analytics.clustering.heuristics import families
 from chainsleuth.analytics.clustering.links import uses_utxo
 from chainsleuth.analytics.clustering.unionfind import DisjointSets
 from chainsleuth.analytics.clustering.window import Window
@@ -106,8 +106,8 @@ def spark_job(spark: Any, parquet: Path, w: Window, names: list[str], out: Path)
         found.where(f.col("kind") == TX0).createOrReplaceTempView(w.premixes)
         found.write.mode("overwrite").parquet(str(out / "detected"))
     links = None
-    for name in names:
-        made = spark.sql(HEURISTICS[name].sql(w)).withColumn("heuristic", f.lit(name))
+    for build, chosen in families(names):
+        made = spark.sql(build(w, chosen))
         links = made if links is None else links.unionByName(made)
     assert links is not None
     links = links.localCheckpoint()

@@ -1,0 +1,225 @@
+"""Benchmark: address clustering on a simulated Bitcoin chain.
+
+    python -m bench.cluster [--txs N] [--work DIR] [--incremental-blocks 1000] [--nx-txs M]
+
+Simulates N transactions (cached in DIR), ingests all but the last blocks, clusters
+(default heuristics, CoinJoin detection included), ingests the rest and clusters
+incrementally, then recomputes in full in a fresh process (wall time and peak RSS).
+On the full run's edge list it times our union-find against
+`scipy.sparse.csgraph.connected_components` (medians of 3) and networkx on the links of
+the first M transactions, and measures the union-find's memory per address (tracemalloc).
+Prints one JSON object; figures go to bench/RESULTS.md by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+
+from chainsleuth.analytics.clustering.engine import run
+from chainsleuth.analytics.clustering.heuristics import defaults
+from chainsleuth.analytics.clustering.partition import load
+from chainsleuth.analytics.clustering.unionfind import DisjointSets
+from chainsleuth.ingest.bitcoin_etl import ingest_etl
+from chainsleuth.ingest.common import IngestOptions
+from chainsleuth.sim.bitcoin import simulate_bitcoin
+from chainsleuth.sim.config import SimConfig
+from chainsleuth.store.db import connect
+
+
+def median_seconds(fn: Callable[[], object], repeats: int = 3) -> float:
+    """Median wall time of `fn` over `repeats` calls."""
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+    return round(statistics.median(times), 3)
+
+
+def simulate(work: Path, txs: int) -> tuple[Path, int]:
+    """The simulated ETL folder (made once per size) and its block count."""
+    folder = work / f"sim-{txs}"
+    done = folder / "summary.json"
+    if not done.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        summary = simulate_bitcoin(folder, SimConfig(txs=txs, seed=1))
+        done.write_text(json.dumps(summary.__dict__))
+    return folder, int(json.loads(done.read_text())["blocks"])
+
+
+def full_run(db: Path) -> dict[str, Any]:
+    """Child process: full recompute with the default set; its wall time and peak RSS."""
+    con = connect(db)
+    began = time.perf_counter()
+    summary = run(con, "bitcoin", defaults("bitcoin"), full=True)
+    seconds = time.perf_counter() - began
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {
+        "seconds": round(seconds, 3),
+        "peak_rss_bytes": peak,
+        "links": summary.links,
+        "coinjoins": summary.coinjoins,
+        "addresses": summary.addresses,
+        "clusters": summary.clusters,
+    }
+
+
+def edge_list(
+    db: Path,
+) -> tuple[int, np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """(addresses, node a, node b, evidence height) of the stored links."""
+    con = connect(db, read_only=True)
+    stored = load(con, "bitcoin")
+    links = con.sql(
+        "SELECT address_id_a, address_id_b, block_height FROM cluster_links WHERE chain = 'bitcoin'"
+    ).to_arrow_table()
+    a = stored.index.nodes(links.column(0).to_numpy().astype(np.int64))
+    b = stored.index.nodes(links.column(1).to_numpy().astype(np.int64))
+    return len(stored.index), a, b, links.column(2).to_numpy()
+
+
+def versus(n: int, a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> dict[str, Any]:
+    """Our union-find against SciPy's connected components on the same edges."""
+
+    def scipy_cc() -> object:
+        graph = csr_matrix((np.ones(a.size, np.int8), (a, b)), shape=(n, n))
+        return connected_components(graph, directed=False)
+
+    def ours() -> object:
+        return DisjointSets.singletons(n).union(a, b)
+
+    ours_s, scipy_s = median_seconds(ours), median_seconds(scipy_cc)
+    sets = DisjointSets.singletons(n)
+    sets.union(a, b)
+    count, _ = connected_components(
+        csr_matrix((np.ones(a.size, np.int8), (a, b)), shape=(n, n)), directed=False
+    )
+    assert sets.components() == count
+    tracemalloc.start()
+    DisjointSets.singletons(n).union(a, b)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {
+        "addresses": n,
+        "edges": int(a.size),
+        "ours_s": ours_s,
+        "scipy_s": scipy_s,
+        "ratio": round(ours_s / scipy_s, 2),
+        "union_peak_bytes": peak,
+        "union_peak_bytes_per_address": round(peak / n, 2),
+        "state_bytes_per_address": sets.labels.itemsize,
+    }
+
+
+def versus_networkx(n: int, a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> dict[str, Any]:
+    """networkx (graph built from the edge list, then components) against our union-find."""
+    import networkx as nx
+
+    def by_hand() -> object:
+        graph = nx.Graph()
+        graph.add_nodes_from(range(n))
+        graph.add_edges_from(zip(a.tolist(), b.tolist(), strict=True))
+        return sum(1 for _ in nx.connected_components(graph))
+
+    nx_s = median_seconds(by_hand, repeats=1)
+    ours_s = median_seconds(lambda: DisjointSets.singletons(n).union(a, b))
+    return {
+        "edges": int(a.size),
+        "networkx_s": nx_s,
+        "ours_s": ours_s,
+        "speedup": round(nx_s / max(ours_s, 1e-9), 1),
+    }
+
+
+def main() -> None:
+    """Run every measurement and print the figures as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--txs", type=int, default=200_000)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/chainsleuth-bench-cluster"))
+    parser.add_argument("--incremental-blocks", type=int, default=1000)
+    parser.add_argument("--nx-txs", type=int, default=1_000_000)
+    parser.add_argument("--child-full-run", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
+    if args.child_full_run:
+        print(json.dumps(full_run(args.child_full_run)))
+        return
+    began = time.perf_counter()
+    folder, blocks = simulate(args.work, args.txs)
+    simulated = time.perf_counter() - began
+    db = args.work / f"store-{args.txs}.duckdb"
+    db.unlink(missing_ok=True)
+    tail = min(args.incremental_blocks, blocks // 2)
+    con = connect(db)
+    began = time.perf_counter()
+    ingest_etl(con, str(folder), IngestOptions(end=blocks - tail - 1))
+    first = run(con, "bitcoin", defaults("bitcoin"))
+    ingest_etl(con, str(folder), IngestOptions(start=blocks - tail))
+    ingested = time.perf_counter() - began - first.seconds
+    incremental = run(con, "bitcoin", defaults("bitcoin"))
+    txs_tail = con.execute(
+        "SELECT count(*) FROM txs WHERE chain = 'bitcoin' AND block_height >= ?", [blocks - tail]
+    ).fetchall()[0][0]
+    inc_clusters = con.execute(
+        "SELECT address_id, cluster_id FROM clusters ORDER BY address_id"
+    ).fetchall()
+    con.close()
+    child = subprocess.run(
+        [sys.executable, "-m", "bench.cluster", "--child-full-run", str(db)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    full = json.loads(child.stdout)
+    con = connect(db, read_only=True)
+    same = (
+        inc_clusters
+        == con.execute("SELECT address_id, cluster_id FROM clusters ORDER BY address_id").fetchall()
+    )
+    tx_heights = (
+        con.sql("SELECT block_height FROM txs WHERE chain = 'bitcoin' ORDER BY block_height")
+        .to_arrow_table()
+        .column(0)
+        .to_numpy()
+    )
+    con.close()
+    n, a, b, heights = edge_list(db)
+    subset = heights <= tx_heights[min(args.nx_txs, tx_heights.size) - 1]
+    report = {
+        "txs": args.txs,
+        "blocks": blocks,
+        "simulate_s": round(simulated, 1),
+        "ingest_s": round(ingested, 1),
+        "first_run": {"mode": first.mode, "seconds": first.seconds},
+        "incremental": {
+            "blocks": tail,
+            "txs": int(txs_tail),
+            "seconds": incremental.seconds,
+            "mode": incremental.mode,
+            "equals_full": same,
+        },
+        "full": full,
+        "scipy": versus(n, a, b),
+        "networkx": {
+            "txs": int(min(args.nx_txs, tx_heights.size)),
+            **versus_networkx(n, a[subset], b[subset]),
+        },
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -6,15 +6,16 @@ import datetime as dt
 from enum import StrEnum
 from pathlib import Path
 
+import duckdb
 import typer
 
-from chainsleuth.analytics.attribution.actors import ensure_curated
+from chainsleuth.analytics.attribution.actors import ensure_curated, resolve_actor
 from chainsleuth.analytics.attribution.formats import export_rows, to_csv, to_json
 from chainsleuth.analytics.attribution.importer import KINDS, import_file
 from chainsleuth.analytics.attribution.propagation import conflicts
 from chainsleuth.analytics.attribution.store import list_tags
 from chainsleuth.analytics.attribution.tagpack import dump_tagpack
-from chainsleuth.errors import ChainsleuthError, InputError
+from chainsleuth.errors import ChainsleuthError, InputError, NotFoundError
 from chainsleuth.interfaces.cli.context import FORMAT_OPTION, output, settings, store
 from chainsleuth.interfaces.output import Format, stderr
 
@@ -37,6 +38,17 @@ def _date(text: str | None) -> dt.date | None:
 
 
 SHOWN_WARNINGS = 10
+
+
+def _actor_id(con: duckdb.DuckDBPyConnection, name: str | None) -> str | None:
+    """The actor id for an id, label or alias; a name no actor record knows is kept as
+    given, since tags may name actors whose ActorPack was never imported."""
+    if name is None:
+        return None
+    try:
+        return resolve_actor(con, name)
+    except NotFoundError:
+        return name
 
 
 def _warn(warnings: list[str]) -> None:
@@ -95,12 +107,13 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         fmt: ExportFormat = typer.Option(ExportFormat.json, "--format", "-f"),
         out: Path = typer.Option(None, "--out", help="Write here instead of stdout."),
-        actor: str = typer.Option(None, "--actor"),
+        actor: str = typer.Option(None, "--actor", help="Actor id, label or alias."),
         category: str = typer.Option(None, "--category"),
         chain: str = typer.Option(None, "--chain"),
     ) -> None:
         """Export tags as a GraphSense TagPack, CSV or JSON (re-importable)."""
-        found = list_tags(store(ctx), actor=actor, category=category, chain=chain)
+        con = store(ctx)
+        found = list_tags(con, actor=_actor_id(con, actor), category=category, chain=chain)
         if fmt is ExportFormat.tagpack:
             text = dump_tagpack(found, title="chainsleuth tags export", creator="chainsleuth")
         else:
@@ -114,13 +127,14 @@ def register(app: typer.Typer) -> None:
     @tags_app.command("list")
     def list_cmd(
         ctx: typer.Context,
-        actor: str = typer.Option(None, "--actor", help="Actor id."),
+        actor: str = typer.Option(None, "--actor", help="Actor id, label or alias."),
         category: str = typer.Option(None, "--category", help="Concept id, e.g. exchange."),
         chain: str = typer.Option(None, "--chain", help="bitcoin, ethereum, ..."),
         fmt: Format = FORMAT_OPTION,
     ) -> None:
-        """Stored tags with source and confidence."""
-        found = list_tags(store(ctx), actor=actor, category=category, chain=chain)
+        """Stored tags with source and confidence (`--actor` takes an id, label or alias)."""
+        con = store(ctx)
+        found = list_tags(con, actor=_actor_id(con, actor), category=category, chain=chain)
         keep = (
             "chain",
             "address",

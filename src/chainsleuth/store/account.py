@@ -112,7 +112,6 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
                    f.address_id, o.address_id, t.amount, t.amount_raw, t.token_id, t.success
             FROM stg_transfers t JOIN stg_eth_blocks b ON b.height = t.block_height
             {_id("f", "t.from_address")} {_id("o", "t.to_address")}
-            ORDER BY t.block_height
             """,
             p,
         )

@@ -24,8 +24,7 @@ def intern_addresses(con: duckdb.DuckDBPyConnection, chain: str, source_sql: str
         """,
         {"chain": chain},
     )
-    row = con.execute("SELECT count(*) FROM _new_addresses").fetchone()
-    added = int(row[0]) if row else 0
+    added = int(con.execute("SELECT count(*) FROM _new_addresses").fetchall()[0][0])
     if added:
         con.execute(
             "INSERT INTO addresses SELECT $chain, address, nextval('address_id_seq')"

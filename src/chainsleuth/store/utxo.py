@@ -95,10 +95,10 @@ def stage_arrow(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> 
 
 def stored_tip(con: duckdb.DuckDBPyConnection, chain: str) -> tuple[int, str] | None:
     """(height, hash) of the highest stored block of `chain`, or None."""
-    row = con.execute(
+    found = con.execute(
         "SELECT height, hash FROM blocks WHERE chain = ? ORDER BY height DESC LIMIT 1", [chain]
-    ).fetchone()
-    return (int(row[0]), str(row[1])) if row else None
+    ).fetchall()
+    return (int(found[0][0]), str(found[0][1])) if found else None
 
 
 def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> BatchResult:
@@ -204,8 +204,7 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
         row = con.execute(
             "SELECT count(*), min(height), max(height), (SELECT count(*) FROM stg_txs)"
             " FROM stg_blocks"
-        ).fetchone()
-        assert row is not None
+        ).fetchall()[0]
         n_blocks, first, last, n_txs = (int(row[0]), row[1], row[2], int(row[3]))
         if n_blocks:
             tip = stored_tip(con, chain)
@@ -232,10 +231,11 @@ def rollback(con: duckdb.DuckDBPyConnection, chain: str, from_height: int) -> in
     """
     p = {"chain": chain, "h": from_height}
     with transaction(con):
-        row = con.execute(
-            "SELECT count(*) FROM blocks WHERE chain = $chain AND height >= $h", p
-        ).fetchone()
-        removed = int(row[0]) if row else 0
+        removed = int(
+            con.execute(
+                "SELECT count(*) FROM blocks WHERE chain = $chain AND height >= $h", p
+            ).fetchall()[0][0]
+        )
         con.execute(
             "UPDATE outputs SET spent_by = NULL, spent_height = NULL"
             " WHERE chain = $chain AND spent_height >= $h",

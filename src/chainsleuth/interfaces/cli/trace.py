@@ -15,7 +15,7 @@ from chainsleuth.analytics.tracing.run import trace
 from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
 from chainsleuth.errors import InputError
-from chainsleuth.interfaces.cli.context import settings, store
+from chainsleuth.interfaces.cli.context import FORMAT_OPTION, output, settings, store
 from chainsleuth.interfaces.output import Format, dumps, emit, progress, rows_table, stderr
 from chainsleuth.interfaces.trace_export import edge_rows, to_graphml, to_html
 
@@ -135,11 +135,27 @@ def register(app: typer.Typer) -> None:
         else:
             _print_table(data)
 
+    from chainsleuth.interfaces.cli.evaluate import eval_app
+
+    @eval_app.command("tracing")
+    def eval_tracing(
+        ctx: typer.Context,
+        truth: Path = typer.Option(..., "--truth", help="The simulator's truth.json."),
+        models: list[Model] = typer.Option(list(Model), "--model", help="Models to score."),
+        max_hops: int = typer.Option(50, "--max-hops", min=1),
+        fmt: Format = FORMAT_OPTION,
+    ) -> None:
+        """Endpoint recall and precision of each taint model on each simulated theft."""
+        from chainsleuth.analytics.tracing.evaluate import evaluate, load_truth
+
+        rows = evaluate(store(ctx), load_truth(truth), models, max_hops)
+        output(ctx, rows, fmt, title="tracing evaluation")
+
 
 def _print_table(data: dict[str, Any]) -> None:
     from rich.console import Console
 
-    console = Console()
+    console = Console(width=max(140, Console().width))
     seed = data["seed"]
     console.print(
         f"[bold]{data['model']}[/bold] trace, {data['direction']}, {data['hops']} hops,"

@@ -83,7 +83,7 @@ COLUMNS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
             "transaction_hash": HASH,
             "block_number": INT,
             "address": ADDRESS,
-            "data": HEX,
+            "data": TEXT,  # checked with the topics by events.check_logs
             "topics": TEXT,
         },
         {},
@@ -166,8 +166,11 @@ def _sql_str(value: str) -> str:
 
 
 def _text(expr: str, rule: str) -> str:
-    """`expr` as read: hex (hashes, addresses, data) lowercased, everything else as is."""
-    return f"lower({expr})" if rule in (ADDRESS, HASH, HEX) else expr
+    """`expr` as read: hashes and addresses lowercased; calldata cut to its 4-byte selector
+    (all that is kept, and real calldata is most of an export's bytes)."""
+    if rule == HEX:
+        return f"lower(substr({expr}, 1, 10))"
+    return f"lower({expr})" if rule in (ADDRESS, HASH) else expr
 
 
 def _load_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path, table: str) -> None:
@@ -281,7 +284,7 @@ _RAW_SQL = {
                log_index::INTEGER AS log_index, address, coalesce(data, '0x') AS data,
                CASE WHEN topics IS NULL AND _file LIKE '%.json' THEN NULL
                     WHEN coalesce(topics, '') = '' THEN []::VARCHAR[]
-                    ELSE string_split(lower(topics), ',') END AS topics
+                    ELSE string_split(topics, ',') END AS topics
         FROM etl_logs WHERE block_number::BIGINT {_RANGE}
     """,
     "raw_eth_token_transfers": f"""

@@ -103,12 +103,13 @@ def check_logs(con: duckdb.DuckDBPyConnection) -> None:
         """
         SELECT block_height, tx_hash, log_index,
                CASE WHEN topics IS NULL THEN 'has no topics field'
-                    WHEN NOT regexp_full_match(data, '0x[0-9a-f]*')
-                        THEN 'has data that is not 0x-hex'
-                    ELSE 'has a topic that is not 32 bytes of hex' END
+                    WHEN NOT regexp_full_match(coalesce(data, ''), '0x[0-9a-f]*')
+                        THEN 'has data that is not lowercase 0x-hex'
+                    ELSE 'has a topic that is not 32 bytes of lowercase hex' END
         FROM raw_eth_logs
-        WHERE topics IS NULL OR NOT regexp_full_match(coalesce(data, ''), '0x[0-9a-f]*')
-           OR len(list_filter(topics, lambda t: NOT regexp_full_match(t, '0x[0-9a-f]{64}'))) > 0
+        WHERE topics IS NULL OR NOT regexp_full_match(
+            coalesce(data, '') || '|' || array_to_string(topics, ','),
+            '0x[0-9a-f]*\\|(0x[0-9a-f]{64}(,0x[0-9a-f]{64})*)?')
         ORDER BY block_height, tx_hash, log_index LIMIT 1
         """
     ).fetchall()

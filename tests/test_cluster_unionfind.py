@@ -55,15 +55,6 @@ def test_union_reports_vanished_roots() -> None:
     assert sets.labels.tolist() == [0, 0, 2, 0, 0, 0]
 
 
-def test_grow_adds_singletons_and_refuses_to_shrink() -> None:
-    sets = DisjointSets.singletons(3)
-    sets.union(np.array([2]), np.array([1]))
-    sets.grow(5)
-    assert sets.labels.tolist() == [0, 1, 1, 3, 4]
-    with pytest.raises(ValueError):
-        sets.grow(2)
-
-
 def test_first_index_fallback_when_labels_are_not_in_first_seen_order() -> None:
     comp = np.array([1, 0, 1, 0, 2], dtype=np.int32)
     assert first_index_per_label(comp, 3).tolist() == [1, 0, 4]

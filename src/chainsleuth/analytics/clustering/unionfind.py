@@ -79,14 +79,6 @@ class DisjointSets:
         lab = self.labels
         return bool(np.all(lab <= np.arange(lab.size)) and np.all(lab[lab] == lab))
 
-    def grow(self, n: int) -> None:
-        """Add singleton nodes up to `n` nodes in all."""
-        if n < self.size:
-            raise ValueError(f"cannot shrink a partition from {self.size} to {n} nodes")
-        dtype = index_dtype(n)
-        extra = np.arange(self.size, n, dtype=dtype)
-        self.labels = np.concatenate((self.labels.astype(dtype, copy=False), extra))
-
     def union(self, a: IntArray, b: IntArray) -> Merge:
         """Merge the sets of `a[k]` and `b[k]` for every k; return the roots that vanished."""
         labels = self.labels

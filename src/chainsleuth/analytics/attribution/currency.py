@@ -89,6 +89,24 @@ def resolve(currency: str, network: str | None, address: str, where: str) -> tup
     raise AddressError(f"{where}: {address!r} is not a valid address on any of {tried}")
 
 
+def validate_on(chain: str, address: str, where: str) -> str:
+    """The stored form of an address known to be on `chain` (e.g. re-imported from an
+    export), checked with that chain's address checks."""
+    checks = dict.fromkeys(
+        o.check for opts in currencies().values() for o in opts if o.chain == chain
+    )
+    if not checks:
+        raise InputError(f"{where}: unknown chain {chain!r} (see data/attribution/currencies.csv)")
+    failure: AddressError | None = None
+    for check in checks:
+        try:
+            return _CHECKS[check](address, where)
+        except AddressError as exc:
+            failure = exc
+    assert failure is not None
+    raise failure
+
+
 def is_case_insensitive(chain: str, address: str) -> bool:
     """Whether the letter case of `address` carries no information (hex, bech32)."""
     check = next(

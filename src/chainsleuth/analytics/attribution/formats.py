@@ -14,10 +14,10 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from chainsleuth.analytics.attribution.currency import display, resolve
+from chainsleuth.analytics.attribution.currency import display, validate_on
 from chainsleuth.analytics.attribution.marked import Problems
 from chainsleuth.analytics.attribution.model import Dataset, Tag
-from chainsleuth.analytics.attribution.taxonomy import chain_codes, concepts, confidence_levels
+from chainsleuth.analytics.attribution.taxonomy import concepts, confidence_levels
 from chainsleuth.errors import InputError, ParseError
 from chainsleuth.interfaces.output import to_jsonable
 
@@ -103,9 +103,7 @@ def _tag(row: dict[str, Any], where: str) -> Tag:
     address, tx_hash = _opt(row.get("address")), _opt(row.get("tx_hash"))
     chain = str(row["chain"])
     if address is not None:
-        resolved, address = resolve(str(row["currency"]), None, address, where)
-        if resolved != chain:
-            resolved, address = resolve(chain_codes().get(chain, chain), None, address, where)
+        address = validate_on(chain, address, where)
     lastmod, published = _opt(row.get("lastmod")), _opt(row.get("published"))
     return Tag(
         chain=chain,

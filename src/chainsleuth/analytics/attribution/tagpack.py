@@ -252,14 +252,15 @@ def _tx_hash(text: str, chain: str, where: str) -> str:
 def _dedupe(
     tag: Tag, seen: dict[tuple[str, str], list[Tag]], problems: Problems, ds: Dataset
 ) -> None:
-    """Record `tag` unless it repeats one already seen: an identical repeat is a warning,
-    the same label spelled differently (GraphSense's duplicate tag) an error. Different
-    labels on one address are several tags (as in GraphSense); `tags conflicts` lists the
-    incompatible ones."""
+    """Record `tag` unless it repeats one already seen (same subject, currency and source):
+    an identical repeat is a warning, the same label spelled differently (GraphSense's
+    duplicate tag) an error. Different labels, or one label from different sources, are
+    several tags (as in GraphSense); `tags conflicts` lists the incompatible ones."""
     others = seen.setdefault(tag.key(), [])
     for other in others:
         where = f"at line {other.line}"
-        if other.currency == tag.currency and other.label.casefold() == tag.label.casefold():
+        same_claim = other.currency == tag.currency and other.source == tag.source
+        if same_claim and other.label.casefold() == tag.label.casefold():
             if other.label == tag.label:
                 ds.warnings.append(f"{ds.file}:{tag.line}: repeats the tag {where}; skipped")
                 return

@@ -250,57 +250,55 @@ def _script_type(expr: str) -> str:
 
 
 def _build_txs(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE etl_nested AS
-        SELECT DISTINCT ON (block_number, lower(hash))
-               block_number AS block_height, lower(hash) AS tx_hash, "index", version,
-               lock_time AS locktime, size, virtual_size, is_coinbase, inputs, outputs, filename
-        FROM etl_raw_txs
-        """
-    )
+    dup = con.execute(
+        "SELECT count(*) - count(DISTINCT (block_number, lower(hash))) FROM etl_raw_txs"
+    ).fetchone()
+    if dup and dup[0]:  # the same row exported twice (e.g. a restarted stream): keep one
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE etl_raw_txs AS SELECT DISTINCT ON"
+            " (block_number, lower(hash)) * FROM etl_raw_txs"
+        )
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE etl_txs AS
-        SELECT block_height::BIGINT AS block_height, tx_hash,
+        SELECT block_number AS block_height, lower(hash) AS tx_hash,
                coalesce("index", row_number() OVER (
-                   PARTITION BY block_height ORDER BY is_coinbase DESC, tx_hash) - 1
+                   PARTITION BY block_number ORDER BY is_coinbase DESC, lower(hash)) - 1
                )::INTEGER AS position,
-               version::BIGINT AS version, locktime::BIGINT AS locktime, size::INTEGER AS size,
+               version, lock_time AS locktime, size::INTEGER AS size,
                CASE WHEN size = virtual_size THEN 4 * size END::INTEGER AS weight,
                is_coinbase, filename
-        FROM etl_nested
+        FROM etl_raw_txs
         """
     )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE etl_outputs AS
-        SELECT block_height::BIGINT AS block_height, tx_hash, o."index"::INTEGER AS n,
+        SELECT block_number AS block_height, lower(hash) AS tx_hash, o."index"::INTEGER AS n,
                CASE WHEN len(o.addresses) = 1 THEN o.addresses[1]
                     WHEN len(o.addresses) > 1 AND o.script_hex IS NOT NULL
                         THEN 'nonstandard' || left(sha256(unhex(o.script_hex)), 40)
                END AS address,
-               o."value"::BIGINT AS value, {_script_type('o."type"')} AS script_type
-        FROM (SELECT block_height, tx_hash, unnest(outputs) AS o FROM etl_nested)
+               o."value" AS value, {_script_type('o."type"')} AS script_type
+        FROM (SELECT block_number, hash, unnest(outputs) AS o FROM etl_raw_txs)
         """
     )
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE etl_inputs AS
-        SELECT block_height::BIGINT AS block_height, tx_hash,
+        SELECT block_number AS block_height, lower(hash) AS tx_hash,
                coalesce(i."index", i_pos - 1)::INTEGER AS n,
                lower(i.spent_transaction_hash) AS prev_tx_hash,
-               i.spent_output_index::BIGINT AS prev_n,
+               i.spent_output_index AS prev_n,
                CASE WHEN len(i.addresses) = 1 THEN i.addresses[1] END AS address,
-               CASE WHEN len(i.addresses) = 1 THEN i."value" END::BIGINT AS value,
-               i."sequence"::BIGINT AS sequence
-        FROM (SELECT block_height, tx_hash, is_coinbase, unnest(inputs) AS i,
+               CASE WHEN len(i.addresses) = 1 THEN i."value" END AS value,
+               i."sequence" AS sequence
+        FROM (SELECT block_number, hash, is_coinbase, unnest(inputs) AS i,
                      generate_subscripts(inputs, 1) AS i_pos
-              FROM etl_nested)
+              FROM etl_raw_txs)
         WHERE NOT (is_coinbase AND i.spent_transaction_hash IS NULL)
         """
     )
-    con.execute("DROP TABLE etl_nested")
 
 
 def _check_consistency(con: duckdb.DuckDBPyConnection) -> None:

@@ -189,3 +189,27 @@ def test_trace_method_detected_and_failed_tx_moves_nothing(
         "SELECT sum(amount) FROM transfers WHERE success AND asset = 'ETH'"
     ).fetchall()[0][0]
     assert moved == 1100000000000000000
+
+
+def test_follow_stays_behind_the_tip_until_end(
+    con: duckdb.DuckDBPyConnection, rpc_server: RpcServer, shared_data: Path
+) -> None:
+    load_stream(rpc_server, shared_data)
+    tips = iter([1755635, 1755635, 1755636])
+
+    def tip(method: str, params: Any) -> Any:
+        if method == "eth_blockNumber":
+            return hex(next(tips, 1755636))
+        return rpcserver.NO_ANSWER
+
+    rpc_server.handler = tip
+    opts = IngestOptions(start=1755634, end=1755635, follow=True, behind=1, poll_seconds=0.01)
+    summary = ingest_eth_rpc(con, rpc_server.url, opts, policy=FAST)
+    assert (summary.first_height, summary.last_height, summary.blocks) == (1755634, 1755635, 2)
+    batches = [
+        [c["params"][0] for c in post]
+        for post in rpc_server.posts
+        if isinstance(post, list) and post[0]["method"] == "eth_getBlockByNumber"
+    ]
+    # The first batch stopped one block behind the tip; the second came after it moved.
+    assert batches[:2] == [[hex(1755634)], [hex(1755635)]]

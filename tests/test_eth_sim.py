@@ -126,3 +126,8 @@ def test_bridge_releases_and_deposit_forwarding(
         if entity is not None and kinds[entity]["kind"] == "exchange" and owner.get(to) == entity:
             forwarded += 1
     assert forwarded > 10
+    # Contracts (created by transactions) are known as such; deposit addresses are not.
+    dex = next(e["id"] for e in truth["entities"] if e["kind"] == "dex")
+    pool = next(a for a, e in owner.items() if e == dex)
+    assert eth_address_view(ingested, pool)["is_contract"]
+    assert not eth_address_view(ingested, stolen[0]["eth_from"])["is_contract"]

@@ -25,6 +25,8 @@ from chainsleuth.errors import NotFoundError
 from chainsleuth.store.db import transaction
 
 Step = Callable[[str], None]
+STEPS = ("detecting CoinJoins", "making links", "merging", "writing clusters")
+"""What `run` reports through its `step` callback, in order (some may be skipped)."""
 
 
 @dataclass

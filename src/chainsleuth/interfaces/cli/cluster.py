@@ -16,7 +16,7 @@ from chainsleuth.analytics.clustering.export import export_clusters, export_parq
 from chainsleuth.errors import InputError
 from chainsleuth.interfaces.cli.context import FORMAT_OPTION, output, settings, store
 from chainsleuth.interfaces.cli.explore import Chain
-from chainsleuth.interfaces.output import Format, stderr
+from chainsleuth.interfaces.output import Format, progress, stderr
 
 
 class Engine(StrEnum):
@@ -70,13 +70,14 @@ def register(app: typer.Typer) -> None:
         if run_on is Engine.spark:
             summary = _run_spark(ctx, chain.value, chosen, master)
         else:
-            quiet = settings(ctx).quiet
+            with progress(settings(ctx).quiet) as bar:
+                task = bar.add_task("clustering", total=len(engine.STEPS))
 
-            def step(message: str) -> None:
-                if not quiet:
-                    stderr.print(f"[dim]{message}…[/dim]")
+                def step(message: str) -> None:
+                    bar.update(task, advance=1, description=message)
 
-            summary = engine.run(store(ctx), chain.value, chosen, full=full, step=step)
+                summary = engine.run(store(ctx), chain.value, chosen, full=full, step=step)
+                bar.update(task, completed=len(engine.STEPS), description="clustered")
         output(ctx, dataclasses.asdict(summary), fmt, title="clustering")
 
     @app.command("entity")

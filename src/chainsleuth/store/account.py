@@ -48,7 +48,7 @@ _ADDRESSES_SQL = """
 
 
 def _id(alias: str, column: str) -> str:
-    """A scalar subquery would be slow: callers join `addresses` as `alias` on `column`."""
+    """SQL joining `addresses` as `alias` to the address string `column` (id: alias.address_id)."""
     return f"LEFT JOIN addresses {alias} ON {alias}.chain = $chain AND {alias}.address = {column}"
 
 

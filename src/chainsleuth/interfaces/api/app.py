@@ -73,6 +73,14 @@ class TraceRequest(BaseModel):
     min_amount: int = Field(0, ge=0)
 
 
+class GuardCheckRequest(BaseModel):
+    """A withdrawal to check: the approved request and the transaction about to be signed."""
+
+    request: dict[str, Any]
+    tx: str = Field(..., min_length=1, description="PSBT (base64), raw hex, or tx/Safe JSON")
+    wallet: list[str] = Field(default_factory=list, max_length=100)
+
+
 class WatchItem(BaseModel):
     """What a watchlist watches."""
 
@@ -109,6 +117,7 @@ def _scope(name: str) -> Callable[..., ApiKey]:
 Screen = Annotated[ApiKey, Depends(_scope("screen"))]
 Admin = Annotated[ApiKey, Depends(_scope("admin"))]
 Trace = Annotated[ApiKey, Depends(_scope("trace"))]
+Guard = Annotated[ApiKey, Depends(_scope("guard"))]
 
 
 def _error(
@@ -119,9 +128,15 @@ def _error(
     )
 
 
-def create_app(db: str | Path, policy: str | Path | None = None) -> FastAPI:
-    """The service over the store at `db` with the risk policy at `policy` (default policy)."""
+def create_app(
+    db: str | Path, policy: str | Path | None = None, guard_policy: str | Path | None = None
+) -> FastAPI:
+    """The service over the store at `db` with the risk policy at `policy` and the guard
+    policy at `guard_policy` (each the packaged default when None)."""
+    from chainsleuth.services import guard
+
     con = connect(db)
+    withdrawal_policy = guard.load_policy(Path(guard_policy) if guard_policy else None)
     lock = threading.Lock()
     screener = Screener(con, load_policy(policy))
     audit = AuditLog(con, lock)
@@ -328,6 +343,29 @@ def create_app(db: str | Path, policy: str | Path | None = None) -> FastAPI:
         if job_id not in jobs:
             raise NotFoundError(f"no trace job {job_id}")
         return jobs[job_id]
+
+    @app.post("/v1/guard/check", tags=["guard"])
+    def guard_check(body: GuardCheckRequest, key: Guard) -> Any:
+        """Check a withdrawal before signing: `decision` allow/deny with every reason."""
+        request = guard.parse_request(body.request, where="request")
+        decision = guard.check(
+            request,
+            body.tx.encode("utf-8"),
+            withdrawal_policy,
+            wallet=body.wallet,
+            screener=screener.guard_screen,
+        )
+        result = decision.to_dict()
+        audit.record(
+            key.key_id,
+            "guard.check",
+            body.model_dump(),
+            result,
+            None,
+            decision.decision,
+            screener.policy.version,
+        )
+        return to_jsonable(result)
 
     @app.get("/v1/watchlists", tags=["watchlists"])
     def watchlists(_: Admin) -> Any:

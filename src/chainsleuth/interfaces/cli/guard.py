@@ -10,9 +10,10 @@ from pathlib import Path
 import typer
 
 from chainsleuth.errors import InputError
-from chainsleuth.interfaces.cli.context import FORMAT_OPTION, output, settings
+from chainsleuth.interfaces.cli.context import FORMAT_OPTION, output, settings, store
 from chainsleuth.interfaces.output import Format
 from chainsleuth.services.guard import check, ledger, load_policy, load_request
+from chainsleuth.services.guard.screening import Screener as GuardScreen
 
 DENY_EXIT = 3
 
@@ -39,6 +40,17 @@ def _read_wallet(value: str | None) -> list[str]:
     return [value]
 
 
+def _screener(ctx: typer.Context, risk_policy: Path | None) -> GuardScreen | None:
+    """The screening engine over the `--db` store, if that store exists."""
+    db = settings(ctx).db
+    if not Path(db).exists():
+        return None
+    from chainsleuth.services.screening.engine import Screener
+    from chainsleuth.services.screening.policy import load_policy as load_risk_policy
+
+    return Screener(store(ctx), load_risk_policy(risk_policy)).guard_screen
+
+
 def register(app: typer.Typer) -> None:
     """Add the `guard` command group to the root command."""
     guard_app = typer.Typer(help="Withdrawal guard: check a transaction before signing it.")
@@ -60,6 +72,14 @@ def register(app: typer.Typer) -> None:
         history: Path | None = typer.Option(
             None, "--history", help="JSON Lines ledger of allowed requests (24 h limits)."
         ),
+        screen: bool = typer.Option(
+            True,
+            "--screen/--no-screen",
+            help="Screen destinations with the store's exposures (when --db exists).",
+        ),
+        risk_policy: Path | None = typer.Option(
+            None, "--risk-policy", envvar="CHAINSLEUTH_POLICY", help="Risk policy YAML."
+        ),
         fmt: Format = FORMAT_OPTION,
     ) -> None:
         """Decide allow (exit 0) or deny (exit 3), with every reason and a summary."""
@@ -71,6 +91,7 @@ def register(app: typer.Typer) -> None:
             load_policy(policy),
             wallet=_read_wallet(wallet),
             history=entries,
+            screener=_screener(ctx, risk_policy) if screen else None,
         )
         if decision.allowed and history is not None:
             ledger.append(history, req)

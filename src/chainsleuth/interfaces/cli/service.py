@@ -29,6 +29,9 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", "--host"),
         port: int = typer.Option(8000, "--port"),
         policy: str = POLICY_OPTION,
+        guard_policy: str = typer.Option(
+            None, "--guard-policy", help="Withdrawal guard policy YAML (default: built in)."
+        ),
         workers_log: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
     ) -> None:
         """Run the REST API (OpenAPI at /openapi.json, docs at /docs)."""
@@ -36,7 +39,7 @@ def register(app: typer.Typer) -> None:
 
         from chainsleuth.interfaces.api.app import create_app
 
-        application = create_app(settings(ctx).db, policy)
+        application = create_app(settings(ctx).db, policy, guard_policy)
         uvicorn.run(application, host=host, port=port, log_level=workers_log)
 
     keys = typer.Typer(help="API keys (stored as salted hashes; shown once).")

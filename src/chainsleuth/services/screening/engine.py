@@ -134,6 +134,23 @@ class Screener:
             result["paths"] = self.explain(chain, stored)
         return result
 
+    def guard_screen(self, chain: str, address: str) -> tuple[int, str] | None:
+        """The withdrawal guard's hook: (score, explanation with the exposure path), or
+        None when nothing is known of the address."""
+        r = self.screen_address(chain, address)
+        if not r["known"] and not r["direct"] and not r["indirect"]:
+            return None
+        parts = [f"{r['level']} risk ({r['score']}/100, policy {r['policy_version']})"]
+        parts += [
+            f"entity tagged {d['label']} [{d['concept']}] by {d['source']} ({d['confidence']})"
+            for d in r["direct"]
+        ]
+        parts += [
+            f"{100 * i['share']:.1f}% of funds received {i['hop']} hop(s) from {i['concept']}"
+            for i in r["indirect"]
+        ]
+        return int(r["score"]), "; ".join(parts)
+
     def explain(self, chain: str, address: str) -> list[dict[str, Any]]:
         """Backward haircut trace from what the address received to the risky sources."""
         if chain != "bitcoin" or not self._known(chain, address):

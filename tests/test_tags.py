@@ -185,3 +185,21 @@ def test_reimport_reports_added_and_removed(con: duckdb.DuckDBPyConnection, tmp_
     assert result.added_keys == [f"ethereum:{c}"] and result.removed_keys == [f"ethereum:{a}"]
     assert sorted(t["address"] for t in list_tags(con)) == [b, c]
     assert to_checksum(b)  # addresses were stored lowercase and stay valid
+
+
+def test_bad_header_field_is_reported_once_at_its_line(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = tmp_path / "header.yaml"
+    path.write_text(
+        "title: t\ncreator: c\nsource: s\nconfidence: sure\ncurrency: BTC\nlabel: x\n"
+        f"colour: red\ntags:\n- address: {BTC}\n- address: 39idqitN9tYNmq3wYanwg3MitFB5TZCjWu\n"
+    )
+    with pytest.raises(ParseError) as caught:
+        import_file(con, path)
+    lines = str(caught.value).splitlines()
+    assert lines[0].endswith("2 error(s), nothing imported")
+    assert lines[1:] == [
+        f"  {path}:4: unknown confidence 'sure'",
+        f"  {path}:7: unknown header field 'colour'",
+    ]

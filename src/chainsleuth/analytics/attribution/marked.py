@@ -38,9 +38,11 @@ class Problems:
         self.errors.append((line, message))
 
     def raise_if_any(self) -> None:
-        """ParseError listing every error by line, saying that nothing was imported."""
+        """ParseError listing every error by line, saying that nothing was imported. An
+        error repeated word for word (a bad header field every tag inherits) shows once."""
         if not self.errors:
             return
+        self.errors = list(dict.fromkeys(self.errors))
         lines = [
             f"  {self.file}:{line}: {msg}" if line else f"  {self.file}: {msg}"
             for line, msg in sorted(self.errors, key=lambda e: e[0])

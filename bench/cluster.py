@@ -29,6 +29,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+from chainsleuth.analytics.clustering.ablation import evaluate_store, load_truth, standard_sets
 from chainsleuth.analytics.clustering.engine import run
 from chainsleuth.analytics.clustering.heuristics import defaults
 from chainsleuth.analytics.clustering.partition import load
@@ -143,6 +144,18 @@ def versus_networkx(n: int, a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) ->
         "ours_s": ours_s,
         "speedup": round(nx_s / max(ours_s, 1e-9), 1),
     }
+
+
+def accuracy(db: Path, truth_file: Path) -> dict[str, Any]:
+    """`eval clustering`'s standard sets, with and without CoinJoin detection."""
+    con = connect(db)
+    truth = load_truth(truth_file)
+    sets = standard_sets("bitcoin")
+    report = evaluate_store(con, "bitcoin", truth, sets)
+    blind = evaluate_store(con, "bitcoin", truth, sets, coinjoin_detection=False)
+    report["without_coinjoin_detection"] = blind["sets"]
+    con.close()
+    return report
 
 
 def main() -> None:

@@ -95,9 +95,17 @@ def _truth_nodes(
 
 
 def evaluate_store(
-    con: duckdb.DuckDBPyConnection, chain: str, truth: Truth, sets: list[list[str]]
+    con: duckdb.DuckDBPyConnection,
+    chain: str,
+    truth: Truth,
+    sets: list[list[str]],
+    *,
+    coinjoin_detection: bool = True,
 ) -> dict[str, Any]:
-    """Scores of every heuristic set, plus CoinJoin detection, on the stored chain."""
+    """Scores of every heuristic set, plus CoinJoin detection, on the stored chain.
+
+    `coinjoin_detection=False` measures what the heuristics do without it (what one
+    missed CoinJoin costs)."""
     first, tip, _ = chain_span(con, chain)
     w = Window(chain, first, tip, coinjoins="_eval_coinjoins", premixes="_eval_premixes")
     for temp, like in (
@@ -107,7 +115,7 @@ def evaluate_store(
     ):
         con.execute(f"CREATE OR REPLACE TEMP TABLE {temp} AS SELECT * FROM {like} LIMIT 0")
     everything = sorted({n for s in sets for n in s})
-    if uses_utxo(everything):
+    if coinjoin_detection and uses_utxo(everything):
         detect_coinjoins(con, w)
     insert_links(con, w, everything, target="_eval_links")
     ids = con.sql(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,19 @@ def simulate_bitcoin(out_dir: Path, cfg: SimConfig, progress: Progress | None = 
     task: TaskID | None = progress.add_task("simulating", total=cfg.txs) if progress else None
     pending: list[TxBatch] = []
 
-    with EtlWriter(out_dir, econ.world, cfg.seed) as writer:
+    # Writing runs in a second thread (NumPy and Arrow release the GIL), one batch at a
+    # time, while the economy generates the next rounds.
+    with EtlWriter(out_dir, econ.world, cfg.seed) as writer, ThreadPoolExecutor(1) as pool:
+        writing: Future[None] | None = None
 
         def flush() -> None:
+            nonlocal writing
+            if writing is not None:
+                writing.result()
             if pending:
-                writer.write(TxBatch.concat(pending), econ.block_time.view)
+                writing = pool.submit(
+                    writer.write, TxBatch.concat(pending), econ.block_time.view.copy()
+                )
                 pending.clear()
 
         pending.append(econ.bootstrap())
@@ -79,6 +88,7 @@ def simulate_bitcoin(out_dir: Path, cfg: SimConfig, progress: Progress | None = 
             if progress is not None and task is not None:
                 progress.update(task, completed=produced)
         flush()
+        flush()  # wait for the last batch
         blocks = writer.blocks
 
     names = Namer(econ.world, cfg.seed)

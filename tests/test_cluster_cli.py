@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +156,12 @@ def test_eval_clustering_scores_against_truth(store: Path, tmp_path: Path) -> No
     assert alone["recall"] == round(2 / 9, 6)
     assert with_round["recall"] == round(6 / 9, 6)
     assert with_round["false_merges"] == 0
+
+
+def test_spark_engine_without_pyspark_names_the_install_line(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    result = invoke(store, "cluster", "--engine", "spark")
+    assert isinstance(result.exception, InputError)
+    assert "pip install 'chainsleuth[spark]'" in str(result.exception)

@@ -34,12 +34,19 @@ INSTALL_HINT = "pip install 'chainsleuth[spark]'"
 SOURCE_TABLES = ("inputs", "outputs", "txs")
 
 
-def session(master: str) -> Any:
-    """A Spark session on `master` (`local[*]`, `local[2]`, `spark://host:7077`, ...)."""
+def require_pyspark() -> None:
+    """Fail with the install line when PySpark is missing."""
     try:
-        from pyspark.sql import SparkSession
+        import pyspark  # noqa: F401
     except ImportError as exc:
         raise InputError(f"--engine spark needs PySpark; install it with: {INSTALL_HINT}") from exc
+
+
+def session(master: str) -> Any:
+    """A Spark session on `master` (`local[*]`, `local[2]`, `spark://host:7077`, ...)."""
+    require_pyspark()
+    from pyspark.sql import SparkSession
+
     return (
         SparkSession.builder.master(master)
         .appName("chainsleuth-cluster")

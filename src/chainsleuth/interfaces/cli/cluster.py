@@ -34,8 +34,9 @@ class ExportFormat(StrEnum):
 
 
 def _run_spark(ctx: typer.Context, chain: str, names: list[str], master: str) -> engine.RunSummary:
-    from chainsleuth.analytics.clustering.spark import run_spark
+    from chainsleuth.analytics.clustering.spark import require_pyspark, run_spark
 
+    require_pyspark()
     con = store(ctx)
     with tempfile.TemporaryDirectory(prefix="chainsleuth-parquet-") as tmp:
         export_parquet(con, Path(tmp))

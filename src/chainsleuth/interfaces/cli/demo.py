@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
         ctx: typer.Context,
-        out: Path = typer.Option(Path("demo"), "--out", help="Directory for the demo's files."),
+        out: Path = typer.Option(Path("demo-out"), "--out", help="Directory for the demo's files."),
     ) -> None:
         """Simulate a chain with an exchange theft, ingest it, and show what the store holds."""
         s = settings(ctx)

@@ -98,3 +98,54 @@ def test_risky_deposit_to_watched_exchange(tmp_path: Path) -> None:
     (alert,) = list_alerts(con)
     assert alert["kind"] == "high-exposure-deposit"
     assert alert["detail"]["deposit_risk"]["level"] == "severe"
+
+
+@pytest.mark.slow
+def test_ingesting_new_blocks_raises_alerts(tmp_path: Path) -> None:
+    """A watched address moving funds in newly ingested blocks is an alert of that ingest."""
+    from typer.testing import CliRunner
+
+    from chainsleuth.interfaces.cli.main import app
+    from chainsleuth.sim import SimConfig, simulate_bitcoin
+
+    simulate_bitcoin(tmp_path / "chain", SimConfig(txs=3000, seed=5))
+    truth = json.loads((tmp_path / "chain" / "truth.json").read_text())
+    theft = truth["thefts"][0]
+    db = str(tmp_path / "s.duckdb")
+    runner = CliRunner()
+
+    def ingest(*args: str) -> dict:
+        r = runner.invoke(
+            app,
+            [
+                "--db",
+                db,
+                "--quiet",
+                "--format",
+                "json",
+                "ingest",
+                "bitcoin",
+                "--from",
+                "etl",
+                str(tmp_path / "chain"),
+                *args,
+            ],
+        )
+        assert r.exit_code == 0, r.output
+        return json.loads(r.stdout)
+
+    before = ingest("--end", str(theft["height"] - 1))
+    assert before["alerts"] == 0
+    con = connect(db)
+    create_watchlist(
+        con,
+        "thief",
+        [{"kind": "address", "chain": "bitcoin", "value": theft["seed"]["addresses"][0]}],
+        [],
+    )
+    con.close()
+    after = ingest()
+    assert after["alerts"] >= 1
+    con = connect(db)
+    kinds = {a["kind"] for a in list_alerts(con)}
+    assert "watched-inflow" in kinds

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from enum import StrEnum
 from typing import Any
 
+import duckdb
 import typer
 
 from chainsleuth.errors import InputError
@@ -60,7 +62,30 @@ def _run(ctx: typer.Context, chain: str, source: tuple[str, str], opts: IngestOp
             allowed = "rpc, blk, raw, etl" if chain == "bitcoin" else "rpc, etl"
             raise InputError(f"--from {kind!r} is not a {chain} source; use one of: {allowed}")
     result: dict[str, Any] = asdict(summary)
+    result["alerts"] = _alerts(con, summary)
     output(ctx, result, title=f"ingested {chain}")
+
+
+def _alerts(con: duckdb.DuckDBPyConnection, summary: IngestSummary) -> int:
+    """Scan the newly ingested blocks against the watchlists (UTXO chains)."""
+    if summary.chain != "bitcoin" or summary.first_height is None or summary.last_height is None:
+        return 0
+    if not con.execute("SELECT count(*) FROM watchlist_items").fetchall()[0][0]:
+        return 0
+    from chainsleuth.services.screening import alerts
+    from chainsleuth.services.screening.engine import Screener
+    from chainsleuth.services.screening.policy import load_policy
+
+    made = alerts.scan(
+        con,
+        summary.chain,
+        summary.first_height,
+        summary.last_height,
+        Screener(con, load_policy(os.environ.get("CHAINSLEUTH_POLICY"))),
+    )
+    if made:
+        alerts.deliver_pending(con)
+    return made
 
 
 def register(app: typer.Typer) -> None:

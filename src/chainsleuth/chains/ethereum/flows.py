@@ -29,31 +29,33 @@ CREATE OR REPLACE TEMP MACRO eth_word_int(w) AS
 
 
 def check_consistency(con: duckdb.DuckDBPyConnection) -> None:
-    """Every transaction belongs to a staged block, and each block has its tx_count of them."""
-    orphan = con.execute(
-        "SELECT block_height, tx_hash FROM raw_eth_txs WHERE block_height NOT IN"
-        " (SELECT height FROM raw_eth_blocks) ORDER BY block_height LIMIT 1"
+    """Every transaction belongs to a staged block, once, and each block has its tx_count.
+
+    One pass over the transactions (per-block counts), compared with the blocks.
+    """
+    bad = con.execute(
+        """
+        WITH per AS (
+            SELECT block_height, count(*) AS n, count(DISTINCT tx_hash) AS distinct_n,
+                   min(tx_hash) AS some_tx
+            FROM raw_eth_txs GROUP BY block_height
+        )
+        SELECT coalesce(b.height, per.block_height) AS h, b.height IS NULL AS orphan,
+               per.n <> per.distinct_n AS dup, b.tx_count, coalesce(per.n, 0), per.some_tx
+        FROM raw_eth_blocks b FULL JOIN per ON per.block_height = b.height
+        WHERE b.height IS NULL OR per.n <> per.distinct_n
+           OR (b.tx_count IS NOT NULL AND b.tx_count <> coalesce(per.n, 0))
+        ORDER BY h LIMIT 1
+        """
     ).fetchall()
+    if not bad:
+        return
+    h, orphan, dup, expected, found, tx = bad[0]
     if orphan:
-        h, tx = orphan[0]
         raise ParseError(f"block {h} tx {tx}: the transaction's block is missing from the blocks")
-    short = con.execute(
-        """
-        SELECT b.height, b.tx_count, count(t.tx_hash) AS n FROM raw_eth_blocks b
-        LEFT JOIN raw_eth_txs t ON t.block_height = b.height
-        GROUP BY b.height, b.tx_count
-        HAVING b.tx_count IS NOT NULL AND count(t.tx_hash) <> b.tx_count
-        ORDER BY b.height LIMIT 1
-        """
-    ).fetchall()
-    if short:
-        h, expected, found = short[0]
-        raise ParseError(f"block {h}: {expected} transactions in the block, {found} given")
-    dup = con.execute(
-        "SELECT block_height, tx_hash FROM raw_eth_txs GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
-    ).fetchall()
     if dup:
-        raise ParseError(f"block {dup[0][0]} tx {dup[0][1]}: transaction given twice")
+        raise ParseError(f"block {h}: a transaction is given twice")
+    raise ParseError(f"block {h}: {expected} transactions in the block, {found} given")
 
 
 def _stage_blocks_and_txs(con: duckdb.DuckDBPyConnection, internal_source: str | None) -> None:

@@ -17,7 +17,7 @@ from chainsleuth.analytics.attribution.store import list_tags
 from chainsleuth.analytics.attribution.tagpack import dump_tagpack
 from chainsleuth.errors import ChainsleuthError, InputError, NotFoundError
 from chainsleuth.interfaces.cli.context import FORMAT_OPTION, output, settings, store
-from chainsleuth.interfaces.output import Format, stderr
+from chainsleuth.interfaces.output import Format, progress, stderr
 
 
 class ExportFormat(StrEnum):
@@ -79,25 +79,25 @@ def register(app: typer.Typer) -> None:
         """Import files; each is validated whole and stored atomically (or not at all)."""
         con = store(ctx)
         ensure_curated(con)
+        quiet, when = settings(ctx).quiet, _date(published)
         results, failed = [], 0
-        for path in files:
-            try:
-                found = import_file(
-                    con,
-                    path,
-                    kind,
-                    skip_invalid=skip_invalid,
-                    asset=asset,
-                    published=_date(published),
-                )
-            except ChainsleuthError as exc:
-                failed += 1
-                stderr.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-                continue
-            for result in found:
-                if not settings(ctx).quiet:
-                    _warn(result.warnings)
-                results.append(result.row())
+        with progress(quiet) as bar:
+            task = bar.add_task("importing", total=len(files))
+            for path in files:
+                bar.update(task, description=path.name)
+                try:
+                    found = import_file(
+                        con, path, kind, skip_invalid=skip_invalid, asset=asset, published=when
+                    )
+                except ChainsleuthError as exc:
+                    failed += 1
+                    stderr.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+                    found = []
+                for result in found:
+                    if not quiet:
+                        _warn(result.warnings)
+                    results.append(result.row())
+                bar.advance(task)
         output(ctx, results, fmt, title="imported")
         if failed:
             raise typer.Exit(2)

@@ -87,3 +87,11 @@ def test_actorpack_errors_have_lines_and_import_nothing(
 def test_unknown_actor_is_a_clear_error(con: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(NotFoundError, match="no actor named 'nobody'"):
         resolve_actor(con, "nobody")
+
+
+def test_actors_list_searches_aliases(db_path: Path) -> None:
+    args = ["--db", str(db_path), "-f", "json", "actors", "list", "--search", "jade sleet"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (found,) = json.loads(result.output)
+    assert (found["id"], found["country"], found["tagged_addresses"]) == ("lazarusgroup", "KP", 0)

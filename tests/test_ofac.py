@@ -196,3 +196,16 @@ def test_real_sdn_entities_json_restores_case_from_known_addresses(
     laz = address_tags(con, "ethereum", LAZ_ETH)
     assert [t["programs"] for t in laz] == ["DPRK3"]
     assert any("lost its letter case" in w for w in result.warnings)
+
+
+def test_address_under_two_entries_is_one_tag_with_both(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    ensure_curated(con)
+    path = _write(tmp_path, "sdn.xml", sdn_xml("05/03/2024", [("XBT", ALI_BTC)]))
+    (result,) = import_file(con, path)
+    assert result.tags == 1
+    (tag,) = address_tags(con, "bitcoin", ALI_BTC)
+    assert tag["label"] == "LAZARUS GROUP; KHORASHADIZADEH, Ali"
+    assert (tag["programs"], tag["actor"]) == ("CYBER2, DPRK3", "lazarusgroup")
+    assert tag["source"].endswith("entry 27307; entry 26137")

@@ -94,7 +94,7 @@ def _tags(
     skip_invalid: bool,
 ) -> Dataset:
     problems = Problems(ds.file)
-    seen: set[tuple[str, str]] = set()
+    seen: dict[tuple[str, str], Tag] = {}
     level = confidence_levels()["authority_data"]
     for item in listings:
         try:
@@ -106,30 +106,40 @@ def _tags(
             else:
                 problems.add(item.line, message)
             continue
-        if (chain, address) in seen:
+        programs, actor = set(item.programs), actor_of([item.name, *item.akas])
+        if (chain, address) in seen:  # one address under several SDN entries: one tag
+            _merge(seen[(chain, address)], item, programs, actor)
             continue
-        seen.add((chain, address))
-        ds.tags.append(
-            Tag(
-                chain=chain,
-                address=address,
-                tx_hash=None,
-                currency=item.asset.upper(),
-                label=item.name,
-                source=f"{source}, {item.where}",
-                confidence="authority_data",
-                confidence_level=level,
-                category="sanctioned",
-                abuse="sanction",
-                actor=actor_of([item.name, *item.akas]),
-                tag_type="actor",
-                programs=", ".join(sorted(set(item.programs))) or None,
-                published=ds.published,
-                line=item.line,
-            )
+        seen[(chain, address)] = Tag(
+            chain=chain,
+            address=address,
+            tx_hash=None,
+            currency=item.asset.upper(),
+            label=item.name,
+            source=f"{source}, {item.where}",
+            confidence="authority_data",
+            confidence_level=level,
+            category="sanctioned",
+            abuse="sanction",
+            actor=actor,
+            tag_type="actor",
+            programs=", ".join(sorted(programs)) or None,
+            published=ds.published,
+            line=item.line,
         )
     problems.raise_if_any()
+    ds.tags = list(seen.values())
     return ds
+
+
+def _merge(tag: Tag, item: Listing, programs: set[str], actor: str | None) -> None:
+    """Add another SDN entry's name, programs, reference and actor to an address's tag."""
+    tag.actor = tag.actor or actor
+    if item.name not in tag.label.split("; "):
+        tag.label = f"{tag.label}; {item.name}"
+        tag.source = f"{tag.source}; {item.where}"
+    known = set((tag.programs or "").split(", ")) - {""}
+    tag.programs = ", ".join(sorted(known | programs)) or None
 
 
 # Chains tried when an address fails the check of the asset it is listed under.

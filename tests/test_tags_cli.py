@@ -54,5 +54,9 @@ def test_import_list_export_reimport(db_path: Path, tmp_path: Path, shared_data:
         # every source's tags, including the address two name ("Lazarus group" and
         # "LAZARUS GROUP": one claim each, not a duplicate) and the Tron one
         assert sum(r["tags"] for r in json.loads(out)) == 21 + 97 + 435
+    lazarus = str(shared_data / PACKS / "lazarus.yaml")
+    code, out = _run(db_path, "-f", "json", "tags", "import", "--diff", lazarus)
+    (again,) = json.loads(out)
+    assert (again["added_addresses"], again["removed_addresses"], again["changed"]) == ([], [], 0)
     code, out = _run(db_path, "-f", "json", "tags", "conflicts")
     assert code == 0 and json.loads(out) == []

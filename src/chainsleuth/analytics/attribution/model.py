@@ -70,9 +70,9 @@ class ImportResult:
     added_keys: list[str] = field(default_factory=list)
     removed_keys: list[str] = field(default_factory=list)
 
-    def row(self) -> dict[str, Any]:
-        """A printable summary row."""
-        return {
+    def row(self, *, diff: bool = False) -> dict[str, Any]:
+        """A printable summary row; with `diff`, the added and removed subjects too."""
+        row = {
             "file": self.file,
             "kind": self.kind,
             "tagpack": self.tagpack,
@@ -82,3 +82,7 @@ class ImportResult:
             "changed": self.changed,
             "warnings": len(self.warnings),
         }
+        if diff:
+            row["added_addresses"] = self.added_keys
+            row["removed_addresses"] = self.removed_keys
+        return row

@@ -74,6 +74,9 @@ def register(app: typer.Typer) -> None:
         ),
         asset: str = typer.Option(None, "--asset", help="Asset of a one-address-a-line list."),
         published: str = typer.Option(None, "--published", help="List date (YYYY-MM-DD)."),
+        diff: bool = typer.Option(
+            False, "--diff", help="List the addresses added and removed (chain:address)."
+        ),
         fmt: Format = FORMAT_OPTION,
     ) -> None:
         """Import files; each is validated whole and stored atomically (or not at all)."""
@@ -96,7 +99,7 @@ def register(app: typer.Typer) -> None:
                 for result in found:
                     if not quiet:
                         _warn(result.warnings)
-                    results.append(result.row())
+                    results.append(result.row(diff=diff))
                 bar.advance(task)
         output(ctx, results, fmt, title="imported")
         if failed:

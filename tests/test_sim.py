@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -282,3 +284,40 @@ def test_theft_outcome_adds_up_and_matches_the_chain(
             )
             == 0
         )
+
+
+def test_cli_writes_the_files_and_refuses_tiny_chains(tmp_path: Path) -> None:
+    exe = str(Path(sys.executable).parent / "chainsleuth")
+    ok = subprocess.run(
+        [
+            exe,
+            "-q",
+            "--format",
+            "json",
+            "sim",
+            "bitcoin",
+            "--out",
+            str(tmp_path / "c"),
+            "--txs",
+            "1500",
+            "--seed",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["txs"] == 1500
+    assert {p.name for p in (tmp_path / "c").iterdir()} == {
+        "blocks.json",
+        "transactions.json",
+        "truth.json",
+    }
+    bad = subprocess.run(
+        [exe, "-q", "sim", "bitcoin", "--out", str(tmp_path / "d"), "--txs", "10"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "--txs 10" in bad.stderr

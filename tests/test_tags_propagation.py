@@ -8,9 +8,10 @@ import duckdb
 import pytest
 
 from chainsleuth.analytics.attribution import address_tags, entity_label, entity_tags
+from chainsleuth.analytics.attribution.actors import ensure_curated
 from chainsleuth.analytics.attribution.importer import import_file
 from chainsleuth.analytics.attribution.index import TagIndex
-from chainsleuth.analytics.attribution.propagation import best_label, conflicts
+from chainsleuth.analytics.attribution.propagation import actor_profile, best_label, conflicts
 from chainsleuth.analytics.attribution.rules import EXCHANGE_AND_ILLICIT, TWO_EXCHANGES
 
 A, B, C, D, E = ("0x" + d * 40 for d in "abcde")
@@ -155,3 +156,10 @@ def test_tag_index_answers_like_the_store(clustered: duckdb.DuckDBPyConnection) 
     assert index.label_of("ethereum", A)["label"] == "Lazarus group"  # type: ignore[index]
     assert index.label_of("ethereum", E)["label"] == "Not yet ingested"  # type: ignore[index]
     assert index.label_of("ethereum", C) is None  # untagged: ask by its cluster id instead
+
+
+def test_actor_profile_lists_entities(clustered: duckdb.DuckDBPyConnection) -> None:
+    ensure_curated(clustered)
+    profile = actor_profile(clustered, "lazarusgroup")
+    assert profile["entities"] == [{"chain": "ethereum", "cluster_id": 1, "tagged_addresses": 1}]
+    assert profile["tagged_addresses"] == 1 and profile["received"] == []

@@ -78,15 +78,3 @@ def chain_checks() -> dict[str, str]:
         for option in options:
             checks.setdefault(option.chain, option.check)
     return checks
-
-
-def is_descendant(concept: str, ancestor: str) -> bool:
-    """Whether `concept` is `ancestor` or lies below it in the taxonomy."""
-    known = concepts()
-    seen: set[str] = set()
-    while concept and concept not in seen:
-        if concept == ancestor:
-            return True
-        seen.add(concept)
-        concept = known.get(concept, "")
-    return False

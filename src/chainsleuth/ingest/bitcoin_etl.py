@@ -45,8 +45,8 @@ def batches(heights: list[int], size: int) -> list[tuple[int, int]]:
 def ingest_etl(con: duckdb.DuckDBPyConnection, location: str, opts: IngestOptions) -> IngestSummary:
     """Ingest the bitcoin-etl exports under directory `location`."""
     summary = IngestSummary(chain=CHAIN, source=SOURCE)
-    n_blocks, _ = etl.load(con, Path(location), CHAIN)
     try:
+        n_blocks, _ = etl.load(con, Path(location), CHAIN)
         heights = pending_heights(con, opts)
         skipped = n_blocks - len(heights)
         if skipped:

@@ -350,6 +350,6 @@ def stage_range(con: duckdb.DuckDBPyConnection, first: int, last: int) -> None:
 
 
 def unload(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop the `etl_*` temp tables."""
-    for name in ("blocks", "txs", "outputs", "inputs"):
+    """Drop the `etl_*` temp tables (also those a failed `load` left)."""
+    for name in ("raw_blocks", "raw_txs", "blocks", "txs", "outputs", "inputs"):
         con.execute(f"DROP TABLE IF EXISTS etl_{name}")

@@ -136,11 +136,11 @@ def import_prices(con: duckdb.DuckDBPyConnection, path: Path, asset: str | None 
 
 def close_on(con: duckdb.DuckDBPyConnection, asset: str, day: dt.date) -> Decimal | None:
     """The USD close of `asset` on `day`, 1.00 for a stablecoin without a price, else None."""
-    row = con.execute(
+    found = con.execute(
         "SELECT close_usd FROM prices_daily WHERE asset = ? AND date = ?", [asset.upper(), day]
-    ).fetchone()
-    if row is not None:
-        return Decimal(row[0])
+    ).fetchall()
+    if found:
+        return Decimal(found[0][0])
     return Decimal(1) if asset.upper() in STABLECOINS else None
 
 

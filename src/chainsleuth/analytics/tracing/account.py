@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
-from chainsleuth.analytics.tracing.result import Arrival, Edge, TraceResult
-from chainsleuth.analytics.tracing.taint import Model
+from chainsleuth.analytics.tracing.result import Arrival, Edge, Endpoint, TraceResult
+from chainsleuth.analytics.tracing.taint import Intervals, Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
 
 KIND_ORDER = {"native": 0, "internal": 1, "token": 2}
@@ -58,6 +59,7 @@ class Taint:
     hop: int
     time: dt.datetime | None = None
     tx_hash: str = ""
+    gross: float = 0.0  # the whole transfer's amount (a bridge deposit's value)
 
 
 def _load(con: duckdb.DuckDBPyConnection, chain: str, ids: list[int]) -> list[Event]:
@@ -178,14 +180,18 @@ def trace_account(
     seed_items: list[dict[str, Any]],
     params: TraceParams,
     on_hop: Callable[[int, int], None] | None = None,
+    bridges: Mapping[int, Endpoint] | None = None,
 ) -> TraceResult:
-    """Forward trace on an account chain from tainted arrivals `seeds`."""
+    """Forward trace on an account chain from tainted arrivals `seeds`; taint reaching a
+    bridge (`bridges`: address id -> its tag) continues on the other chain when the release
+    is found there (`bridge.py`), else the bridge is reported as an endpoint."""
     result = TraceResult(
         chain, params.model.value, "forward", seed_items, sum(s.amount for s in seeds), "ETH"
     )
     names: set[int] = set()
     pending = [s for s in seeds if s.amount > 0]
     poisoned: set[tuple[int, str]] = set()
+    deposits: list[tuple[Taint, Endpoint]] = []
     hop = 0
     while pending and hop < params.max_hops:
         hop = min(p.hop for p in pending)
@@ -198,7 +204,10 @@ def trace_account(
         for t in batch:
             names.add(t.address)
             stop = params.stops.get(t.address) if hop > 1 else None
-            if stop is not None:
+            bridge = (bridges or {}).get(t.address)
+            if bridge is not None and t.asset == "ETH" and t.time is not None:
+                deposits.append((t, bridge))
+            elif stop is not None:
                 result.arrivals.append(Arrival(stop, str(t.address), t.asset, t.amount, None, ""))
             elif t.amount < params.min_amount:
                 result.below_threshold += t.amount
@@ -217,7 +226,100 @@ def trace_account(
     for p in pending:
         result.beyond_max_hops += p.amount
     _finish(con, chain, result, names)
+    _cross(con, chain, deposits, params, result)
     return result
+
+
+def _cross(
+    con: duckdb.DuckDBPyConnection,
+    chain: str,
+    deposits: list[tuple[Taint, Endpoint]],
+    params: TraceParams,
+    result: TraceResult,
+) -> None:
+    """Continue past bridges on Bitcoin where the release is found; else stop there."""
+    from chainsleuth.analytics.tracing.bridge import Deposit, match_releases
+    from chainsleuth.analytics.tracing.endpoints import custodial_stops
+    from chainsleuth.analytics.tracing.utxo import seed_coins, trace_utxo
+
+    found = {
+        (m.deposit.tx_hash, m.deposit.amount): m
+        for m in match_releases(
+            con,
+            [
+                Deposit(chain, t.tx_hash, t.gross, t.amount, t.time)
+                for t, _ in deposits
+                if t.time is not None
+            ],
+            "bitcoin",
+        )
+    }
+    for t, bridge in deposits:
+        match = found.get((t.tx_hash, t.gross))
+        if match is None:
+            result.arrivals.append(
+                Arrival(bridge, f"(bridge) {bridge.entity}", t.asset, t.amount, t.time, t.tx_hash)
+            )
+            continue
+        coins = seed_coins(
+            con, "bitcoin", "o.tx_hash = ? AND o.n = ?", [match.release_tx, match.release_n]
+        )
+        share = t.amount / t.gross if t.gross else 0.0
+        coins.taint = coins.taint * share
+        coins.intervals = Intervals(
+            coins.intervals.tile,
+            coins.intervals.start,
+            np.round(coins.intervals.end * share).astype(np.int64),
+        )
+        sub = trace_utxo(
+            con,
+            "bitcoin",
+            coins,
+            [],
+            TraceParams(
+                model=params.model,
+                max_hops=max(1, params.max_hops - t.hop),
+                min_amount=0,
+                until=params.until,
+                stops=custodial_stops(con, "bitcoin"),
+            ),
+        )
+        result.bridges.append(
+            {
+                "bridge": bridge.label,
+                "deposit_chain": chain,
+                "deposit_tx": t.tx_hash,
+                "deposit_amount": round(t.gross),
+                "tainted": round(t.amount),
+                "release_chain": match.release_chain,
+                "release_tx": match.release_tx,
+                "release_n": match.release_n,
+                "release_address": match.release_address,
+                "release_amount": match.release_amount,
+                "expected": round(match.expected),
+                "seconds": match.seconds,
+                "confidence": match.confidence,
+                "rule": "bridge tag + amount at the day's price ratio + time window",
+            }
+        )
+        result.edges.append(
+            Edge(
+                t.hop,
+                t.tx_hash,
+                "(bridge deposit)",
+                match.release_address,
+                "BTC",
+                coins.taint.sum(),
+                t.time,
+                f"bridge: {bridge.label}, release {match.release_tx}"
+                f":{match.release_n} (confidence {match.confidence})",
+                ("bridge",),
+                "bitcoin",
+            )
+        )
+        result.absorb(sub, t.hop)
+    if deposits and "bridge" not in result.flags:
+        result.flags.append("bridge")
 
 
 def _replay(
@@ -291,7 +393,7 @@ def _replay(
                     _RULES[params.model],
                 )
             )
-            out.append(Taint(e.target, asset, e.key, carried, hop + 1, e.time, e.tx_hash))
+            out.append(Taint(e.target, asset, e.key, carried, hop + 1, e.time, e.tx_hash, e.amount))
         rest = ledger.taint if params.model is not Model.poison else 0.0
         if i < len(due):  # taint that arrives after the replayed history (not yet stored)
             rest += sum(t.amount for t in due[i:])

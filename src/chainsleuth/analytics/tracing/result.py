@@ -33,6 +33,7 @@ class Edge:
     time: dt.datetime | None
     rule: str  # the model step that produced it: provenance of the edge
     flags: tuple[str, ...] = ()
+    chain: str | None = None  # when not the trace's own chain (after a bridge)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Arrival:
     amount: float
     time: dt.datetime | None
     tx_hash: str
+    chain: str | None = None  # when not the trace's own chain (after a bridge)
 
 
 @dataclass
@@ -66,18 +68,39 @@ class TraceResult:
     after_until: float = 0.0
     hops: int = 0
     flags: list[str] = field(default_factory=list)
+    bridges: list[dict[str, Any]] = field(default_factory=list)  # matched crossings
+
+    def absorb(self, other: TraceResult, hop_offset: int) -> None:
+        """Add a continuation traced on another chain (after a bridge) to this result."""
+        for e in other.edges:
+            e.hop += hop_offset
+            e.chain = e.chain or other.chain
+            self.edges.append(e)
+        for a in other.arrivals:
+            a.chain = a.chain or other.chain
+            self.arrivals.append(a)
+        for address, amount in other.held.items():
+            key = f"{other.chain}:{address}"
+            self.held[key] = self.held.get(key, 0.0) + amount
+        self.fees += other.fees
+        self.below_threshold += other.below_threshold
+        self.beyond_max_hops += other.beyond_max_hops
+        self.after_until += other.after_until
+        self.hops = max(self.hops, other.hops + hop_offset)
+        self.flags += [f for f in other.flags if f not in self.flags]
 
     def endpoints(self) -> list[dict[str, Any]]:
         """Arrivals grouped by entity and asset, largest first."""
-        groups: dict[tuple[str, str], dict[str, Any]] = {}
+        groups: dict[tuple[str, str, str], dict[str, Any]] = {}
         for a in self.arrivals:
+            chain = a.chain or self.chain
             g = groups.setdefault(
-                (a.endpoint.entity, a.asset),
+                (a.endpoint.entity, chain, a.asset),
                 {
                     "entity": a.endpoint.entity,
                     "label": a.endpoint.label,
                     "category": a.endpoint.category,
-                    "chain": self.chain,
+                    "chain": chain,
                     "asset": a.asset,
                     "amount": 0.0,
                     "first_seen": a.time,
@@ -98,7 +121,9 @@ class TraceResult:
                 {
                     **g,
                     "amount": round(g["amount"]),
-                    "share": g["amount"] / self.seed_total if self.seed_total else 0.0,
+                    "share": g["amount"] / self.seed_total
+                    if self.seed_total and g["chain"] == self.chain and g["asset"] == self.asset
+                    else None,
                     "addresses": [
                         {"address": k, "amount": round(v)}
                         for k, v in sorted(g["addresses"].items(), key=lambda kv: -kv[1])
@@ -135,13 +160,14 @@ class TraceResult:
             "endpoints": self.endpoints(),
             "remainder": self.remainder(),
             "flags": self.flags,
+            "bridges": self.bridges,
             "edges": [
                 {
                     "hop": e.hop,
                     "tx_hash": e.tx_hash,
                     "from": e.source,
                     "to": e.target,
-                    "chain": self.chain,
+                    "chain": e.chain or self.chain,
                     "asset": e.asset,
                     "amount": round(e.amount),
                     "time": e.time,

@@ -111,4 +111,5 @@ def _trace_ethereum(
         if not found:
             raise NotFoundError(f"--seed {seed}: no successful value flows stored")
         taints.extend(found)
-    return trace_account(con, "ethereum", taints, items, params, on_hop=on_hop)
+    bridges = custodial_stops(con, "ethereum", ("defi_bridge",))
+    return trace_account(con, "ethereum", taints, items, params, on_hop=on_hop, bridges=bridges)

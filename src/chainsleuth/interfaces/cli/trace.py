@@ -162,9 +162,9 @@ def _print_table(data: dict[str, Any]) -> None:
         f" seed {seed['amount']} {seed['asset']} (base units)"
     )
     endpoints = [
-        {k: e[k] for k in ("entity", "label", "category", "asset", "amount")}
+        {k: e[k] for k in ("entity", "label", "category", "chain", "asset", "amount")}
         | {
-            "share": f"{100 * e['share']:.2f}%",
+            "share": "" if e["share"] is None else f"{100 * e['share']:.2f}%",
             "first_seen": e["first_seen"],
             "last_seen": e["last_seen"],
             "addresses": len(e["addresses"]),
@@ -176,3 +176,5 @@ def _print_table(data: dict[str, Any]) -> None:
     console.print(rows_table([rem], title="remainder"))
     if data["flags"]:
         console.print(f"flags: {', '.join(data['flags'])}")
+    if data["bridges"]:
+        console.print(rows_table(data["bridges"], title="bridge crossings"))

@@ -54,7 +54,9 @@ def log(i: int, address: str, topics: list[str], words: list[int | str]) -> dict
     }
 
 
-def stage(con: duckdb.DuckDBPyConnection, logs: list[dict[str, object]]) -> list[str]:
+def stage(
+    con: duckdb.DuckDBPyConnection, logs: list[dict[str, object]], value: int = 0
+) -> list[str]:
     block = {
         "height": [100],
         "hash": ["0x" + "0" * 63 + "1"],
@@ -72,7 +74,7 @@ def stage(con: duckdb.DuckDBPyConnection, logs: list[dict[str, object]]) -> list
         "position": [0],
         "from_address": [A],
         "to_address": [TOKEN],
-        "value": ["0"],
+        "value": [str(value)],
         "gas_used": [50_000],
         "effective_gas_price": ["10"],
         "gas_price": ["10"],
@@ -152,6 +154,11 @@ def test_log_with_a_short_topic_is_an_error(con: duckdb.DuckDBPyConnection) -> N
     with pytest.raises(ParseError, match=f"block 100 tx {TX} log 0 has a topic that is not"):
         stage(con, [log(0, TOKEN, [T, "0x1234", topic(B)], [1])])
     assert con.execute("SELECT count(*) FROM blocks").fetchall() == [(0,)]
+
+
+def test_tx_value_beyond_the_eth_supply_is_an_error(con: duckdb.DuckDBPyConnection) -> None:
+    with pytest.raises(ParseError, match=f"block 100 tx {TX}: value is not below 2\\^127"):
+        stage(con, [], value=2**128)
 
 
 def expected_traces(path: Path) -> list[dict[str, str | None]]:

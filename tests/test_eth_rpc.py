@@ -45,7 +45,10 @@ def load_stream(server: RpcServer, shared_data: Path) -> dict[int, dict[str, Any
         block = recorded(path)
         blocks[int(block["number"], 16)] = block
         server.add("eth_getBlockByNumber", [block["number"], True], block)
-        server.add("eth_getBlockByNumber", [block["number"], False], block)
+        hashes = [tx["hash"] for tx in block["transactions"]]
+        server.add(
+            "eth_getBlockByNumber", [block["number"], False], {**block, "transactions": hashes}
+        )
     for path in folder.glob("web3_response.eth_getTransactionReceipt_*.json"):
         receipt = recorded(path)
         server.add("eth_getTransactionReceipt", [receipt["transactionHash"]], receipt)
@@ -111,8 +114,8 @@ def test_reorg_rolls_back_and_reingests(
         "parentHash": sibling["hash"],
     }
     for block in (sibling, child):
-        for full in (True, False):
-            rpc_server.add("eth_getBlockByNumber", [block["number"], full], block)
+        rpc_server.add("eth_getBlockByNumber", [block["number"], True], block)
+        rpc_server.add("eth_getBlockByNumber", [block["number"], False], block)  # no txs
     rpc_server.add("eth_blockNumber", [], hex(1755636))
     summary = ingest_eth_rpc(con, rpc_server.url, IngestOptions(), policy=FAST)
     assert summary.reorgs == [{"from_height": 1755635, "blocks_removed": 1}]

@@ -119,14 +119,21 @@ def eth_address_view(
     span = rows(
         con,
         """
+        WITH touched AS (
+            SELECT tx_hash, block_height, time FROM transfers
+            WHERE chain = $chain AND (from_id = $aid OR to_id = $aid)
+            UNION
+            SELECT x.tx_hash, x.block_height, t.time FROM eth_txs x
+            JOIN txs t ON t.chain = x.chain AND t.tx_hash = x.tx_hash
+            WHERE x.chain = $chain AND x.from_id = $aid
+        )
         SELECT count(DISTINCT t.tx_hash) AS tx_count, min(t.time) AS first_seen,
                max(t.time) AS last_seen,
                count(DISTINCT t.block_height)
                    FILTER (WHERE NOT coalesce(b.internal_available, false))
                    AS blocks_without_internal
-        FROM transfers t
-        LEFT JOIN eth_blocks b ON b.chain = t.chain AND b.height = t.block_height
-        WHERE t.chain = $chain AND (t.from_id = $aid OR t.to_id = $aid)
+        FROM touched t
+        LEFT JOIN eth_blocks b ON b.chain = $chain AND b.height = t.block_height
         """,
         p,
     )[0]

@@ -29,7 +29,8 @@ CREATE OR REPLACE TEMP MACRO eth_word_int(w) AS
 
 
 def check_consistency(con: duckdb.DuckDBPyConnection) -> None:
-    """Every transaction belongs to a staged block, once, and each block has its tx_count.
+    """Every transaction belongs to a staged block, once, with a possible value, and each
+    block has its tx_count of them.
 
     One pass over the transactions (per-block counts), compared with the blocks.
     """
@@ -37,20 +38,24 @@ def check_consistency(con: duckdb.DuckDBPyConnection) -> None:
         """
         WITH per AS (
             SELECT block_height, count(*) AS n, count(DISTINCT tx_hash) AS distinct_n,
-                   min(tx_hash) AS some_tx
+                   min(tx_hash) AS some_tx,
+                   min(tx_hash) FILTER (WHERE TRY_CAST(value AS HUGEINT) IS NULL) AS too_big
             FROM raw_eth_txs GROUP BY block_height
         )
         SELECT coalesce(b.height, per.block_height) AS h, b.height IS NULL AS orphan,
-               per.n <> per.distinct_n AS dup, b.tx_count, coalesce(per.n, 0), per.some_tx
+               per.n <> per.distinct_n AS dup, b.tx_count, coalesce(per.n, 0), per.some_tx,
+               per.too_big
         FROM raw_eth_blocks b FULL JOIN per ON per.block_height = b.height
-        WHERE b.height IS NULL OR per.n <> per.distinct_n
+        WHERE b.height IS NULL OR per.n <> per.distinct_n OR per.too_big IS NOT NULL
            OR (b.tx_count IS NOT NULL AND b.tx_count <> coalesce(per.n, 0))
         ORDER BY h LIMIT 1
         """
     ).fetchall()
     if not bad:
         return
-    h, orphan, dup, expected, found, tx = bad[0]
+    h, orphan, dup, expected, found, tx, too_big = bad[0]
+    if too_big is not None:
+        raise ParseError(f"block {h} tx {too_big}: value is not below 2^127 wei (the ETH supply)")
     if orphan:
         raise ParseError(f"block {h} tx {tx}: the transaction's block is missing from the blocks")
     if dup:

@@ -79,12 +79,14 @@ class EthereumNode:
     def block_hashes(self, heights: Sequence[int]) -> list[str]:
         """Hashes of blocks by height (header-only requests)."""
         answers = self.client.batch([("eth_getBlockByNumber", [hex(h), False]) for h in heights])
-        return [_block(a, h)["hash"].lower() for a, h in zip(answers, heights, strict=True)]
+        return [
+            _block(a, h, full=False)["hash"].lower() for a, h in zip(answers, heights, strict=True)
+        ]
 
     def blocks(self, heights: Sequence[int]) -> list[Json]:
         """Blocks with full transaction objects, checked to be the heights asked for."""
         answers = self.client.batch([("eth_getBlockByNumber", [hex(h), True]) for h in heights])
-        blocks = [_block(a, h) for a, h in zip(answers, heights, strict=True)]
+        blocks = [_block(a, h, full=True) for a, h in zip(answers, heights, strict=True)]
         for block, h in zip(blocks, heights, strict=True):
             if quantity(block, "number", f"block {h}") != h:
                 raise SourceError(f"block {h}: the node answered block {block.get('number')}")
@@ -160,7 +162,8 @@ class EthereumNode:
         return rows
 
 
-def _block(answer: Any, height: int) -> Json:
+def _block(answer: Any, height: int, *, full: bool) -> Json:
+    """A checked eth_getBlockByNumber answer (`full`: with transaction objects)."""
     if answer is None:
         raise SourceError(f"block {height}: the node has no such block")
     if not isinstance(answer, Mapping):
@@ -168,8 +171,9 @@ def _block(answer: Any, height: int) -> Json:
     for key in ("hash", "parentHash", "number", "timestamp", "transactions"):
         if key not in answer:
             raise ParseError(f"block {height}: field {key!r} is missing")
-    if not isinstance(answer["transactions"], list) or any(
-        not isinstance(tx, Mapping) or "hash" not in tx for tx in answer["transactions"]
+    txs = answer["transactions"]
+    if not isinstance(txs, list) or (
+        full and any(not isinstance(tx, Mapping) or "hash" not in tx for tx in txs)
     ):
         raise ParseError(f"block {height}: transactions are not full transaction objects")
     return answer

@@ -171,14 +171,23 @@ def _locate(path: Path, test: Callable[[dict[str, Any]], bool]) -> int:
 
 
 def _validate(con: duckdb.DuckDBPyConnection, table: str, checks: list[Check]) -> None:
-    """Raise InputError naming file and line of the first row missing a required field."""
-    for name, condition, test in checks:
+    """Raise InputError naming file and line of the first row missing a required field.
+
+    One scan answers every check; only a failed check is looked up row by row.
+    """
+    flags = con.execute(
+        "SELECT "
+        + ", ".join(f"coalesce(bool_or({c}), false)" for _, c, _ in checks)
+        + f" FROM {table}"
+    ).fetchone()
+    assert flags is not None
+    for (name, condition, test), failed in zip(checks, flags, strict=True):
+        if not failed:
+            continue
         row = con.execute(f"SELECT filename FROM {table} WHERE {condition} LIMIT 1").fetchone()
-        if row is not None:
-            path = Path(row[0])
-            raise InputError(
-                f"{path} line {_locate(path, test)}: required field {name!r} is missing"
-            )
+        assert row is not None
+        path = Path(row[0])
+        raise InputError(f"{path} line {_locate(path, test)}: required field {name!r} is missing")
 
 
 def load(con: duckdb.DuckDBPyConnection, directory: Path, chain: str) -> tuple[int, int]:

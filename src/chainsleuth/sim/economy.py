@@ -41,7 +41,6 @@ from chainsleuth.sim.world import World
 
 I32 = NDArray[np.int32]
 I64 = NDArray[np.int64]
-F64 = NDArray[np.float64]
 
 # Per wallet kind (index = Kind): chance to be active in a round, chance each coin of an
 # active wallet is spent, inputs per transaction (low, high), chance of no change output,

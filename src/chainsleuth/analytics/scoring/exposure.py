@@ -24,6 +24,7 @@ from chainsleuth.store.db import transaction
 #: Concepts (GraphSense taxonomy ids) that make an entity a risk source.
 RISK_CONCEPTS = (
     "sanction",
+    "sanctioned",
     "perpetrator",
     "service_hack",
     "ransomware",

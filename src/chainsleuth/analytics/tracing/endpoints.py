@@ -4,7 +4,7 @@ A freeze request goes to a custodian (exchange, payment processor, custodial wal
 gambling service, market, OTC desk), so those are a trace's cash-out endpoints. An
 address is an endpoint when it, or any address of its cluster, carries a tag of one of
 those categories; the entity's label is its best-supported one (highest confidence, then
-most tags, then alphabetical, so the choice is stable).
+most tags, then the first label alphabetically, so the choice is stable).
 """
 
 from __future__ import annotations
@@ -50,9 +50,11 @@ def custodial_stops(
             GROUP BY ALL
         ),
         best AS (
-            SELECT entity, arg_max(label, (conf, n, label)) AS label,
-                   arg_max(category, (conf, n, label)) AS category
-            FROM tagged GROUP BY entity
+            SELECT entity, label, category FROM (
+                SELECT *, row_number() OVER (
+                    PARTITION BY entity ORDER BY conf DESC, n DESC, label) AS rank
+                FROM tagged
+            ) WHERE rank = 1
         )
         SELECT e.address_id, b.entity, b.label, b.category
         FROM best b JOIN ent e USING (entity)

@@ -28,14 +28,18 @@ def address_view(
 ) -> dict[str, Any]:
     """Validate a user-typed address and return its view for `chain`."""
     if chain == Chain.ethereum:
+        from chainsleuth.analytics.attribution.propagation import address_tags
         from chainsleuth.chains.ethereum.address import normalize
         from chainsleuth.store.account_queries import eth_address_view
 
-        return eth_address_view(con, normalize(address, where="ADDR"))
+        stored = normalize(address, where="ADDR")
+        return {**eth_address_view(con, stored), "tags": address_tags(con, chain, stored)}
+    from chainsleuth.analytics.attribution.propagation import address_tags
     from chainsleuth.chains.bitcoin.address import validate
     from chainsleuth.store.queries import utxo_address_view
 
-    return utxo_address_view(con, chain, validate(address, network, where="ADDR"))
+    stored = validate(address, network, where="ADDR")
+    return {**utxo_address_view(con, chain, stored), "tags": address_tags(con, chain, stored)}
 
 
 def tx_view(con: duckdb.DuckDBPyConnection, chain: str, txid: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 import hashlib
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +189,106 @@ def test_verify_needs_imported_incidents(db_path: Path) -> None:
     )
     assert isinstance(result.exception, NotFoundError)
     assert "incidents import" in str(result.exception)
+
+
+# --- a simulated incident on a simulated chain ----------------------------------------------
+
+SIM_USD = 306_000_000  # a nominal value, given to the record so stats can total it
+
+
+def simulated_incident(root: Path, *, txs: int = 8_000, seed: int = 7) -> dict[str, Any]:
+    """Simulate a small chain into `root/chain`, ingest it into `root/store.duckdb`, write its
+    theft as an incident with `chainsleuth.sim.incident` into `root/incidents`, validate and
+    import it with the CLI. Returns the paths, the theft's truth and the incident id."""
+    from chainsleuth.ingest.bitcoin_etl import ingest_etl
+    from chainsleuth.ingest.common import IngestOptions
+    from chainsleuth.sim import SimConfig, simulate_bitcoin
+    from chainsleuth.sim.incident import write_incidents
+
+    chain_dir, db, files = root / "chain", root / "store.duckdb", root / "incidents"
+    simulate_bitcoin(chain_dir, SimConfig(txs=txs, seed=seed))
+    con = connect(db)
+    ingest_etl(con, str(chain_dir), IngestOptions())
+    con.close()
+    truth = json.loads((chain_dir / "truth.json").read_text(encoding="utf-8"))
+    (path,) = write_incidents(chain_dir / "truth.json", files, usd_value=SIM_USD)
+    for command in (["incidents", "validate", str(files)], ["incidents", "import", str(files)]):
+        result = CliRunner().invoke(app, ["--db", str(db), "-q", *command])
+        assert result.exit_code == 0, result.output
+    return {
+        "db": db,
+        "chain": chain_dir,
+        "files": files,
+        "truth": truth,
+        "theft": truth["thefts"][0],
+        "id": path.stem,
+    }
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return simulated_incident(tmp_path_factory.mktemp("sim-incident"))
+
+
+@pytest.mark.slow
+def test_simulated_theft_is_a_valid_incident_record(sim: dict[str, Any]) -> None:
+    theft = sim["theft"]
+    record = yaml.safe_load((sim["files"] / f"{sim['id']}.yaml").read_text(encoding="utf-8"))
+    assert sim["id"] == "sim-s7-dmm-like-btc"
+    assert record["date"] == theft["time"][:10]
+    (asset,) = record["assets"]
+    assert (asset["chain"], asset["asset"]) == ("bitcoin", "BTC")
+    assert int(Decimal(asset["amount"]).scaleb(8)) == theft["stolen"]
+    assert record["seeds"]["txids"] == [{"chain": "bitcoin", "txid": theft["seed"]["txid"]}]
+    assert [a["address"] for a in record["seeds"]["addresses"]] == theft["seed"]["addresses"]
+    assert record["sources"] == ["doc:chainsleuth simulator seed 7, truth.json theft dmm-like-btc"]
+
+
+@pytest.mark.slow
+def test_verify_recomputes_the_simulated_theft(sim: dict[str, Any]) -> None:
+    data = verify(sim["db"], sim["id"])
+    (check,) = data["assets"]
+    stolen = sim["theft"]["stolen"]
+    assert (data["status"], check["status"]) == ("verified", "verified")
+    assert (check["reported_base"], check["verified_base"], check["difference_base"]) == (
+        stolen,
+        stolen,
+        0,
+    )
+    assert (check["theft_txs"], check["theft_txs_stored"]) == (1, 1)
+
+
+@pytest.mark.slow
+def test_stats_mark_the_simulated_total_verified(sim: dict[str, Any]) -> None:
+    year = int(sim["theft"]["time"][:4])
+    for by, key, value in (
+        ("year", "year", year),
+        ("actor", "actor", "dmm-like-thief (simulated)"),
+    ):
+        result = CliRunner().invoke(
+            app, ["--db", str(sim["db"]), "incidents", "stats", "--by", by, "-f", "json"]
+        )
+        assert result.exit_code == 0, result.output
+        rows = {r[key]: r for r in json.loads(result.output)}
+        row = rows[value]
+        assert (row["incidents"], row["stolen_usd"]) == (1, SIM_USD)
+        assert (row["verified"], row["verified_usd"]) == (1, SIM_USD)
+
+
+@pytest.mark.slow
+def test_a_misreported_simulated_amount_differs(sim: dict[str, Any], tmp_path: Path) -> None:
+    record = yaml.safe_load((sim["files"] / f"{sim['id']}.yaml").read_text(encoding="utf-8"))
+    stolen = sim["theft"]["stolen"]
+    record["id"] = "sim-misreported"
+    record["assets"][0]["amount"] = format(Decimal(stolen + 1).scaleb(-8), "f")
+    (tmp_path / "sim-misreported.yaml").write_text(yaml.safe_dump(record), encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["--db", str(sim["db"]), "-q", "incidents", "import", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    data = verify(sim["db"], "sim-misreported")
+    assert data["status"] == "differs"
+    assert (data["assets"][0]["verified_base"], data["assets"][0]["difference_base"]) == (
+        stolen,
+        -1,
+    )

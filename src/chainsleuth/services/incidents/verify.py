@@ -13,6 +13,9 @@ For each asset of the incident with a reported amount, on a chain whose theft tr
 Each asset gets a status: `verified` (equal to the reported amount), `differs`,
 `partial` (some theft transactions are not stored), `no_chain_data`, or `no_amount`.
 The incident is `verified` when every asset with an amount is.
+
+`theft_seeds` gives the same outputs (Bitcoin) or transactions (Ethereum) as trace seeds, so
+the incident report traces exactly the value that `verify` counts.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 import duckdb
 
 from chainsleuth.services.incidents.repository import show_incident
+from chainsleuth.store.queries import rows
 
 
 def _seed_txids(record: dict[str, Any], chain: str) -> list[str]:
@@ -48,19 +52,29 @@ def _stored(con: duckdb.DuckDBPyConnection, chain: str, txids: list[str]) -> int
     return int(row[0]) if row else 0
 
 
-def _bitcoin_paid(
+def theft_outputs(
     con: duckdb.DuckDBPyConnection, chain: str, txids: list[str], addresses: list[str]
-) -> int:
-    row = con.execute(
-        "SELECT coalesce(sum(o.value), 0)::HUGEINT FROM outputs o"
+) -> list[dict[str, Any]]:
+    """The stored outputs of the theft transactions `txids` that paid the thief (UTXO chains):
+    those paying one of `addresses`, or with none given, those not returning to an address
+    the same transaction spends from. Each has tx_hash, n, address and value."""
+    return rows(
+        con,
+        "SELECT o.tx_hash, o.n, a.address, o.value::HUGEINT AS value FROM outputs o"
         " JOIN addresses a ON a.address_id = o.address_id AND a.chain = o.chain"
         " WHERE o.chain = ? AND list_contains(?, o.tx_hash)"
         " AND CASE WHEN len(?) > 0 THEN list_contains(?, a.address)"
         " ELSE o.address_id NOT IN (SELECT i.address_id FROM inputs i WHERE i.chain = o.chain"
-        " AND i.tx_hash = o.tx_hash AND i.address_id IS NOT NULL) END",
+        " AND i.tx_hash = o.tx_hash AND i.address_id IS NOT NULL) END"
+        " ORDER BY o.tx_hash, o.n",
         [chain, txids, addresses, addresses],
-    ).fetchone()
-    return int(row[0]) if row else 0
+    )
+
+
+def _bitcoin_paid(
+    con: duckdb.DuckDBPyConnection, chain: str, txids: list[str], addresses: list[str]
+) -> int:
+    return sum(int(o["value"]) for o in theft_outputs(con, chain, txids, addresses))
 
 
 def _ethereum_paid(
@@ -140,3 +154,61 @@ def verified_incidents(con: duckdb.DuckDBPyConnection) -> list[str]:
         ).fetchall()
     ]
     return [i for i in candidates if verify_incident(con, i)["status"] == "verified"]
+
+
+def incident_chains(record: dict[str, Any]) -> list[str]:
+    """The chains an incident names in its assets and seeds, in order of first mention."""
+    chains = [str(a["chain"]) for a in record["assets"]] + [
+        str(s["chain"]) for s in record["seeds"]
+    ]
+    return list(dict.fromkeys(chains))
+
+
+def theft_seeds(
+    con: duckdb.DuckDBPyConnection, record: dict[str, Any], chain: str
+) -> dict[str, Any]:
+    """Where to start tracing the incident on `chain`, from the stored chain data.
+
+    Returns `seeds` (strings for `analytics.tracing.run.trace`: `TXID:N` outputs on UTXO
+    chains, transaction hashes on Ethereum, or seed addresses when no theft transaction is
+    stored), `basis` (what the seeds are: `theft_outputs`, `theft_txs`, `seed_addresses`,
+    or `none`), `theft_txs` / `theft_txs_stored`, `addresses_stored`, and `outputs` (the
+    theft outputs, UTXO chains).
+    """
+    txids = _seed_txids(record, chain)
+    addresses = _seed_addresses(record, chain)
+    found = _stored(con, chain, txids) if txids else 0
+    stored_addresses = [
+        str(r[0])
+        for r in con.execute(
+            "SELECT address FROM addresses WHERE chain = ? AND list_contains(?, "
+            + ("lower(address))" if chain == "ethereum" else "address)"),
+            [chain, addresses],
+        ).fetchall()
+    ]
+    info: dict[str, Any] = {
+        "chain": chain,
+        "theft_txs": len(txids),
+        "theft_txs_stored": found,
+        "addresses": len(addresses),
+        "addresses_stored": len(stored_addresses),
+        "outputs": [],
+    }
+    if found and chain != "ethereum":
+        outputs = theft_outputs(con, chain, txids, addresses)
+        if outputs:
+            seeds = [f"{o['tx_hash']}:{o['n']}" for o in outputs]
+            return {**info, "seeds": seeds, "basis": "theft_outputs", "outputs": outputs}
+    if found and chain == "ethereum":
+        stored = [
+            str(r[0])
+            for r in con.execute(
+                "SELECT DISTINCT tx_hash FROM transfers WHERE chain = ?"
+                " AND list_contains(?, tx_hash) ORDER BY 1",
+                [chain, txids],
+            ).fetchall()
+        ]
+        return {**info, "seeds": stored, "basis": "theft_txs"}
+    if stored_addresses:
+        return {**info, "seeds": sorted(stored_addresses), "basis": "seed_addresses"}
+    return {**info, "seeds": [], "basis": "none"}

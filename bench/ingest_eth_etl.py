@@ -89,44 +89,63 @@ def generate(root: Path, rows: int) -> None:
     con.close()
 
 
+def _cpu() -> float:
+    """CPU seconds (user + system, all threads) used by this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child(export: str, store: str) -> None:
-    """Ingest `export` into a new store at `store`; print seconds and peak RSS as JSON."""
+    """Ingest `export` into a new store at `store`; print wall/CPU seconds, peak RSS (JSON)."""
     from chainsleuth.ingest.common import IngestOptions
     from chainsleuth.ingest.ethereum_etl import ingest_eth_etl
     from chainsleuth.store.db import connect
 
     con = connect(store)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     summary = ingest_eth_etl(con, export, IngestOptions())
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _cpu() - cpu
     transfers = con.execute("SELECT count(*) FROM transfers").fetchall()[0][0]
     con.close()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        json.dumps(
-            {"seconds": seconds, "peak_mb": peak_mb, "txs": summary.txs, "transfers": transfers}
-        )
-    )
+    result = {"wall": seconds, "cpu": cpu, "peak_mb": peak_mb, "txs": summary.txs}
+    print(json.dumps({**result, "transfers": transfers}))
 
 
-def duckdb_alone(export: Path, target: str = ":memory:") -> float:
-    """Seconds for DuckDB alone to load the same CSVs as text tables into `target`: in
-    memory (the bare scan), or a database file (the scan plus a persistent write)."""
+def duckdb_alone(export: Path, target: str = ":memory:") -> tuple[float, float]:
+    """Wall and CPU seconds for DuckDB alone to load the same CSVs as text tables into
+    `target`: in memory (the bare scan), or a database file (scan plus persistent write)."""
     con = duckdb.connect(target)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     for name in FILES:
         con.execute(
             f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM read_csv('{export}/{name}.csv',"
             " header = true, all_varchar = true)"
         )
     con.execute("CHECKPOINT")
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _cpu() - cpu
     con.close()
-    return seconds
+    return seconds, cpu
+
+
+def _ours(export: Path, store: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.ingest_eth_etl", "--child", str(export), str(store)],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode:
+        raise SystemExit(f"ingestion failed: {out.stderr.strip().splitlines()[-1]}")
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Generate, ingest `--repeats` times, and print the figures."""
+    """Generate, then per repeat: ingest, bare scan, copy into a file; print the figures.
+
+    The three are interleaved in each repeat so that load changes on a shared machine hit
+    them alike; CPU seconds are reported next to wall seconds for the same reason.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
@@ -135,36 +154,29 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         child(*args.child)
         return
+    runs, bare, copy = [], [], []
     with tempfile.TemporaryDirectory(prefix="bench-eth-") as tmp:
         export = Path(tmp) / "export"
         export.mkdir()
         generate(export, args.rows)
-        runs = []
         for i in range(args.repeats):
-            store = Path(tmp) / f"store{i}.duckdb"
-            out = subprocess.run(
-                [sys.executable, "-m", "bench.ingest_eth_etl", "--child", str(export), str(store)],
-                capture_output=True,
-                text=True,
-            )
-            if out.returncode:
-                raise SystemExit(f"ingestion failed: {out.stderr.strip().splitlines()[-1]}")
-            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        bare = statistics.median(duckdb_alone(export) for _ in range(args.repeats))
-        stored = statistics.median(
-            duckdb_alone(export, str(Path(tmp) / f"plain{i}.duckdb")) for i in range(args.repeats)
-        )
-    ours = statistics.median(r["seconds"] for r in runs)
-    rows = runs[0]["transfers"]
-    print(f"transfer rows stored: {rows:,} ({runs[0]['txs']:,} transactions)")
-    each = ", ".join(f"{r['seconds']:.2f}" for r in runs)
-    print(f"ingest: median {ours:.2f} s = {rows / ours:,.0f} rows/s (runs: {each})")
+            runs.append(_ours(export, Path(tmp) / f"store{i}.duckdb"))
+            bare.append(duckdb_alone(export))
+            copy.append(duckdb_alone(export, str(Path(tmp) / f"plain{i}.duckdb")))
+    med = statistics.median
+    wall, cpu = med(r["wall"] for r in runs), med(r["cpu"] for r in runs)
+    rows = int(runs[0]["transfers"])
+    print(f"transfer rows stored: {rows:,} ({int(runs[0]['txs']):,} transactions)")
+    each = ", ".join(f"{r['wall']:.2f}" for r in runs)
+    print(f"ingest: median wall {wall:.2f} s = {rows / wall:,.0f} rows/s (runs: {each})")
+    print(f"ingest: median CPU {cpu:.2f} s = {rows / cpu:,.0f} rows per CPU-second")
     print(f"peak RSS of the ingesting process: {max(r['peak_mb'] for r in runs):,.0f} MB")
-    print(f"DuckDB alone reading the CSVs: median {bare:.2f} s; ratio ours/bare {ours / bare:.2f}")
-    print(
-        f"DuckDB alone copying the CSVs into a database file: median {stored:.2f} s;"
-        f" ratio ours/copy {ours / stored:.2f}"
-    )
+    for name, base in (("reading the CSVs", bare), ("copying them into a file", copy)):
+        b_wall, b_cpu = med(w for w, _ in base), med(c for _, c in base)
+        print(
+            f"DuckDB alone {name}: median wall {b_wall:.2f} s, CPU {b_cpu:.2f} s;"
+            f" ratio ours/DuckDB wall {wall / b_wall:.2f}, CPU {cpu / b_cpu:.2f}"
+        )
 
 
 if __name__ == "__main__":

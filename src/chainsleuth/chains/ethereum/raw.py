@@ -1,9 +1,10 @@
 """The raw relations every Ethereum source fills before value flows are decoded.
 
-Sources differ (JSON-RPC answers, ethereum-etl CSV/JSON, the simulator); they all produce
-these temp tables, with addresses as lowercase `0x` strings and uint256 quantities as
-decimal text (exact at any size). `chains.ethereum.flows` turns them into the store's
-staging relations with one set of SQL, whatever the source.
+Sources differ (JSON-RPC answers as Arrow tables via `stage_raw`, ethereum-etl text tables
+as views via `view_raw`); they all produce these relations, with addresses as lowercase
+`0x` strings and uint256 quantities as decimal text (exact at any size).
+`chains.ethereum.flows` turns them into the store's staging relations with one set of
+SQL, whatever the source.
 
     raw_eth_blocks  one row per block
     raw_eth_txs     one row per transaction, receipt fields merged (NULL when unknown)
@@ -94,18 +95,12 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
 }
 
 
-def stage_raw(
-    con: duckdb.DuckDBPyConnection,
-    tables: dict[str, pa.Table],
-    *,
-    only: list[str] | None = None,
-) -> None:
+def stage_raw(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
     """Make Arrow tables (schemas as RAW_SCHEMAS) the raw relations; absent ones empty.
 
-    Columns a table lacks are NULL. `only` limits which relations are (re)created.
+    Columns a table lacks are NULL.
     """
-    for name in only if only is not None else list(RAW_SCHEMAS):
-        schema = RAW_SCHEMAS[name]
+    for name, schema in RAW_SCHEMAS.items():
         table = tables.get(name)
         if table is None:
             table = schema.empty_table()

@@ -63,5 +63,7 @@ def test_first_index_fallback_when_labels_are_not_in_first_seen_order() -> None:
 @pytest.mark.parametrize("ids", [[3, 4, 5, 9], [10, 1_000_000, 5_000_000_000]])
 def test_dense_index_round_trips(ids: list[int]) -> None:
     arr = np.array(ids, dtype=np.int64)
-    index = DenseIndex(arr)
-    assert index.nodes(arr[::-1].copy()).tolist() == list(range(len(ids)))[::-1]
+    index = DenseIndex.from_ids(arr)
+    nodes = index.nodes(arr[::-1].copy())
+    assert nodes.tolist() == list(range(len(ids)))[::-1]
+    assert index.address_ids(nodes).tolist() == ids[::-1]

@@ -118,10 +118,7 @@ def evaluate_store(
     if coinjoin_detection and uses_utxo(everything):
         detect_coinjoins(con, w)
     insert_links(con, w, everything, target="_eval_links")
-    ids = con.sql(
-        "SELECT address_id FROM addresses WHERE chain = ? ORDER BY address_id", params=[chain]
-    ).to_arrow_table()
-    index = DenseIndex(ids.column(0).to_numpy().astype(np.int64))
+    index = DenseIndex.of_chain(con, chain)
     nodes, owners = _truth_nodes(con, chain, truth, index)
     results = []
     for names in sets:

@@ -1,40 +1,73 @@
 """Dense node numbers for a chain's address ids, so the union-find arrays stay compact.
 
-Address ids are global across chains, so one chain's ids have gaps. Node `k` is the k-th
-smallest id of the chain; the order is kept, so the smallest node of a set is its smallest
-address id (the cluster id).
+Address ids are global across chains. Node `k` is the chain's k-th smallest id; the order
+is kept, so the smallest node of a set is its smallest address id (the cluster id). When
+the chain's ids are one contiguous range (a store holding one chain, or chains ingested one
+after the other) the mapping is an offset and costs no memory; otherwise the sorted ids
+are kept (8 bytes per address) and looked up by binary search.
 """
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import numpy.typing as npt
 
-from chainsleuth.analytics.clustering.unionfind import index_dtype
+from chainsleuth.analytics.clustering.window import first_row
 
 
 class DenseIndex:
-    """The bijection between a chain's sorted address ids and `0..n-1`."""
+    """The order-keeping bijection between a chain's address ids and `0..n-1`."""
 
-    def __init__(self, ids: npt.NDArray[np.int64]) -> None:
-        """`ids`: the chain's address ids, strictly increasing."""
+    def __init__(self, count: int, offset: int, ids: npt.NDArray[np.int64] | None) -> None:
+        """`count` ids: `offset + 0..count-1`, or the strictly increasing `ids`."""
+        self.count = count
+        self.offset = offset
         self.ids = ids
-        self._lookup: npt.NDArray[np.int64] | npt.NDArray[np.int32] | None = None
-        if ids.size and int(ids[-1]) - int(ids[0]) + 1 <= 2 * ids.size:
-            span = int(ids[-1]) - int(ids[0]) + 1
-            lookup = np.full(span, -1, dtype=index_dtype(ids.size))
-            lookup[ids - ids[0]] = np.arange(ids.size, dtype=lookup.dtype)
-            self._lookup = lookup
+
+    @classmethod
+    def from_ids(cls, ids: npt.NDArray[np.int64]) -> DenseIndex:
+        """The index of strictly increasing `ids`."""
+        if ids.size and int(ids[-1]) - int(ids[0]) + 1 == ids.size:
+            return cls(int(ids.size), int(ids[0]), None)
+        return cls(int(ids.size), 0, ids)
+
+    @classmethod
+    def of_chain(cls, con: duckdb.DuckDBPyConnection, chain: str) -> DenseIndex:
+        """The index of every address id the store has for `chain`."""
+        row = first_row(
+            con.execute(
+                "SELECT count(*), min(address_id), max(address_id) FROM addresses WHERE chain = ?",
+                [chain],
+            )
+        )
+        count = int(row[0]) if row else 0
+        if not count or row is None:
+            return cls(0, 0, None)
+        low, high = int(row[1]), int(row[2])
+        if high - low + 1 == count:
+            return cls(count, low, None)
+        table = con.sql(
+            "SELECT address_id FROM addresses WHERE chain = ? ORDER BY address_id", params=[chain]
+        ).to_arrow_table()
+        return cls(count, 0, table.column(0).to_numpy().astype(np.int64))
 
     def __len__(self) -> int:
         """Number of addresses."""
-        return int(self.ids.size)
+        return self.count
 
     def nodes(self, address_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """The node of each address id (every id must belong to the chain)."""
         found: npt.NDArray[np.int64]
-        if self._lookup is not None:
-            found = self._lookup[address_ids - self.ids[0]].astype(np.int64, copy=False)
+        if self.ids is None:
+            found = address_ids.astype(np.int64, copy=False) - self.offset
         else:
             found = np.searchsorted(self.ids, address_ids).astype(np.int64)
+        return found
+
+    def address_ids(self, nodes: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
+        """The address id of each node."""
+        if self.ids is None:
+            return nodes.astype(np.int64) + self.offset
+        found: npt.NDArray[np.int64] = self.ids[nodes]
         return found

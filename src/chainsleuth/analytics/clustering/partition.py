@@ -20,6 +20,9 @@ from chainsleuth.analytics.clustering.dense import DenseIndex
 from chainsleuth.analytics.clustering.unionfind import DisjointSets, IntArray
 from chainsleuth.analytics.clustering.window import first_row
 
+LOAD_BATCH = 1 << 22
+"""Rows of `clusters` read per Arrow batch (the table is never materialised whole)."""
+
 
 @dataclass
 class Stored:
@@ -30,28 +33,17 @@ class Stored:
     known: npt.NDArray[np.bool_]  # node was in `clusters` already
 
 
-def _column(
-    con: duckdb.DuckDBPyConnection, sql: str, params: list[object]
-) -> npt.NDArray[np.int64]:
-    table = con.sql(sql, params=params).to_arrow_table()
-    column: npt.NDArray[np.int64] = table.column(0).to_numpy().astype(np.int64, copy=False)
-    return column
-
-
 def load(con: duckdb.DuckDBPyConnection, chain: str) -> Stored:
     """The chain's addresses with their stored clusters (addresses not yet clustered alone)."""
-    ids = _column(
-        con, "SELECT address_id FROM addresses WHERE chain = ? ORDER BY address_id", [chain]
-    )
-    index = DenseIndex(ids)
+    index = DenseIndex.of_chain(con, chain)
     labels = DisjointSets.singletons(len(index)).labels
+    known = np.zeros(len(index), dtype=np.bool_)
     stored = con.sql(
         "SELECT address_id, cluster_id FROM clusters WHERE chain = ?", params=[chain]
-    ).to_arrow_table()
-    known = np.zeros(len(index), dtype=np.bool_)
-    if stored.num_rows:
-        nodes = index.nodes(stored.column(0).to_numpy().astype(np.int64))
-        labels[nodes] = index.nodes(stored.column(1).to_numpy().astype(np.int64))
+    ).to_arrow_reader(LOAD_BATCH)
+    for batch in stored:
+        nodes = index.nodes(batch.column(0).to_numpy().astype(np.int64))
+        labels[nodes] = index.nodes(batch.column(1).to_numpy().astype(np.int64))
         known[nodes] = True
     return Stored(index, labels, known)
 
@@ -64,11 +56,13 @@ def save(
     height: int | None,
 ) -> int:
     """Write `new` over `old` (only rows that changed) and log merges; return merges logged."""
-    ids = old.index.ids
-    changed = ~old.known | (new.labels != old.labels)
-    rows = np.flatnonzero(changed)
+    index = old.index
+    rows = np.flatnonzero(~old.known | (new.labels != old.labels))
     delta = pa.table(
-        {"address_id": pa.array(ids[rows]), "cluster_id": pa.array(ids[new.labels[rows]])}
+        {
+            "address_id": pa.array(index.address_ids(rows)),
+            "cluster_id": pa.array(index.address_ids(new.labels[rows])),
+        }
     )
     con.register("_cluster_delta", delta)
     con.execute(
@@ -94,13 +88,16 @@ def _log_merges(
     vanished = np.flatnonzero(
         old.known & (old.labels == nodes) & (sizes >= 2) & (new.labels != nodes)
     )
-    ids = old.index.ids
+    index = old.index
     merged = pa.table(
-        {"alias_id": pa.array(ids[vanished]), "cluster_id": pa.array(ids[new.labels[vanished]])}
+        {
+            "alias_id": pa.array(index.address_ids(vanished)),
+            "cluster_id": pa.array(index.address_ids(new.labels[vanished])),
+        }
     )
     live = np.flatnonzero(new.labels == nodes)
     con.register("_merged", merged)
-    con.register("_live", pa.table({"cluster_id": pa.array(ids[live])}))
+    con.register("_live", pa.table({"cluster_id": pa.array(index.address_ids(live))}))
     con.execute(
         "UPDATE cluster_aliases SET cluster_id = m.cluster_id FROM _merged m"
         " WHERE cluster_aliases.chain = ? AND cluster_aliases.cluster_id = m.alias_id",

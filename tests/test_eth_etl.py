@@ -228,7 +228,10 @@ def test_traces_internal_transfers_follow_ethereum_etl_status(
 def test_reingest_is_idempotent_and_rollback_removes(
     con: duckdb.DuckDBPyConnection, stream: Path
 ) -> None:
-    ingest_eth_etl(con, stream, IngestOptions())
+    first = ingest_eth_etl(con, stream, IngestOptions(end=17173049))
+    assert (first.blocks, first.last_height) == (1, 17173049)
+    rest = ingest_eth_etl(con, stream, IngestOptions())
+    assert (rest.blocks, rest.first_height) == (1, 17173050)
     before = {t: count(con, t) for t in ("blocks", "txs", "eth_txs", "transfers", "addresses")}
     again = ingest_eth_etl(con, stream, IngestOptions())
     assert again.blocks == 0

@@ -112,7 +112,9 @@ def test_unknown_address_and_heuristic_are_one_line_errors(store: Path) -> None:
     bad = invoke(store, "cluster", "--heuristics", "multi-input,psychic")
     assert isinstance(bad.exception, InputError)
     assert "psychic" in str(bad.exception)
-    invoke(store, "cluster")
+    too_vague = invoke(store, "cluster", "--memory-limit", "lots")
+    assert isinstance(too_vague.exception, InputError)
+    assert invoke(store, "cluster", "--memory-limit", "1GB").exit_code == 0
     missing = invoke(store, "entity", "bitcoin", "nobody")
     assert isinstance(missing.exception, NotFoundError)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 import tempfile
 from enum import StrEnum
 from pathlib import Path
 
+import duckdb
 import typer
 
 from chainsleuth.analytics.clustering import engine, heuristics
@@ -17,6 +19,8 @@ from chainsleuth.errors import InputError
 from chainsleuth.interfaces.cli.context import FORMAT_OPTION, output, settings, store
 from chainsleuth.interfaces.cli.explore import Chain
 from chainsleuth.interfaces.output import Format, progress, stderr
+
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
 
 
 class Engine(StrEnum):
@@ -33,11 +37,19 @@ class ExportFormat(StrEnum):
     parquet = "parquet"
 
 
-def _run_spark(ctx: typer.Context, chain: str, names: list[str], master: str) -> engine.RunSummary:
+def limit_memory(con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    """`SET memory_limit` after checking the value looks like `3GB` or `512MiB`."""
+    if not _MEMORY.match(limit.strip()):
+        raise InputError(f"--memory-limit: {limit!r} is not a size such as 3GB or 512MiB")
+    con.execute(f"SET memory_limit = '{limit.strip()}'")
+
+
+def _run_spark(
+    con: duckdb.DuckDBPyConnection, chain: str, names: list[str], master: str
+) -> engine.RunSummary:
     from chainsleuth.analytics.clustering.spark import require_pyspark, run_spark
 
     require_pyspark()
-    con = store(ctx)
     with tempfile.TemporaryDirectory(prefix="chainsleuth-parquet-") as tmp:
         export_parquet(con, Path(tmp))
         return run_spark(con, chain, names, Path(tmp), master=master)
@@ -64,12 +76,18 @@ def register(app: typer.Typer) -> None:
             "local[*]", "--master", help="Spark master URL (with --engine spark)."
         ),
         full: bool = typer.Option(False, "--full", help="Recompute from genesis."),
+        memory_limit: str = typer.Option(
+            None, "--memory-limit", help="Cap DuckDB's memory (e.g. 3GB); it spills beyond."
+        ),
         fmt: Format = FORMAT_OPTION,
     ) -> None:
         """Group addresses into entities; only blocks added since the last run are read."""
         chosen = heuristics.resolve(chain.value, names)
+        con = store(ctx)
+        if memory_limit is not None:
+            limit_memory(con, memory_limit)
         if run_on is Engine.spark:
-            summary = _run_spark(ctx, chain.value, chosen, master)
+            summary = _run_spark(con, chain.value, chosen, master)
         else:
             with progress(settings(ctx).quiet) as bar:
                 task = bar.add_task("clustering", total=len(engine.STEPS))
@@ -77,7 +95,7 @@ def register(app: typer.Typer) -> None:
                 def step(message: str) -> None:
                     bar.update(task, advance=1, description=message)
 
-                summary = engine.run(store(ctx), chain.value, chosen, full=full, step=step)
+                summary = engine.run(con, chain.value, chosen, full=full, step=step)
                 bar.update(task, completed=len(engine.STEPS), description="clustered")
         output(ctx, dataclasses.asdict(summary), fmt, title="clustering")
 

@@ -214,7 +214,7 @@ class EtlWriter:
                 "prev_hash": hex_ids(batch.in_prev_tx[in_order], seed, DOMAIN_TX),
                 "prev_n": batch.in_prev_n[in_order],
                 "sequence": np.where(rbf_in, SEQUENCE_RBF, SEQUENCE_FINAL)[in_order],
-                "address": text_column(world.book.text.view[batch.in_addr[in_order]]),
+                "address": text_column(world.book.texts(batch.in_addr[in_order])),
                 "value": batch.in_value[in_order],
             },
         )
@@ -225,8 +225,8 @@ class EtlWriter:
             OUTPUT_PARTS,
             {
                 "n": batch.out_n[out_order],
-                "program": hex_strings(world.book.program.view[out_addr]),
-                "address": text_column(world.book.text.view[out_addr]),
+                "program": hex_strings(world.book.programs(out_addr)),
+                "address": text_column(world.book.texts(out_addr)),
                 "value": batch.out_value[out_order],
             },
         )

@@ -6,6 +6,7 @@ import dataclasses
 import re
 import sys
 import tempfile
+from contextlib import closing
 from enum import StrEnum
 from pathlib import Path
 
@@ -83,20 +84,20 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Group addresses into entities; only blocks added since the last run are read."""
         chosen = heuristics.resolve(chain.value, names)
-        con = store(ctx)
-        if memory_limit is not None:
-            limit_memory(con, memory_limit)
-        if run_on is Engine.spark:
-            summary = _run_spark(con, chain.value, chosen, master)
-        else:
-            with progress(settings(ctx).quiet) as bar:
-                task = bar.add_task("clustering", total=len(engine.STEPS))
+        with closing(store(ctx)) as con:
+            if memory_limit is not None:
+                limit_memory(con, memory_limit)
+            if run_on is Engine.spark:
+                summary = _run_spark(con, chain.value, chosen, master)
+            else:
+                with progress(settings(ctx).quiet) as bar:
+                    task = bar.add_task("clustering", total=len(engine.STEPS))
 
-                def step(message: str) -> None:
-                    bar.update(task, advance=1, description=message)
+                    def step(message: str) -> None:
+                        bar.update(task, advance=1, description=message)
 
-                summary = engine.run(con, chain.value, chosen, full=full, step=step)
-                bar.update(task, completed=len(engine.STEPS), description="clustered")
+                    summary = engine.run(con, chain.value, chosen, full=full, step=step)
+                    bar.update(task, completed=len(engine.STEPS), description="clustered")
         output(ctx, dataclasses.asdict(summary), fmt, title="clustering")
 
     @app.command("entity")
@@ -110,11 +111,12 @@ def register(app: typer.Typer) -> None:
         fmt: Format = FORMAT_OPTION,
     ) -> None:
         """An entity's size, members, balance, activity, heuristics and tags (or --why)."""
-        con = store(ctx, read_only=True)
-        if other is not None:
-            output(ctx, why(con, chain.value, address, other), fmt, title="evidence")
-        else:
-            output(ctx, entity_view(con, chain.value, address), fmt, title="entity")
+        with closing(store(ctx, read_only=True)) as con:
+            if other is not None:
+                view = why(con, chain.value, address, other)
+            else:
+                view = entity_view(con, chain.value, address)
+        output(ctx, view, fmt, title="evidence" if other is not None else "entity")
 
     export = typer.Typer(help="Write clusters or the whole store to files.", no_args_is_help=True)
     app.add_typer(export, name="export")
@@ -129,16 +131,14 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(None, "--out", "-o", help="File to write (csv: default stdout)."),
     ) -> None:
         """Write `address,cluster_id` for every clustered address of a chain."""
-        con = store(ctx, read_only=True)
-        if out is None:
-            if file_format is ExportFormat.parquet:
-                raise InputError("--out: a file is needed for --format parquet")
-            with tempfile.TemporaryDirectory() as tmp:
-                target = Path(tmp) / "clusters.csv"
-                export_clusters(con, chain.value, "csv", target)
+        if out is None and file_format is ExportFormat.parquet:
+            raise InputError("--out: a file is needed for --format parquet")
+        with closing(store(ctx, read_only=True)) as con, tempfile.TemporaryDirectory() as tmp:
+            target = out or Path(tmp) / "clusters.csv"
+            count = export_clusters(con, chain.value, file_format.value, target)
+            if out is None:
                 sys.stdout.write(target.read_text(encoding="utf-8"))
-            return
-        count = export_clusters(con, chain.value, file_format.value, out)
+                return
         if not settings(ctx).quiet:
             stderr.print(f"wrote {count} addresses to {out}")
 
@@ -149,4 +149,6 @@ def register(app: typer.Typer) -> None:
         fmt: Format = FORMAT_OPTION,
     ) -> None:
         """Write every table of the store as Parquet partitioned by chain (Spark's input)."""
-        output(ctx, export_parquet(store(ctx, read_only=True), directory), fmt, title="export")
+        with closing(store(ctx, read_only=True)) as con:
+            written = export_parquet(con, directory)
+        output(ctx, written, fmt, title="export")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import typer
@@ -30,7 +31,8 @@ def eval_clustering(
 ) -> None:
     """Pairwise precision, recall, F1 and false merges of each heuristic set."""
     chosen = [resolve(chain.value, s) for s in sets] if sets else standard_sets(chain.value)
-    report = evaluate_store(store(ctx), chain.value, load_truth(truth), chosen)
+    with closing(store(ctx)) as con:
+        report = evaluate_store(con, chain.value, load_truth(truth), chosen)
     output(ctx, report, fmt, title="clustering evaluation")
 
 

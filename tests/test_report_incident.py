@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
+import json
 from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
@@ -262,3 +263,49 @@ def test_unknown_incident(tmp_path: Path) -> None:
         ["--db", str(tmp_path / "s.duckdb"), "report", "incident", "nope", "--out", str(tmp_path)],
     )
     assert isinstance(result.exception, NotFoundError)
+
+
+@pytest.mark.slow
+def test_simulated_ethereum_incident(tmp_path: Path) -> None:
+    """An Ethereum theft with tokens: every asset verified, and the report traces it."""
+    from chainsleuth.ingest.common import IngestOptions
+    from chainsleuth.ingest.ethereum_etl import ingest_eth_etl
+    from chainsleuth.sim.ethereum import EthSimConfig, simulate_ethereum
+    from chainsleuth.sim.incident import write_incidents
+    from chainsleuth.sim.tagpack import write_tagpack
+    from chainsleuth.store.db import connect
+
+    chain_dir, db = tmp_path / "chain", tmp_path / "store.duckdb"
+    simulate_ethereum(chain_dir, EthSimConfig(rounds=6, users=12, intermediaries=40, seed=3))
+    con = connect(db)
+    ingest_eth_etl(con, chain_dir, IngestOptions())
+    con.close()
+    truth = json.loads((chain_dir / "truth.json").read_text(encoding="utf-8"))
+    theft = truth["thefts"][0]
+    (path,) = write_incidents(chain_dir / "truth.json", tmp_path / "incidents")
+    incident_id, out = path.stem, tmp_path / "out"
+    write_tagpack(chain_dir / "truth.json", tmp_path / "tags.yaml")
+    for command in (
+        ["tags", "import", str(tmp_path / "tags.yaml")],
+        ["incidents", "import", str(tmp_path / "incidents")],
+        ["report", "incident", incident_id, "--out", str(out)],
+    ):
+        result = CliRunner().invoke(app, ["--db", str(db), "-q", *command])
+        assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(
+        app, ["--db", str(db), "incidents", "verify", incident_id, "-f", "json"]
+    )
+    data = json.loads(result.output)
+    symbols = {c: t["symbol"] for c, t in truth["tokens"].items()}
+    expected = {"ETH": theft["stolen"]} | {
+        symbols[c]: amount for c, amount in theft["stolen_tokens"].items()
+    }
+    assert data["status"] == "verified"
+    assert {c["asset"]: c["verified_base"] for c in data["assets"]} == expected
+    page = Page()
+    page.feed((out / f"{incident_id}.html").read_text(encoding="utf-8"))
+    assert "table-endpoints-ethereum" in page.links and "chart-timeline-ethereum" in page.images
+    tagged = {e["label"] for e in theft["endpoints"] if e["kind"] in ("exchange", "otc")}
+    assert tagged and tagged <= {s["label"] for s in page.records("table-services-ethereum")}
+    (seeds,) = [h for h in page.records("table-heuristics-ethereum") if h["kind"] == "seeds"]
+    assert seeds["name"] == "theft_txs"

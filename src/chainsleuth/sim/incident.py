@@ -9,7 +9,8 @@ known. What the simulator knows becomes the record:
   theft's block, from the simulator's start time and block interval);
 - `victim`: the robbed entity's label; `type` from its kind (an exchange is a
   `centralised_exchange`); `country` as given (default unknown);
-- `assets`: the chain's native asset and the stolen amount, exact in base units;
+- `assets`: the chain's native asset and the stolen amount, exact in base units, and any
+  stolen tokens by their symbol;
 - `attribution`: the simulated thief, `high` confidence, attributed by the ground truth;
 - `seeds`: the theft transaction and the addresses that received the stolen value;
 - `sources`: `doc:chainsleuth simulator seed N, truth.json theft ID`.
@@ -43,6 +44,24 @@ def _theft_time(truth: dict[str, Any], theft: dict[str, Any]) -> dt.datetime:
         seconds = START_TIME + BLOCK_SECONDS * int(theft["height"])
         return dt.datetime.fromtimestamp(seconds, dt.UTC)
     raise InputError(f"truth.json theft {theft.get('id')!r}: no 'time' and no 'height'")
+
+
+def _token_assets(truth: dict[str, Any], theft: dict[str, Any], chain: str) -> list[dict[str, Any]]:
+    """Tokens stolen besides the native asset (Ethereum), by the symbol the chain stores."""
+    known = truth.get("tokens") or {}
+    found = []
+    for contract, stolen in sorted((theft.get("stolen_tokens") or {}).items()):
+        token = known.get(contract)
+        if token is None:
+            raise InputError(
+                f"truth.json theft {theft['id']!r}: token {contract} is not in 'tokens'"
+            )
+        decimals = int(token["decimals"])
+        amount = format(Decimal(int(stolen)).scaleb(-decimals).normalize(), "f")
+        found.append(
+            {"chain": chain, "asset": token["symbol"], "amount": amount, "decimals": decimals}
+        )
+    return found
 
 
 def incident_id(truth: dict[str, Any], theft: dict[str, Any]) -> str:
@@ -81,7 +100,10 @@ def theft_incident(
             "type": VICTIM_TYPES.get(str(victim.get("kind")), "company"),
             "country": country,
         },
-        "assets": [{"chain": chain, "asset": asset, "amount": amount, "decimals": decimals}],
+        "assets": [
+            {"chain": chain, "asset": asset, "amount": amount, "decimals": decimals},
+            *_token_assets(truth, theft, chain),
+        ],
         "usd_value": None if usd_value is None else int(usd_value),
         "valuation": "estimate",
         "valuation_note": (

@@ -86,3 +86,20 @@ def addr(name: str) -> str:
     from chainsleuth.chains.bitcoin.address import encode_segwit, hash160
 
     return encode_segwit("bc", 0, hash160(name.encode()))
+
+
+def tag(
+    con: duckdb.DuckDBPyConnection,
+    chain_name: str,
+    address: str,
+    label: str,
+    category: str,
+    abuse: str | None = None,
+    source: str = "https://example.org/list",
+) -> None:
+    """Store one tag (authority data, confidence 60) naming `address`."""
+    con.execute(
+        "INSERT INTO tags (chain, address, currency, label, category, abuse, source, confidence,"
+        " confidence_level, tagpack) VALUES (?, ?, 'X', ?, ?, ?, ?, 'authority_data', 60, 'test')",
+        [chain_name, address, label, category, abuse, source],
+    )

@@ -16,7 +16,7 @@ import httpx
 from chainsleuth.analytics.scoring.exposure import compute_exposures
 from chainsleuth.services.screening.keys import create_key, revoke_key
 from chainsleuth.store.db import connect
-from tests.chainbuilder import addr, chain, ingest
+from tests.chainbuilder import addr, chain, ingest, tag
 
 A = {n: addr(n) for n in ("sanctioned", "mule", "clean", "customer", "exchange")}
 BLOCKS = chain(
@@ -46,15 +46,16 @@ def build_store(db: Path) -> dict[str, str]:
     """Ingest the chain, tag it, compute exposures, create keys; return the keys by role."""
     con = connect(db)
     ingest(con, BLOCKS)
-    con.execute(
-        "INSERT INTO tags (chain, address, currency, label, category, abuse, source, confidence,"
-        " confidence_level, tagpack) VALUES"
-        " ('bitcoin', ?, 'BTC', 'SDN entity', 'perpetrator', 'sanction',"
-        "  'https://sanctionssearch.ofac.treas.gov/', 'authority_data', 60, 'test'),"
-        " ('bitcoin', ?, 'BTC', 'Exchange K', 'exchange', NULL, 'https://example.org', 'forensic',"
-        "  50, 'test')",
-        [A["sanctioned"], A["exchange"]],
+    tag(
+        con,
+        "bitcoin",
+        A["sanctioned"],
+        "SDN entity",
+        "perpetrator",
+        "sanction",
+        source="https://sanctionssearch.ofac.treas.gov/",
     )
+    tag(con, "bitcoin", A["exchange"], "Exchange K", "exchange")
     compute_exposures(con, "bitcoin")
     keys = {
         "screen": create_key(con, "screening", ["screen"])["key"],

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from chainsleuth.interfaces.cli.main import app
 from chainsleuth.store.db import connect
-from tests.chainbuilder import addr, chain, ingest
+from tests.chainbuilder import addr, chain, ingest, tag
 
 A, B = addr("payer"), addr("exchange deposit")
 
@@ -23,19 +23,14 @@ def test_address_json_with_tags(db_path: Path) -> None:
             [{"id": "t1", "ins": [("t0", 0)], "outs": [(B, 60), (A, 9)]}],
         ),
     )
-    con.execute(
-        "INSERT INTO tags (chain, address, currency, label, category, source, confidence,"
-        " confidence_level, tagpack) VALUES ('bitcoin', ?, 'BTC', 'Exchange K', 'exchange',"
-        " 'https://example.org/k', 'forensic', 50, 'test')",
-        [B],
-    )
+    tag(con, "bitcoin", B, "Exchange K", "exchange", source="https://example.org/k")
     con.close()
     r = CliRunner().invoke(app, ["--db", str(db_path), "address", "bitcoin", B, "-f", "json"])
     assert r.exit_code == 0, r.output
     view = json.loads(r.stdout)
     assert (view["balance"], view["received"], view["sent"], view["tx_count"]) == (60, 60, 0, 1)
     assert [(t["label"], t["source"], t["confidence"]) for t in view["tags"]] == [
-        ("Exchange K", "https://example.org/k", "forensic")
+        ("Exchange K", "https://example.org/k", "authority_data")
     ]
     r = CliRunner().invoke(app, ["--db", str(db_path), "address", "bitcoin", A, "-f", "json"])
     payer = json.loads(r.stdout)

@@ -17,7 +17,7 @@ from chainsleuth.analytics.scoring.score import Exposure, Policy, score
 from chainsleuth.errors import InputError
 from chainsleuth.services.screening.engine import Screener
 from chainsleuth.services.screening.policy import load_policy
-from tests.chainbuilder import addr, chain, ingest
+from tests.chainbuilder import addr, chain, ingest, tag
 
 A = {n: addr(n) for n in "SCXYZEW"}
 BLOCKS = chain(
@@ -32,26 +32,11 @@ BLOCKS = chain(
 )
 
 
-def tag(
-    con: duckdb.DuckDBPyConnection,
-    address: str,
-    label: str,
-    category: str,
-    abuse: str | None = None,
-) -> None:
-    con.execute(
-        "INSERT INTO tags (chain, address, currency, label, category, abuse, source, confidence,"
-        " confidence_level, tagpack) VALUES ('bitcoin', ?, 'BTC', ?, ?, ?,"
-        " 'https://example.org/list', 'authority_data', 60, 'test')",
-        [address, label, category, abuse],
-    )
-
-
 @pytest.fixture
 def store(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     ingest(con, BLOCKS)
-    tag(con, A["S"], "Sanctioned S", "perpetrator", "sanction")
-    tag(con, A["E"], "Exchange E", "exchange")
+    tag(con, "bitcoin", A["S"], "Sanctioned S", "perpetrator", "sanction")
+    tag(con, "bitcoin", A["E"], "Exchange E", "exchange")
     compute_exposures(con, "bitcoin", hops=3)
     return con
 

@@ -16,6 +16,7 @@ import pytest
 from chainsleuth.analytics.tracing.run import trace
 from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
+from tests.chainbuilder import tag
 
 E = 10**18
 NAMES = ["victim", "thief", "clean", "mule", "exchange", "pool"]
@@ -73,12 +74,7 @@ def store(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
                 amount,
             ],
         )
-    con.execute(
-        "INSERT INTO tags (chain, address, currency, label, category, source, confidence,"
-        " confidence_level, tagpack) VALUES ('ethereum', ?, 'ETH', 'Exchange X', 'exchange',"
-        " 'https://example.org', 'forensic', 50, 'test')",
-        [ADDR["exchange"]],
-    )
+    tag(con, "ethereum", ADDR["exchange"], "Exchange X", "exchange")
     return con
 
 

@@ -16,7 +16,7 @@ from chainsleuth.analytics.tracing.bridge import Deposit, match_releases
 from chainsleuth.analytics.tracing.run import trace
 from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
-from tests.chainbuilder import T0, chain, ingest
+from tests.chainbuilder import T0, chain, ingest, tag
 
 E = 10**18
 ETH = {"victim": "0x" + "a1" * 20, "thief": "0x" + "b2" * 20, "bridge": "0x" + "c3" * 20}
@@ -25,15 +25,6 @@ BTC_BLOCKS = chain(
     [{"id": "r1", "ins": [("cb", 0)], "outs": [("R", 300_000_000), ("btcbridge", 699_990_000)]}],
     [{"id": "e1", "ins": [("r1", 0)], "outs": [("E", 299_990_000)]}],
 )
-
-
-def tag(con: duckdb.DuckDBPyConnection, chain_: str, address: str, label: str, cat: str) -> None:
-    con.execute(
-        "INSERT INTO tags (chain, address, currency, label, category, source, confidence,"
-        " confidence_level, tagpack) VALUES (?, ?, 'X', ?, ?, 'https://example.org',"
-        " 'forensic', 50, 'test')",
-        [chain_, address, label, cat],
-    )
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from chainsleuth.interfaces.cli.main import app
 from chainsleuth.store.db import connect
-from tests.chainbuilder import chain, ingest
+from tests.chainbuilder import chain, ingest, tag
 
 
 def txid(name: str) -> str:
@@ -35,11 +35,7 @@ def db(db_path: Path) -> Path:
             [{"id": T2, "ins": [(T1, 0)], "outs": [("deposit", 59)]}],
         ),
     )
-    con.execute(
-        "INSERT INTO tags (chain, address, currency, label, category, source, confidence,"
-        " confidence_level, tagpack) VALUES ('bitcoin', 'deposit', 'BTC', 'Exchange K',"
-        " 'exchange', 'https://example.org/k', 'forensic', 50, 'test')"
-    )
+    tag(con, "bitcoin", "deposit", "Exchange K", "exchange")
     con.close()
     return db_path
 

@@ -360,40 +360,27 @@ def _replay(
                 continue
             swap = _swap_return(by_tx[e.tx_hash], e, address)
             names.add(e.target)
-            if swap is not None:  # convert into the asset received back, same hop
-                rate = swap.amount / e.amount if e.amount else 0.0
-                result.edges.append(
-                    Edge(
-                        hop,
-                        e.tx_hash,
-                        str(address),
-                        str(e.target),
-                        asset,
-                        carried,
-                        e.time,
-                        "swap: converted at the swap's rate",
-                        ("swap",),
-                    )
+            rule, flags = (
+                ("swap: converted at the swap's rate", ("swap",))
+                if swap is not None
+                else (_RULES[params.model], ())
+            )
+            result.edges.append(
+                Edge(
+                    hop, e.tx_hash, str(address), str(e.target), asset, carried, e.time, rule, flags
                 )
+            )
+            if swap is not None:  # the taint continues in the asset received back, same hop
+                rate = swap.amount / e.amount if e.amount else 0.0
                 out.append(
                     Taint(
                         address, swap.asset, swap.key, carried * rate, hop, swap.time, swap.tx_hash
                     )
                 )
-                continue
-            result.edges.append(
-                Edge(
-                    hop,
-                    e.tx_hash,
-                    str(address),
-                    str(e.target),
-                    asset,
-                    carried,
-                    e.time,
-                    _RULES[params.model],
+            else:
+                out.append(
+                    Taint(e.target, asset, e.key, carried, hop + 1, e.time, e.tx_hash, e.amount)
                 )
-            )
-            out.append(Taint(e.target, asset, e.key, carried, hop + 1, e.time, e.tx_hash, e.amount))
         rest = ledger.taint if params.model is not Model.poison else 0.0
         if i < len(due):  # taint that arrives after the replayed history (not yet stored)
             rest += sum(t.amount for t in due[i:])

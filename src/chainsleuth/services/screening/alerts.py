@@ -21,6 +21,7 @@ from chainsleuth.analytics.tracing.endpoints import custodial_stops
 from chainsleuth.interfaces.output import to_jsonable
 from chainsleuth.services.screening.engine import Screener
 from chainsleuth.services.screening.watchlists import watched_address_ids
+from chainsleuth.store.queries import rows
 
 MAX_ATTEMPTS = 8
 BACKOFF_SECONDS = 30.0
@@ -115,35 +116,20 @@ def scan(
 
 def list_alerts(con: duckdb.DuckDBPyConnection, limit: int = 100) -> list[dict[str, Any]]:
     """Newest alerts with their delivery state."""
-    rows = con.execute(
+    found = rows(
+        con,
         """
         SELECT a.alert_id, a.watchlist_id, a.chain, a.block_height, a.tx_hash, a.kind,
                a.detail, a.created_at,
-               list({'url': d.url, 'status': d.status, 'attempts': d.attempts,
-                     'last_error': d.last_error} ORDER BY d.url) FILTER (WHERE d.url IS NOT NULL)
+               coalesce(list({'url': d.url, 'status': d.status, 'attempts': d.attempts,
+                     'last_error': d.last_error} ORDER BY d.url) FILTER (WHERE d.url IS NOT NULL),
+                     []) AS deliveries
         FROM alerts a LEFT JOIN alert_deliveries d USING (alert_id)
         GROUP BY ALL ORDER BY a.alert_id DESC LIMIT ?
         """,
         [limit],
-    ).fetchall()
-    names = [
-        "alert_id",
-        "watchlist_id",
-        "chain",
-        "block_height",
-        "tx_hash",
-        "kind",
-        "detail",
-        "created_at",
-        "deliveries",
-    ]
-    out = []
-    for r in rows:
-        item = dict(zip(names, r, strict=True))
-        item["detail"] = json.loads(item["detail"])
-        item["deliveries"] = item["deliveries"] or []
-        out.append(item)
-    return out
+    )
+    return [{**r, "detail": json.loads(r["detail"])} for r in found]
 
 
 def deliver_pending(

@@ -15,6 +15,7 @@ import duckdb
 
 from chainsleuth.errors import InputError
 from chainsleuth.interfaces.output import to_jsonable
+from chainsleuth.store.queries import rows
 
 
 class AuditLog:
@@ -52,20 +53,20 @@ class AuditLog:
     def flush(self) -> int:
         """Write queued rows; returns how many."""
         with self._buffer_lock:
-            rows, self._rows = self._rows, []
-        if not rows:
+            pending, self._rows = self._rows, []
+        if not pending:
             return 0
         with self.lock:
             start = int(
                 self.con.execute(
-                    "SELECT nextval('audit_seq') FROM range(?)", [len(rows)]
+                    "SELECT nextval('audit_seq') FROM range(?)", [len(pending)]
                 ).fetchall()[0][0]
             )
             self.con.executemany(
                 "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(start + i, *r) for i, r in enumerate(rows)],
+                [(start + i, *r) for i, r in enumerate(pending)],
             )
-        return len(rows)
+        return len(pending)
 
 
 def export_audit(
@@ -91,22 +92,7 @@ def export_audit(
     )
     if where:
         sql += " WHERE " + " AND ".join(where)
-    rows = con.execute(sql + " ORDER BY audit_id", bounds).fetchall()
-    names = [
-        "audit_id",
-        "key_id",
-        "time",
-        "endpoint",
-        "request",
-        "score",
-        "decision",
-        "policy_version",
-        "result",
+    found = rows(con, sql + " ORDER BY audit_id", bounds)
+    return [
+        {**r, "request": json.loads(r["request"]), "result": json.loads(r["result"])} for r in found
     ]
-    out = []
-    for r in rows:
-        item = dict(zip(names, r, strict=True))
-        item["request"] = json.loads(item["request"])
-        item["result"] = json.loads(item["result"])
-        out.append(item)
-    return out

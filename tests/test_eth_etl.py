@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -37,7 +38,7 @@ def link(tmp: Path, files: dict[str, Path]) -> Path:
     return tmp
 
 
-def ndjson(path: Path) -> list[dict]:
+def ndjson(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 

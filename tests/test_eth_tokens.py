@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -48,7 +49,7 @@ def test_token_list_and_upsert_keep_known_values(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
     weth = "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"
-    doc = {
+    doc: dict[str, Any] = {
         "name": "t",
         "tokens": [
             {

@@ -321,3 +321,14 @@ def test_cli_writes_the_files_and_refuses_tiny_chains(tmp_path: Path) -> None:
         timeout=120,
     )
     assert bad.returncode == 2 and "--txs 10" in bad.stderr
+
+
+def test_address_map_is_valid_json_across_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chainsleuth.sim import truth as truth_module
+
+    monkeypatch.setattr(truth_module, "ADDRESS_CHUNK", 1000)
+    summary = simulate_bitcoin(tmp_path, SimConfig(txs=1500, seed=3))
+    owners = json.loads((tmp_path / "truth.json").read_text())["addresses"]
+    assert len(owners) == summary.addresses > 2000

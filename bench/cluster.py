@@ -110,10 +110,8 @@ def versus(n: int, a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> dict[str
         csr_matrix((np.ones(a.size, np.int8), (a, b)), shape=(n, n)), directed=False
     )
     assert sets.components() == count
-    tracemalloc.start()
-    DisjointSets.singletons(n).union(a, b)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    peak, doubled = union_peak(n, a, b), union_peak(2 * n, a, b)
+    per_address = (doubled - peak) / n
     return {
         "addresses": n,
         "edges": int(a.size),
@@ -121,9 +119,19 @@ def versus(n: int, a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> dict[str
         "scipy_s": scipy_s,
         "ratio": round(ours_s / scipy_s, 2),
         "union_peak_bytes": peak,
-        "union_peak_bytes_per_address": round(peak / n, 2),
+        "union_bytes_per_address": round(per_address, 2),
+        "union_bytes_per_edge": round((peak - per_address * n) / a.size, 2),
         "state_bytes_per_address": sets.labels.itemsize,
     }
+
+
+def union_peak(n: int, a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> int:
+    """Peak bytes traced while merging the edges into n singletons (labels included)."""
+    tracemalloc.start()
+    DisjointSets.singletons(n).union(a, b)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return int(peak)
 
 
 def versus_networkx(n: int, a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> dict[str, Any]:

@@ -25,6 +25,8 @@ from chainsleuth.errors import NotFoundError
 from chainsleuth.store.db import transaction
 
 Step = Callable[[str], None]
+EDGE_BATCH = 20_000_000
+"""Links merged per union-find batch (bounds the memory that scales with links)."""
 STEPS = ("detecting CoinJoins", "making links", "merging", "writing clusters")
 """What `run` reports through its `step` callback, in order (some may be skipped)."""
 
@@ -115,11 +117,12 @@ def run(
         )
         edges = con.sql(
             "SELECT address_id_a, address_id_b FROM cluster_links WHERE " + w.rows()
-        ).to_arrow_table()
-        sets.union(
-            stored.index.nodes(edges.column(0).to_numpy().astype(np.int64)),
-            stored.index.nodes(edges.column(1).to_numpy().astype(np.int64)),
-        )
+        ).to_arrow_reader(EDGE_BATCH)
+        for batch in edges:
+            sets.union(
+                stored.index.nodes(batch.column(0).to_numpy().astype(np.int64)),
+                stored.index.nodes(batch.column(1).to_numpy().astype(np.int64)),
+            )
         say("writing clusters")
         commit(con, summary, stored, sets, tip_hash)
     summary.seconds = round(time.perf_counter() - started, 3)

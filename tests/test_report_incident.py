@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from chainsleuth.errors import NotFoundError
 from chainsleuth.interfaces.cli.main import app
 from chainsleuth.sim.tagpack import SOURCE as SIM_SOURCE
+from chainsleuth.store.db import connect
 from tests.test_incidents_verify import simulated_incident
 
 DMM_TX = "975ec405ac9dc9fa5ab8009d94d6a1fe31dff8a8127ea90d023104e52754e4d7"
@@ -241,7 +242,6 @@ def test_simulated_report_pdf_and_files(sim_report: dict[str, Any], tmp_path: Pa
 def test_report_trace_options(sim_report: dict[str, Any], tmp_path: Path) -> None:
     from chainsleuth.analytics.tracing.taint import Model
     from chainsleuth.interfaces.reports.incident import write_incident_report
-    from chainsleuth.store.db import connect
 
     con = connect(sim_report["db"])
     try:
@@ -273,7 +273,6 @@ def test_simulated_ethereum_incident(tmp_path: Path) -> None:
     from chainsleuth.sim.ethereum import EthSimConfig, simulate_ethereum
     from chainsleuth.sim.incident import write_incidents
     from chainsleuth.sim.tagpack import write_tagpack
-    from chainsleuth.store.db import connect
 
     chain_dir, db = tmp_path / "chain", tmp_path / "store.duckdb"
     simulate_ethereum(chain_dir, EthSimConfig(rounds=6, users=12, intermediaries=40, seed=3))
@@ -309,3 +308,41 @@ def test_simulated_ethereum_incident(tmp_path: Path) -> None:
     assert tagged and tagged <= {s["label"] for s in page.records("table-services-ethereum")}
     (seeds,) = [h for h in page.records("table-heuristics-ethereum") if h["kind"] == "seeds"]
     assert seeds["name"] == "theft_txs"
+
+
+def test_report_on_a_theft_not_yet_moved(tmp_path: Path) -> None:
+    """Stolen coins still on the thief's address: a trace with no flows, all still held."""
+    from tests.chainbuilder import chain, ingest
+    from tests.test_incidents_verify import COINBASE, STOLEN, THEFT, btc, incident, seeds
+
+    db = tmp_path / "s.duckdb"
+    con = connect(db)
+    ingest(
+        con,
+        chain(
+            [{"id": COINBASE, "ins": [], "outs": [("victim-hot", STOLEN + 1_000)]}],
+            [
+                {
+                    "id": THEFT,
+                    "ins": [(COINBASE, 0)],
+                    "outs": [("thief", STOLEN), ("victim-hot", 1_000)],
+                }
+            ],
+        ),
+    )
+    con.close()
+    files = tmp_path / "incidents"
+    files.mkdir()
+    incident(files, "sim-still", assets=btc("4502.9"), seeds=seeds(THEFT, "thief"))
+    out = tmp_path / "out"
+    for command in (
+        ["incidents", "import", str(files)],
+        ["report", "incident", "sim-still", "--out", str(out)],
+    ):
+        result = CliRunner().invoke(app, ["--db", str(db), "-q", *command])
+        assert result.exit_code == 0, result.output
+    page = Page()
+    page.feed((out / "sim-still.html").read_text(encoding="utf-8"))
+    assert set(page.images) == {"chart-sankey-bitcoin"}  # no flows: no graph, no timeline
+    remainder = {r["part"]: r["amount"] for r in page.records("table-remainder-bitcoin")}
+    assert remainder["still held"] == str(STOLEN)

@@ -230,8 +230,15 @@ def _figures(s: TraceSection, stem: str, out: Path) -> list[Chart]:
                 lambda amount: f"{s.whole(int(amount))} {s.asset}",
             ),
         ),
-        ("flow-graph", "Flow graph of the largest tainted flows", trace_charts.flow_graph(s.trace)),
     ]
+    if s.trace["edges"]:
+        made.append(
+            (
+                "flow-graph",
+                "Flow graph of the largest tainted flows",
+                trace_charts.flow_graph(s.trace),
+            )
+        )
     if s.timeline:
         made.append(
             (

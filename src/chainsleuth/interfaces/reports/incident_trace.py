@@ -30,7 +30,7 @@ from chainsleuth.analytics.tracing.endpoints import CUSTODIAL
 from chainsleuth.analytics.tracing.run import trace
 from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
-from chainsleuth.errors import NotFoundError
+from chainsleuth.errors import InputError, NotFoundError
 from chainsleuth.services.incidents.model import KNOWN_DECIMALS
 from chainsleuth.services.incidents.verify import incident_chains, theft_seeds
 
@@ -372,7 +372,7 @@ def trace_sections(
         params = TraceParams(model=model, max_hops=max_hops, min_amount=min_amount)
         try:
             result = trace(con, chain, seeds["seeds"], params)
-        except NotFoundError as exc:
+        except (NotFoundError, InputError) as exc:
             section.reason = f"{_no_data(chain, seeds)} ({exc})"
             sections.append(section)
             continue

@@ -333,3 +333,16 @@ def test_unknown_trace_type_and_tx_count_mismatch(
     with pytest.raises(ParseError, match="block 1000895: 3 transactions in the block, 2 given"):
         ingest_eth_etl(con, root, IngestOptions())
     assert count(con, "blocks") == 0
+
+
+def test_ragged_csv_row_is_one_line_error_naming_the_file(
+    con: duckdb.DuckDBPyConnection, csv_export: Path
+) -> None:
+    receipts = csv_export / "receipts.csv"
+    target = receipts.resolve()
+    receipts.unlink()
+    copy_with(target, receipts, lambda ls: ls.__setitem__(2, ls[2] + ",extra,cells"))
+    with pytest.raises(ParseError, match=r"receipts\.csv: cannot read .*Line: 3") as info:
+        ingest_eth_etl(con, csv_export, IngestOptions())
+    assert "\n" not in str(info.value)
+    assert count(con, "blocks") == 0

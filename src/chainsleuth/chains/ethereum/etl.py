@@ -14,6 +14,7 @@ Stream exports (`ethereumetl stream`) merge receipt fields into transactions as
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,6 +162,21 @@ def find_files(root: str | Path) -> EtlFiles:
     return found
 
 
+def _csv_header(path: Path) -> list[str]:
+    """The column names in a CSV file's first line (DuckDB reads the rest by these)."""
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            return next(csv.reader(fh), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ParseError(f"{path}: not a readable CSV file: {exc}") from exc
+
+
+def _one_line(exc: Exception, limit: int = 300) -> str:
+    """DuckDB's (multi-line) error message on one line."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -178,11 +194,13 @@ def _load_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path, table: str
     required, optional = COLUMNS[kind]
     src = _sql_str(str(path))
     if path.suffix == ".csv":
-        scan = f"read_csv({src}, header = true, all_varchar = true, quote = '\"', escape = '\"')"
-        try:
-            present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
-        except duckdb.Error as exc:
-            raise ParseError(f"{path}: not a readable CSV file: {exc}") from exc
+        header = _csv_header(path)
+        present = set(header)
+        names = ", ".join(f"{_sql_str(c)}: 'VARCHAR'" for c in header)
+        scan = (
+            f"read_csv({src}, header = true, auto_detect = false, columns = {{{names}}},"
+            " delim = ',', quote = '\"', escape = '\"')"
+        )
         missing = [c for c in required if c not in present]
         if missing:
             raise ParseError(f"{path}: missing column {missing[0]!r} (ethereum-etl {kind})")
@@ -193,12 +211,14 @@ def _load_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path, table: str
         select = f"SELECT {', '.join(cols)} FROM {scan}"
     else:
         scan = f"(SELECT row_number() OVER () AS _row, json AS j FROM read_ndjson_objects({src}))"
-        for c in required:
-            absent = con.execute(
-                f"SELECT _row FROM {scan} WHERE NOT json_exists(j, '$.{c}') ORDER BY _row LIMIT 1"
-            ).fetchall()
-            if absent:
-                raise ParseError(f"{path} row {absent[0][0]}: no field {c!r} (ethereum-etl {kind})")
+        first_missing = " ".join(f"WHEN NOT json_exists(j, '$.{c}') THEN '{c}'" for c in required)
+        absent = con.execute(
+            f"SELECT _row, missing FROM (SELECT _row, CASE {first_missing} END AS missing"
+            f" FROM {scan}) WHERE missing IS NOT NULL ORDER BY _row LIMIT 1"
+        ).fetchall()
+        if absent:
+            row, c = absent[0]
+            raise ParseError(f"{path} row {row}: no field {c!r} (ethereum-etl {kind})")
         cols = [
             (
                 f"CASE WHEN json_type(j->'{c}') = 'ARRAY' THEN"
@@ -213,7 +233,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path, table: str
     try:
         con.execute(f"INSERT INTO {table} SELECT {src} AS _file, * FROM ({select})")
     except duckdb.Error as exc:
-        raise ParseError(f"{path}: cannot read as ethereum-etl {kind}: {exc}") from exc
+        raise ParseError(f"{path}: cannot read as ethereum-etl {kind}: {_one_line(exc)}") from exc
 
 
 def _check(con: duckdb.DuckDBPyConnection, kind: str, table: str) -> None:

@@ -346,3 +346,20 @@ def test_ragged_csv_row_is_one_line_error_naming_the_file(
         ingest_eth_etl(con, csv_export, IngestOptions())
     assert "\n" not in str(info.value)
     assert count(con, "blocks") == 0
+
+
+def test_blocks_without_trace_rows_are_marked_unavailable(
+    con: duckdb.DuckDBPyConnection, shared_data: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "partial"
+    trace_export(shared_data, root, "block_with_error")
+    nxt = 1000896
+    with (root / "blocks.csv").open("a") as fh:
+        fh.write(f"{nxt},0x{nxt:064x},0x{nxt - 1:064x},1455404070,1,0x{'1' * 40},0,0\r\n")
+    with (root / "transactions.csv").open("a") as fh:
+        fh.write(f"0x{'e' * 64},{nxt},0,0x{'2' * 40},0x{'3' * 40},5,0,0,1,0x\r\n")
+    ingest_eth_etl(con, root, IngestOptions())
+    got = con.execute("SELECT height, internal_available FROM eth_blocks ORDER BY height")
+    assert got.fetchall() == [(1000895, True), (nxt, False)]
+    view = eth_address_view(con, "0x" + "3" * 40)
+    assert not view["internal_transfers_complete"]

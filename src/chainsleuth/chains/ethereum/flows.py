@@ -69,7 +69,10 @@ def _stage_blocks_and_txs(con: duckdb.DuckDBPyConnection, internal_source: str |
         CREATE OR REPLACE TEMP TABLE stg_eth_blocks AS
         SELECT height, hash, parent_hash, make_timestamp(timestamp * 1000000) AS time,
                tx_count, miner, TRY_CAST(base_fee_per_gas AS HUGEINT) AS base_fee_per_gas,
-               gas_used, gas_limit, $source::VARCHAR AS internal_source
+               gas_used, gas_limit,
+               -- a block with transactions but no trace rows has unknown internal transfers
+               CASE WHEN tx_count = 0 OR height IN (SELECT block_height FROM raw_eth_traces)
+                    THEN $source::VARCHAR END AS internal_source
         FROM raw_eth_blocks
         """,
         {"source": internal_source},

@@ -8,8 +8,9 @@ writes `blocks.csv`, `transactions.csv`, `receipts.csv`, `logs.csv`, `traces.csv
 config, byte-identical files.
 
 The economy: users trade among themselves; exchanges give each customer a deposit address
-that forwards to the exchange's hot wallet (ETH and tokens); a DEX pool swaps tokens for
-ETH in one transaction (token in by a log, ETH out by an internal call); a bridge takes
+that forwards to the exchange's hot wallet (ETH and tokens); a DEX pool swaps in one
+transaction a token for ETH (token in by a log, ETH out by an internal call) or for another
+token (two logs); a bridge takes
 ETH with a Bitcoin address in its calldata and releases BTC on the Bitcoin side (recorded
 in the truth as `bridge_releases`); a fixed-denomination mixer (10 ETH, Tornado-like)
 pays withdrawals to fresh addresses by internal calls; some transactions fail.
@@ -483,8 +484,10 @@ class _Economy:
             elif move < 0.5:
                 ex = rng.choice(self.exchanges)
                 c.tx(ex["hot"], user, rng.randint(1, 5) * ETHER)
-            elif move < 0.6:
+            elif move < 0.55:
                 self.swap_token_for_eth(user, self.steth, self.token_of(user, self.steth) // 3)
+            elif move < 0.6:
+                self.swap_tokens(user, self.usdt, self.token_of(user, self.usdt) // 5, self.steth)
             elif move < 0.65:
                 self.wrap(user, ETHER)
             elif move < 0.75 and spare > MIXER_DENOMINATION:
@@ -517,6 +520,20 @@ class _Economy:
             gas_used=120_000,
         )
         return h, eth_out
+
+    def swap_tokens(self, trader: str, token_in: str, amount: int, token_out: str) -> str:
+        """One token in, the other out, both by Transfer logs of one transaction."""
+        out = amount * ETHER // USDT_PER_ETH * STETH_PER_ETH
+        return self.c.tx(
+            trader,
+            self.pool,
+            logs=[
+                transfer_log(token_in, trader, self.pool, amount),
+                transfer_log(token_out, self.pool, trader, out),
+            ],
+            data="0x38ed1739",
+            gas_used=150_000,
+        )
 
     def wrap(self, user: str, amount: int) -> None:
         """WETH Deposit: ETH in, WETH minted (a Deposit log)."""

@@ -60,6 +60,7 @@ def test_stream_blocks_with_receipt_fallback_and_no_traces(
     con: duckdb.DuckDBPyConnection, rpc_server: RpcServer, shared_data: Path
 ) -> None:
     load_stream(rpc_server, shared_data)
+    rpc_server.fail_next(status=503)  # an overloaded node: retried, not fatal
     opts = IngestOptions(start=1755634)
     summary = ingest_eth_rpc(con, rpc_server.url, opts, policy=FAST)
     assert (summary.blocks, summary.txs) == (2, 2)

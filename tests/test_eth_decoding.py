@@ -115,6 +115,7 @@ def test_token_standards_and_uint256_beyond_128_bits(con: duckdb.DuckDBPyConnect
             log(7, events.WETH, [events.WITHDRAWAL, topic(A)], [5]),
             log(8, OTHER, [events.DEPOSIT, topic(A)], [9]),  # not a wrapped-native contract
             log(9, TOKEN, [T, topic(A)], [1]),  # two topics: no standard
+            log(10, TOKEN, [T, topic(A), topic(B)], [11]),
         ],
     )
     assert notes and notes[0].startswith("1 Transfer")
@@ -134,7 +135,9 @@ def test_token_standards_and_uint256_beyond_128_bits(con: duckdb.DuckDBPyConnect
         "log:6.0": (MULTI, A, B, 10, "1"),
         "log:6.1": (MULTI, A, B, 20, "2"),
         "log:7": (events.WETH, A, zero, 5, None),
+        "log:10": (TOKEN, A, B, 11, None),
     }
+    assert list(got)[-2:] == ["log:7", "log:10"]  # numeric order of log indexes
     stored = con.execute(
         "SELECT position, amount, amount_raw FROM transfers WHERE position IN ('log:0', 'log:3')"
         " ORDER BY position"
@@ -142,8 +145,8 @@ def test_token_standards_and_uint256_beyond_128_bits(con: duckdb.DuckDBPyConnect
     assert stored == [("log:0", None, str(BIG)), ("log:3", 2**127 - 1, None)]
     b = eth_address_view(con, B)
     token = next(x for x in b["balances"] if x["asset"] == TOKEN)
-    assert token["received"] == 2 * BIG and token["sent"] == 2**128 - 1
-    assert token["balance"] == 2 * BIG - 2**128 + 1
+    assert token["received"] == 2 * BIG + 11 and token["sent"] == 2**128 - 1
+    assert token["balance"] == 2 * BIG + 11 - 2**128 + 1
     standards = dict(con.execute("SELECT contract, standard FROM tokens").fetchall())
     assert standards == {TOKEN: "erc20", NFT: "erc721", MULTI: "erc1155", events.WETH: "erc20"}
     a = eth_address_view(con, A)

@@ -21,6 +21,11 @@ from chainsleuth.store.queries import rows
 CHAIN = "ethereum"
 EXACT_SUM = "sum(coalesce(t.amount::BIGNUM, t.amount_raw::BIGNUM))::VARCHAR"
 EXACT_AMOUNT = "coalesce(t.amount::VARCHAR, t.amount_raw)"
+# Flows of a transaction in order: native, internal (by trace address), token (by log index).
+FLOW_ORDER = (
+    "CASE t.kind WHEN 'native' THEN 0 WHEN 'internal' THEN 1 ELSE 2 END,"
+    " list_transform(regexp_extract_all(t.position, '[0-9]+'), lambda x: x::INTEGER)"
+)
 
 
 def _int(value: Any) -> int:
@@ -112,7 +117,7 @@ def eth_address_view(
         LEFT JOIN addresses f ON f.address_id = t.from_id
         LEFT JOIN addresses o ON o.address_id = t.to_id
         WHERE t.chain = $chain AND (t.from_id = $aid OR t.to_id = $aid)
-        ORDER BY t.block_height DESC, t.tx_hash, t.position LIMIT $limit
+        ORDER BY t.block_height DESC, t.tx_hash, {FLOW_ORDER} LIMIT $limit
         """,
         pl,
     )
@@ -203,8 +208,7 @@ def eth_tx_view(con: duckdb.DuckDBPyConnection, tx_hash: str) -> dict[str, Any]:
         LEFT JOIN addresses f ON f.address_id = t.from_id
         LEFT JOIN addresses o ON o.address_id = t.to_id
         WHERE t.chain = $chain AND t.tx_hash = $h
-        ORDER BY CASE t.kind WHEN 'native' THEN 0 WHEN 'internal' THEN 1 ELSE 2 END,
-                 t.position
+        ORDER BY {FLOW_ORDER}
         """,
         {"chain": CHAIN, "h": h},
     )

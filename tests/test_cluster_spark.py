@@ -1,4 +1,5 @@
-"""The Spark job (local[2]) gives the embedded engine's partition, ids and links."""
+"""The Spark job (local[2]) gives the embedded engine's partition, ids and links (Bitcoin and
+Ethereum)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import pytest
 
 from chainsleuth.analytics.clustering.engine import run
 from chainsleuth.analytics.clustering.export import export_parquet
+from chainsleuth.analytics.clustering.heuristics import defaults
 from chainsleuth.store.db import connect
 from tests.chainbuilder import chain, ingest
 from tests.test_cluster_engine import ALL, clusters, random_chain
+from tests.test_cluster_ethereum import eth_store
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -32,4 +35,21 @@ def test_spark_partition_equals_embedded(tmp_path: Path) -> None:
     assert clusters(con) == embedded
     assert sorted(con.execute("SELECT * FROM cluster_links").fetchall()) == links
     assert sorted(con.execute("SELECT * FROM coinjoin_txs").fetchall()) == coinjoins
+    con.close()
+
+
+def test_spark_deposit_clusters_equal_embedded(tmp_path: Path) -> None:
+    pytest.importorskip("pyspark")
+    from chainsleuth.analytics.clustering.spark import run_spark
+
+    con = connect(tmp_path / "store.duckdb")
+    eth_store(con)
+    names = defaults("ethereum")
+    run(con, "ethereum", names)
+    embedded = con.execute("SELECT * FROM clusters ORDER BY address_id").fetchall()
+    links = sorted(con.execute("SELECT * FROM cluster_links").fetchall())
+    export_parquet(con, tmp_path / "parquet")
+    run_spark(con, "ethereum", names, tmp_path / "parquet", master="local[2]")
+    assert con.execute("SELECT * FROM clusters ORDER BY address_id").fetchall() == embedded
+    assert sorted(con.execute("SELECT * FROM cluster_links").fetchall()) == links
     con.close()

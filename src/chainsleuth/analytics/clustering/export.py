@@ -60,12 +60,12 @@ def export_parquet(con: duckdb.DuckDBPyConnection, out: Path) -> list[dict[str, 
         target = out / name
         row = first_row(con.execute(f'SELECT count(*) FROM "{name}"'))
         count = int(row[0]) if row else 0
-        if chained:
+        if chained and count:
             con.execute(
                 f'COPY (SELECT * FROM "{name}") TO {_quote(target)}'
                 " (FORMAT parquet, PARTITION_BY (chain), OVERWRITE_OR_IGNORE true)"
             )
-        else:
+        else:  # one file, so even an empty table keeps its schema for readers
             target.mkdir(exist_ok=True)
             con.execute(
                 f'COPY (SELECT * FROM "{name}") TO {_quote(target / "data.parquet")}'

@@ -31,7 +31,6 @@ from chainsleuth.errors import InputError
 from chainsleuth.store.db import transaction
 
 INSTALL_HINT = "pip install 'chainsleuth[spark]'"
-SOURCE_TABLES = ("inputs", "outputs", "txs")
 
 
 def require_pyspark() -> None:
@@ -105,8 +104,8 @@ def spark_job(spark: Any, parquet: Path, w: Window, names: list[str], out: Path)
     """Read the export, make links and components, write them under `out` as Parquet."""
     from pyspark.sql import functions as f
 
-    for table in SOURCE_TABLES:
-        spark.read.parquet(str(parquet / table)).createOrReplaceTempView(table)
+    for table in sorted(p for p in parquet.iterdir() if p.is_dir()):
+        spark.read.parquet(str(table)).createOrReplaceTempView(table.name)
     if uses_utxo(names):
         found = spark.sql(detection_sql(w)).withColumn("chain", f.lit(w.chain)).localCheckpoint()
         found.where(f.col("kind") != TX0).createOrReplaceTempView(w.coinjoins)

@@ -125,6 +125,9 @@ def test_incident_report_without_chain_data(tmp_path: Path) -> None:
 # --- a simulated incident whose chain is ingested, clustered and tagged ---------------------
 
 
+PRICES = {"2024-01-03": 42_000, "2024-01-04": 44_000}  # made-up closes for the simulated days
+
+
 @pytest.fixture(scope="module")
 def sim_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from chainsleuth.sim.tagpack import write_tagpack
@@ -133,7 +136,13 @@ def sim_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     sim = simulated_incident(root)
     write_tagpack(sim["chain"] / "truth.json", root / "tags.yaml")
     out = root / "out"
+    prices = root / "btc.csv"
+    prices.write_text(
+        "date,asset,close\n" + "".join(f"{day},BTC,{close}\n" for day, close in PRICES.items()),
+        encoding="utf-8",
+    )
     for command in (
+        ["prices", "import", str(prices)],
         ["tags", "import", str(root / "tags.yaml")],
         ["cluster", "--chain", "bitcoin"],
         ["report", "incident", sim["id"], "--out", str(out)],
@@ -190,6 +199,23 @@ def test_simulated_report_endpoints_match_the_truth(sim_report: dict[str, Any]) 
     reported = {s["label"].removesuffix(" (OTC desk)") for s in services}
     assert {e["label"] for e in theft["endpoints"][:5]} <= reported
     assert reported - true_labels <= {theft["victim"]["label"]}
+
+
+@pytest.mark.slow
+def test_simulated_cash_outs_valued_on_their_days(sim_report: dict[str, Any]) -> None:
+    page: Page = sim_report["page"]
+    services = page.records("table-services-bitcoin")
+    usd = [int(r["usd_at_arrival"].replace(",", "")) for r in services]
+    for row, value in zip(services, usd, strict=True):
+        btc = int(row["amount"]) / 1e8
+        assert btc * min(PRICES.values()) - 1 <= value <= btc * max(PRICES.values()) + 1
+    expected = sum(
+        int(r["to_endpoints"]) / 1e8 * PRICES[r["hour"][:10]]
+        for r in page.records("table-timeline-bitcoin")
+    )
+    assert sum(usd) == pytest.approx(expected, abs=len(services) + 1)
+    html = (sim_report["out"] / f"{sim_report['id']}.html").read_text(encoding="utf-8")
+    assert f"cash-outs worth ${sum(usd):,} at the daily closes" in html
 
 
 @pytest.mark.slow

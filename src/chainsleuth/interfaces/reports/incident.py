@@ -169,6 +169,9 @@ def _summary(s: TraceSection) -> str:
     )
     if top:
         text += f"; the largest is {top['label']} with {top['amount_units']} {s.asset}"
+    usd = [service["usd_at_arrival"] for service in s.by_service]
+    if usd and all(v is not None for v in usd):
+        text += f" (cash-outs worth ${sum(usd):,} at the daily closes of the days they arrived)"
     r = t["remainder"]
     text += (
         f". Still held: {s.whole(int(r['held_total']))}; fees: {s.whole(int(r['fees']))}; "

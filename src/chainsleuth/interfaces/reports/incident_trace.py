@@ -6,7 +6,8 @@ Per chain of the incident whose chain data is stored:
   transactions (Ethereum), or else the incident's seed addresses;
 - the trace (`analytics.tracing.run.trace`, custodial tagged entities as endpoints) as its
   JSON form: endpoints, remainder, edges with provenance;
-- the cash-out per service (endpoints grouped by label);
+- the cash-out per service (endpoints grouped by label), valued in USD at the daily close
+  of the days the value arrived, when prices are stored;
 - the timeline: tainted value moved per hour (or per day, for laundering spread over more
   than three days) from the edges' times, and the value reaching endpoints;
 - the evidence: the tags (source, confidence) of each endpoint entity and of the seed
@@ -21,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import duckdb
@@ -33,6 +35,7 @@ from chainsleuth.analytics.tracing.utxo import TraceParams
 from chainsleuth.errors import InputError, NotFoundError
 from chainsleuth.services.incidents.model import KNOWN_DECIMALS
 from chainsleuth.services.incidents.verify import incident_chains, theft_seeds
+from chainsleuth.services.prices import value_usd
 
 DEFAULT_MAX_HOPS = 50
 """Hops followed by the report's trace: laundering runs long peel chains (the simulator's
@@ -120,7 +123,7 @@ def _no_data(chain: str, seeds: dict[str, Any]) -> str:
     )
 
 
-def _by_service(section: TraceSection) -> list[dict[str, Any]]:
+def _by_service(con: duckdb.DuckDBPyConnection, section: TraceSection) -> list[dict[str, Any]]:
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for e in section.trace["endpoints"]:
         g = groups.setdefault(
@@ -145,10 +148,42 @@ def _by_service(section: TraceSection) -> list[dict[str, Any]]:
             known = [t for t in (g[key], e[key]) if t is not None]
             g[key] = pick(known) if known else None
     ordered = sorted(groups.values(), key=lambda g: -g["amount"])
+    usd = _usd_at_arrival(con, section)
     for g in ordered:
         g["amount_units"] = section.whole(g["amount"])
         g["share"] = f"{100 * g['share']:.2f}%"
+        g["usd_at_arrival"] = usd.get((g["label"], g["asset"]))
     return ordered
+
+
+def _usd_at_arrival(
+    con: duckdb.DuckDBPyConnection, section: TraceSection
+) -> dict[tuple[str, str], int | None]:
+    """Per (service label, asset): whole USD of the tainted value it received, each day's
+    arrivals at that day's close; None when a day has no price (or the decimals are unknown)."""
+    label_of = {
+        a["address"]: (str(e["label"]), str(e["asset"]))
+        for e in section.trace["endpoints"]
+        for a in e["addresses"]
+    }
+    daily: dict[tuple[str, str], dict[dt.date | None, int]] = defaultdict(lambda: defaultdict(int))
+    for e in section.trace["edges"]:
+        key = label_of.get(e["to"])
+        if key is not None and key[1] == e["asset"]:
+            daily[key][e["time"].date() if e["time"] is not None else None] += int(e["amount"])
+    found: dict[tuple[str, str], int | None] = {}
+    for key, days in daily.items():
+        total: Decimal | None = Decimal(0)
+        for day, amount in days.items():
+            value = None
+            if day is not None and section.decimals is not None:
+                value = value_usd(con, key[1], amount, section.decimals, day)
+            if value is None or total is None:
+                total = None
+                break
+            total += value
+        found[key] = None if total is None else int(total.quantize(Decimal(1), ROUND_HALF_EVEN))
+    return found
 
 
 def _floor(time: dt.datetime, bucket: str) -> dt.datetime:
@@ -386,7 +421,7 @@ def trace_sections(
         }
         section.trace = result.to_dict()
         section.decimals = _decimals(con, chain, section.asset)
-        section.by_service = _by_service(section)
+        section.by_service = _by_service(con, section)
         section.bucket, section.timeline = _timeline(section)
         section.evidence_tags = _evidence_tags(con, section)
         section.heuristics = _heuristics(con, section)

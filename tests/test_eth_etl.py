@@ -363,3 +363,65 @@ def test_blocks_without_trace_rows_are_marked_unavailable(
     assert got.fetchall() == [(1000895, True), (nxt, False)]
     view = eth_address_view(con, "0x" + "3" * 40)
     assert not view["internal_transfers_complete"]
+
+
+@pytest.mark.parametrize("folder", ["blocks_508110_508110", "blocks_2112234_2112234"])
+def test_stream_json_traces_record_contracts_as_ethereum_etl(
+    con: duckdb.DuckDBPyConnection, shared_data: Path, tmp_path: Path, folder: str
+) -> None:
+    """Real stream traces.json; blocks/transactions rebuilt from the recorded header and the
+    root frames (the recordings have no full block); contracts as ethereum-etl found them."""
+    src = shared_data / "ethereum/etl-fixtures/test_stream" / folder
+    header = json.loads(
+        next(src.glob("web3_response.eth_getBlockByNumber_0x*_false.json")).read_text()
+    )
+    block = header["result"]
+    traces = ndjson(src / "expected_traces.json")
+    roots = {
+        t["transaction_hash"]: t for t in traces if t["transaction_hash"] and not t["trace_address"]
+    }
+    root = link(tmp_path / folder, {"traces.json": src / "expected_traces.json"})
+    height = int(block["number"], 16)
+    row = {
+        "number": height,
+        "hash": block["hash"],
+        "parent_hash": block["parentHash"],
+        "timestamp": int(block["timestamp"], 16),
+        "transaction_count": len(block["transactions"]),
+        "miner": block["miner"],
+        "gas_used": int(block["gasUsed"], 16),
+        "gas_limit": int(block["gasLimit"], 16),
+    }
+    (root / "blocks.json").write_text(json.dumps(row) + "\n")
+    txs = [
+        {
+            "hash": h,
+            "block_number": height,
+            "transaction_index": i,
+            "from_address": roots[h]["from_address"],
+            "to_address": roots[h]["to_address"] if roots[h]["trace_type"] == "call" else None,
+            "value": roots[h]["value"],
+            "nonce": 0,
+            "gas": 0,
+            "gas_price": 1,
+            "input": "0x",
+        }
+        for i, h in enumerate(block["transactions"])
+    ]
+    (root / "transactions.json").write_text("".join(json.dumps(t) + "\n" for t in txs))
+    ingest_eth_etl(con, root, IngestOptions())
+    expected = {c["address"] for c in ndjson(src / "expected_contracts.json")}
+    got = con.execute(
+        "SELECT a.address, c.address FROM contracts k JOIN addresses a USING (address_id)"
+        " JOIN addresses c ON c.address_id = k.creator_id"
+    ).fetchall()
+    assert {a for a, _ in got} == expected
+    creators = {
+        t["to_address"]: t["from_address"] for t in roots.values() if t["trace_type"] == "create"
+    }
+    assert {a: c for a, c in got} == {a: creators[a] for a in expected}
+    for h, t in roots.items():
+        view = eth_tx_view(con, h)
+        assert view["contract_created"] == (
+            t["to_address"] if t["trace_type"] == "create" else None
+        )

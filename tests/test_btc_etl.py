@@ -219,7 +219,7 @@ def test_plain_export_is_resolved_from_stored_outputs(
     for t in txs:
         t["inputs"] = [{**i, "addresses": [], "type": None, "value": None} for i in t["inputs"]]
     plain = export_dir(tmp_path, read_lines(simulated / "blocks.json"), txs)
-    ingest_etl(con, str(plain), IngestOptions(batch_blocks=7))
+    ingest_etl(con, str(plain), IngestOptions(batch_blocks=30))
     _, _, fees, n_inputs = file_totals(simulated)
     assert stored(con, "SELECT sum(fee), count(*) FILTER (WHERE fee IS NULL) FROM txs") == [
         (fees, 0)
@@ -310,6 +310,7 @@ def test_incomplete_block_is_refused(
         ingest_etl(con, str(export_dir(tmp_path, blocks, txs)), IngestOptions())
 
 
+@pytest.mark.slow
 def test_cli_reports_a_bad_export_in_one_line(tmp_path: Path) -> None:
     d = export_dir(tmp_path / "x", [{"hash": "00" * 32, "number": 1}], [])
     (d / "transactions.json").write_text("")

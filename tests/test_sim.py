@@ -286,6 +286,7 @@ def test_theft_outcome_adds_up_and_matches_the_chain(
         )
 
 
+@pytest.mark.slow
 def test_cli_writes_the_files_and_refuses_tiny_chains(tmp_path: Path) -> None:
     exe = str(Path(sys.executable).parent / "chainsleuth")
     ok = subprocess.run(

@@ -425,3 +425,36 @@ def test_stream_json_traces_record_contracts_as_ethereum_etl(
         assert view["contract_created"] == (
             t["to_address"] if t["trace_type"] == "create" else None
         )
+
+
+def test_partitioned_export_commits_each_range(
+    con: duckdb.DuckDBPyConnection, shared_data: Path, tmp_path: Path
+) -> None:
+    """ethereum-etl export_all layout, one partition per block, made from the real stream
+    export; the second partition is broken, the first stays stored, a fixed re-run resumes."""
+    src = shared_data / STREAM
+    kinds = ("blocks", "transactions", "logs")
+    for height in (17173049, 17173050):
+        for kind in kinds:
+            folder = tmp_path / "export" / kind / f"start_block={height}" / f"end_block={height}"
+            folder.mkdir(parents=True)
+            key = "number" if kind == "blocks" else "block_number"
+            lines = [r for r in ndjson(src / f"expected_{kind}.json") if r[key] == height]
+            if kind == "logs" and height == 17173050:
+                lines[0]["topics"] = None
+            body = "".join(json.dumps(r) + "\n" for r in lines)
+            (folder / f"{kind}_{height}_{height}.json").write_text(body)
+    with pytest.raises(ParseError, match=r"block 17173050 tx .* has no topics field"):
+        ingest_eth_etl(con, tmp_path / "export", IngestOptions())
+    assert con.execute("SELECT height FROM blocks").fetchall() == [(17173049,)]
+    broken = next((tmp_path / "export" / "logs").rglob("logs_17173050_17173050.json"))
+    broken.write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in ndjson(src / "expected_logs.json")
+            if r["block_number"] == 17173050
+        )
+    )
+    summary = ingest_eth_etl(con, tmp_path / "export", IngestOptions())
+    assert (summary.blocks, summary.first_height) == (1, 17173050)
+    assert count(con, "blocks") == 2

@@ -1,10 +1,12 @@
 """Ingest an ethereum-etl export directory: blocks, transactions, value flows, tokens.
 
 The export is read by DuckDB into the raw relations (`chains.ethereum.etl`), decoded into
-value flows (`chains.ethereum.flows`) and written by `store.account.apply_staged` in one
-transaction: all of the selected blocks or none. Blocks already stored are skipped, so a
-re-run or an overlapping export adds nothing twice. Without traces.csv/json the blocks are
-stored with internal transfers marked unavailable.
+value flows (`chains.ethereum.flows`) and written by `store.account.apply_staged`, one
+transaction per block-range partition of the export (ethereum-etl's `export_all` layout;
+an unpartitioned export is one partition): a partition is stored whole or not at all.
+Blocks already stored are skipped, so a re-run after an interruption resumes, and an
+overlapping export adds nothing twice. Blocks without traces are stored with internal
+transfers marked unavailable.
 """
 
 from __future__ import annotations
@@ -25,34 +27,39 @@ SOURCE = "etl"
 def ingest_eth_etl(
     con: duckdb.DuckDBPyConnection, directory: str | Path, opts: IngestOptions
 ) -> IngestSummary:
-    """Ingest the ethereum-etl export under `directory` (heights opts.start..opts.end)."""
-    summary = IngestSummary(CHAIN, SOURCE)
-    task = opts.progress.add_task("ethereum etl", total=3) if opts.progress else None
+    """Ingest the ethereum-etl export under `directory` (heights opts.start..opts.end).
 
-    def step() -> None:
+    Each block-range partition of the export is one committed batch (the whole export
+    when it is not partitioned); token metadata follows the blocks.
+    """
+    summary = IngestSummary(CHAIN, SOURCE)
+    found = etl.find_files(directory)
+    parts = found.partitions()
+    task = opts.progress.add_task("ethereum etl", total=len(parts)) if opts.progress else None
+    loads = []
+    for part in parts:
+        loads.append(etl.load_raw(con, part, opts.start, opts.end))
+        for note in build_staging(con, "etl" if loads[-1].has_traces else None):
+            if note not in summary.notes:
+                summary.notes.append(note)
+        result = apply_staged(con, CHAIN, SOURCE)
+        summary.add(
+            result.blocks, result.txs, result.new_addresses, result.first_height, result.last_height
+        )
         if opts.progress is not None and task is not None:
             opts.progress.advance(task)
-
-    loaded = etl.load_raw(con, directory, opts.start, opts.end)
-    step()
-    summary.notes.extend(build_staging(con, "etl" if loaded.has_traces else None))
-    step()
-    result = apply_staged(con, CHAIN, SOURCE)
-    if loaded.has_tokens:
+    if found.has("tokens"):
+        etl.load_kind(con, found, "tokens")
         upsert_tokens(con, CHAIN, etl.TOKENS_SQL)
     etl.drop_loaded(con)
-    step()
-    summary.add(
-        result.blocks, result.txs, result.new_addresses, result.first_height, result.last_height
-    )
-    if not loaded.has_traces:
+    if not all(load.has_traces for load in loads):
         summary.notes.append(
             "no traces in the export: internal transfers are marked unavailable for these blocks"
         )
-    if not loaded.has_receipts:
+    if not all(load.has_receipts for load in loads):
         summary.notes.append(
             "no receipts in the export: transaction status, gas used and fees are unknown"
         )
-    if not loaded.has_logs:
+    if not all(load.has_logs for load in loads):
         summary.notes.append("no logs or token_transfers in the export: no token transfers")
     return summary

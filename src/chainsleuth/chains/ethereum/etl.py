@@ -15,6 +15,7 @@ Stream exports (`ethereumetl stream`) merge receipt fields into transactions as
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,6 +144,44 @@ class EtlFiles:
     def has(self, kind: str) -> bool:
         """Whether the export has at least one non-empty file of `kind`."""
         return bool(self.files.get(kind))
+
+    def partitions(self) -> list[EtlFiles]:
+        """The block-bound files split by ethereum-etl's block-range partitions, in order.
+
+        `export_all` writes `<kind>/start_block=A/end_block=B/<kind>_A_B.csv`; when every
+        block-bound file carries such a range and every range has its blocks file, each
+        range is a partition (ingested as its own batch, so memory follows the partition
+        size). Otherwise the whole export is one partition. Token files are not block-bound
+        and are left out (see `tokens_only`).
+        """
+        groups: dict[tuple[int, int], EtlFiles] = {}
+        for kind, paths in self.files.items():
+            if kind == "tokens":
+                continue
+            for path in paths:
+                key = _range_key(self.root, path)
+                if key is None:
+                    return [self.without("tokens")]
+                groups.setdefault(key, EtlFiles(self.root)).files.setdefault(kind, []).append(path)
+        if not groups or not all(g.has("blocks") for g in groups.values()):
+            return [self.without("tokens")]
+        return [groups[k] for k in sorted(groups)]
+
+    def without(self, kind: str) -> EtlFiles:
+        """These files less those of `kind`."""
+        return EtlFiles(self.root, {k: v for k, v in self.files.items() if k != kind})
+
+
+_PARTITION_DIR = re.compile(r"start_block=(\d+)/end_block=(\d+)/")
+_PARTITION_NAME = re.compile(r"_(\d+)_(\d+)\.(?:csv|json)$")
+
+
+def _range_key(root: Path, path: Path) -> tuple[int, int] | None:
+    """The block range of a partitioned ethereum-etl file, from its directory or name."""
+    found = _PARTITION_DIR.search(path.relative_to(root).as_posix()) or _PARTITION_NAME.search(
+        path.name
+    )
+    return (int(found[1]), int(found[2])) if found else None
 
 
 def find_files(root: str | Path) -> EtlFiles:
@@ -358,16 +397,15 @@ class EtlLoad:
     has_traces: bool
     has_receipts: bool
     has_logs: bool
-    has_tokens: bool
 
 
 def load_raw(
-    con: duckdb.DuckDBPyConnection, root: str | Path, start: int | None, end: int | None
+    con: duckdb.DuckDBPyConnection, found: EtlFiles, start: int | None, end: int | None
 ) -> EtlLoad:
-    """Fill the raw relations from the export under `root`, blocks start..end only."""
-    found = find_files(root)
+    """Fill the raw relations from the files `found` (one partition), blocks start..end."""
     for kind in COLUMNS:
-        load_kind(con, found, kind)
+        if kind != "tokens":
+            load_kind(con, found, kind)
     low = -1 if start is None else int(start)
     high = 2**63 - 1 if end is None else int(end)
     has_receipts = found.has("receipts")
@@ -385,7 +423,6 @@ def load_raw(
         has_traces=found.has("traces"),
         has_receipts=has_receipts or bool(receipts_in_txs),
         has_logs=found.has("logs") or found.has("token_transfers"),
-        has_tokens=found.has("tokens"),
     )
 
 

@@ -244,7 +244,7 @@ class EtlWriter:
                 "height": height,
                 "block_hash": block_hash.take(pa.array(height - heights[0])),
                 "timestamp": timestamps[height - heights[0]],
-                "coinbase": np.where(coinbase, "true", "false"),
+                "coinbase": pc.if_else(pa.array(coinbase), "true", "false"),
                 "position": position,
                 "inputs": joined_lists(inputs, in_row[in_order], n_tx),
                 "outputs": joined_lists(outputs, out_row[out_order], n_tx),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.interfaces.cli.context import settings, store
 from chainsleuth.interfaces.output import stderr
 from chainsleuth.services.incidents.repository import incident_store
@@ -36,12 +37,15 @@ def incident_command(
     ctx: typer.Context,
     incident_id: str = typer.Argument(..., metavar="ID"),
     out: Path = typer.Option(..., "--out", help="Directory to write the report into."),
+    model: Model = typer.Option(Model.haircut, "--model", help="Taint model of the trace."),
+    max_hops: int = typer.Option(50, "--max-hops", min=1, help="Hops of the trace."),
 ) -> None:
-    """One incident's facts, assets, seeds and sources as HTML and PDF."""
+    """One incident's facts, its trace where the chain is stored (endpoints, flow graph,
+    Sankey, laundering timeline), the evidence and the sources, as HTML and PDF."""
     from chainsleuth.interfaces.reports.incident import write_incident_report
 
     with incident_store(store(ctx)) as con:
-        written = write_incident_report(con, incident_id, out)
+        written = write_incident_report(con, incident_id, out, model=model, max_hops=max_hops)
     if not settings(ctx).quiet:
         for name, path in written.items():
             stderr.print(f"{name}: {path}")

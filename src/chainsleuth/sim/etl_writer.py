@@ -191,21 +191,21 @@ class EtlWriter:
         starts = np.flatnonzero(first_of_block)
         position = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
         # Row of each tx id in the sorted order (ids of a batch are consecutive).
-        row = np.empty(len(order), np.int64)
-        row[tx_id - batch.tx_id.min()] = np.arange(len(order))
         base = batch.tx_id.min()
-        n_in = np.bincount(row[batch.in_tx - base], minlength=len(order))
-        n_out = np.bincount(row[batch.out_tx - base], minlength=len(order))
-        v_in = np.bincount(row[batch.in_tx - base], batch.in_value, len(order)).astype(np.int64)
-        v_out = np.bincount(row[batch.out_tx - base], batch.out_value, len(order)).astype(np.int64)
+        row = np.empty(len(order), np.int64)
+        row[tx_id - base] = np.arange(len(order))
+        in_row, out_row = row[batch.in_tx - base], row[batch.out_tx - base]
+        n_in = np.bincount(in_row, minlength=len(order))
+        n_out = np.bincount(out_row, minlength=len(order))
+        v_in = np.bincount(in_row, batch.in_value, len(order)).astype(np.int64)
+        v_out = np.bincount(out_row, batch.out_value, len(order)).astype(np.int64)
         coinbase = batch.coinbase[order]
         stripped = 10 + 41 * n_in + 31 * n_out + np.where(coinbase, 50, 0)
         size = stripped + np.where(n_in > 0, 2 + 107 * n_in, 0)
         spender = world.book.owner.view[batch.in_addr].astype(np.int64)
         rbf_in = (world.kind[spender] == Kind.USER) & (spender % 2 == 0)
         rbf = np.zeros(len(order), np.bool_)
-        rbf[row[batch.in_tx - base]] = rbf_in
-        in_row = row[batch.in_tx - base]
+        rbf[in_row] = rbf_in
         in_order = np.lexsort((batch.in_n, in_row))
         inputs = json_lines(
             INPUT_PARTS,
@@ -218,7 +218,6 @@ class EtlWriter:
                 "value": batch.in_value[in_order],
             },
         )
-        out_row = row[batch.out_tx - base]
         out_order = np.lexsort((batch.out_n, out_row))
         out_addr = batch.out_addr[out_order]
         outputs = json_lines(

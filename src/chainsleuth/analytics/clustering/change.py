@@ -63,14 +63,16 @@ RULES = (FRESH, SCRIPT_TYPE, ROUND_PAYMENT, OPTIMAL)
 
 
 def _first_seen_ctes(w: Window) -> str:
-    """CTEs giving, per output address of the window, its first height and txs there."""
+    """CTEs giving, per output address of the window, its first height and whether one
+    transaction (1) or more (2) paid it there."""
     return f""",
     first_seen AS (
         SELECT p.address_id, min(p.block_height) AS first_h FROM outputs p
         WHERE {w.chain_rows("p")} AND p.address_id IN (SELECT address_id FROM outs)
         GROUP BY p.address_id
     ), first_txs AS (
-        SELECT p.address_id, min(f.first_h) AS first_h, count(DISTINCT p.tx_hash) AS n_first
+        SELECT p.address_id, min(f.first_h) AS first_h,
+               CASE WHEN min(p.tx_hash) = max(p.tx_hash) THEN 1 ELSE 2 END AS n_first
         FROM outputs p JOIN first_seen f
           ON f.address_id = p.address_id AND p.block_height = f.first_h
         WHERE {w.chain_rows("p")}
@@ -79,9 +81,11 @@ def _first_seen_ctes(w: Window) -> str:
 
 
 def _input_types_cte(w: Window) -> str:
-    """CTE `input_types`: how many script types a transaction spends, and one of them."""
+    """CTE `input_types`: whether a transaction spends one script type (1) or more (2), and
+    one of them."""
     return f""", input_types AS (
-        SELECT s.spent_by AS tx_hash, count(DISTINCT s.script_type) AS in_types,
+        SELECT s.spent_by AS tx_hash,
+               CASE WHEN min(s.script_type) = max(s.script_type) THEN 1 ELSE 2 END AS in_types,
                min(s.script_type) AS in_type
         FROM outputs s WHERE {w.rows("spent_height", "s")} GROUP BY s.spent_by
     )"""
@@ -132,7 +136,7 @@ def change_sql(w: Window, names: list[str]) -> str:
         SELECT c.*, {flags} FROM cand c
     ), per_tx AS (
         SELECT tx_hash, {counts} FROM flagged GROUP BY tx_hash
-        HAVING count(address_id) = 2 AND count(DISTINCT address_id) = 2 AND sum(reused) = 0
+        HAVING count(address_id) = 2 AND min(address_id) < max(address_id) AND sum(reused) = 0
     ), joined AS (
         SELECT f.*, {", ".join(f"p.n{k}" for k in range(len(rules)))}
         FROM flagged f JOIN per_tx p ON p.tx_hash = f.tx_hash

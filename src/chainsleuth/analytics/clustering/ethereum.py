@@ -43,7 +43,7 @@ def _deposits_ctes(w: Window) -> str:
         SELECT DISTINCT address_id FROM contracts WHERE {w.chain_rows()}
     ), single AS (
         SELECT from_id AS d, min(to_id) AS hot FROM t
-        GROUP BY from_id HAVING count(DISTINCT to_id) = 1
+        GROUP BY from_id HAVING min(to_id) = max(to_id)
     ), outgoing AS (
         SELECT s.d, s.hot, x.tx_hash, x.block_height FROM single s JOIN t x ON x.from_id = s.d
     ), forwarded AS (

@@ -23,7 +23,7 @@ def multi_input_sql(w: Window, names: list[str]) -> str:
           AND {w.not_flagged(w.coinjoins, "i.tx_hash")}
     ), roots AS (
         SELECT tx_hash, min(address_id) AS root FROM ins
-        GROUP BY tx_hash HAVING count(DISTINCT address_id) > 1
+        GROUP BY tx_hash HAVING min(address_id) < max(address_id)
     )
     SELECT DISTINCT r.root AS address_id_a, i.address_id AS address_id_b, i.tx_hash,
            i.block_height, 'multi-input' AS heuristic

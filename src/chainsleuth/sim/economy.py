@@ -224,7 +224,12 @@ class Economy:
         need = denomination + denomination // 100 + 20_000
         ok = ~used & (self.world.kind[self.pool_wallet] == Kind.USER)
         cand = np.flatnonzero(ok & (self.pool.value >= need))
-        cand = cand[self.rng.permutation(len(cand))]
+        # Draw a few times more coins than needed (not the whole candidate set: it can be
+        # millions) and keep one coin per wallet.
+        if len(cand) > 4 * count:
+            cand = cand[self.rng.integers(0, len(cand), 4 * count)]
+        else:
+            cand = cand[self.rng.permutation(len(cand))]
         _, first = np.unique(self.pool_wallet[cand], return_index=True)
         chosen = cand[np.sort(first)][:count]
         return chosen[self.rng.permutation(len(chosen))]

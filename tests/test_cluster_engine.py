@@ -17,7 +17,9 @@ from chainsleuth.store.db import connect
 from chainsleuth.store.utxo import rollback
 from tests.chainbuilder import chain, ingest
 
-ALL = heuristics.available("bitcoin")
+EVERY = heuristics.available("bitcoin")
+ALL = [n for n in EVERY if heuristics.HEURISTICS[n].incremental]
+"""The heuristics whose links depend only on the past (incremental runs)."""
 
 
 def clusters(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -134,6 +136,27 @@ def test_change_type_needs_one_output_of_the_inputs_script_type(con) -> None:
     run(con, "bitcoin", ["change-type"])
     links = con.execute("SELECT address_id_b FROM cluster_links").fetchall()
     assert links == [(aid(con, "CH"),)]
+
+
+def test_change_fingerprint_follows_the_spenders_and_always_recomputes(con) -> None:
+    later = chain(
+        [],
+        [],
+        [
+            {"id": "s1", "ins": [("t", 1)], "outs": [("N1", 38_000_000)]},
+            {"id": "s2", "ins": [("t", 0)], "outs": [("N2", 9_000_000)]},
+        ],
+    )[2]
+    ingest(con, [*change_chain([("PAY", 10_000_000), ("CH", 39_000_000)]), later])
+    con.execute("UPDATE txs SET version = 1 WHERE tx_hash = 's2'")  # another wallet
+    summary = run(con, "bitcoin", ["change-fingerprint"])
+    sql = "SELECT address_id_a, address_id_b, heuristic FROM cluster_links"
+    assert con.execute(sql).fetchall() == [(aid(con, "IN1"), aid(con, "CH"), "change-fingerprint")]
+    assert summary.mode == "full"
+    assert run(con, "bitcoin", ["change-fingerprint"]).mode == "full"
+    con.execute("UPDATE txs SET version = 2 WHERE tx_hash = 's2'")  # same wallet: no signal
+    run(con, "bitcoin", ["change-fingerprint"])
+    assert con.execute(sql).fetchall() == []
 
 
 def test_ids_are_stable_merges_log_aliases_and_reruns_change_nothing(con) -> None:

@@ -12,7 +12,7 @@ from chainsleuth.analytics.clustering.export import export_parquet
 from chainsleuth.analytics.clustering.heuristics import defaults
 from chainsleuth.store.db import connect
 from tests.chainbuilder import chain, ingest
-from tests.test_cluster_engine import ALL, clusters, random_chain
+from tests.test_cluster_engine import EVERY, clusters, random_chain
 from tests.test_cluster_ethereum import eth_store
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
@@ -24,13 +24,13 @@ def test_spark_partition_equals_embedded(tmp_path: Path) -> None:
 
     con = connect(tmp_path / "store.duckdb")
     ingest(con, chain(*random_chain(seed=7, n_blocks=12)))
-    run(con, "bitcoin", ALL)
+    run(con, "bitcoin", EVERY)
     embedded = clusters(con)
     links = sorted(con.execute("SELECT * FROM cluster_links").fetchall())
     coinjoins = sorted(con.execute("SELECT * FROM coinjoin_txs").fetchall())
     assert len(set(embedded.values())) < len(embedded)  # something was merged
     export_parquet(con, tmp_path / "parquet")
-    summary = run_spark(con, "bitcoin", ALL, tmp_path / "parquet", master="local[2]")
+    summary = run_spark(con, "bitcoin", EVERY, tmp_path / "parquet", master="local[2]")
     assert summary.mode == "full"
     assert clusters(con) == embedded
     assert sorted(con.execute("SELECT * FROM cluster_links").fetchall()) == links

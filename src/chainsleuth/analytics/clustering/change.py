@@ -7,8 +7,9 @@ output qualifies. Each alone is noisy (Möser & Narayanan 2022, "Resurrecting Ad
 Clustering in Bitcoin", FC '22, §4), so each is measured separately against ground truth
 (`bench/RESULTS.md`) and joins the default set only if precision stays at least 0.99.
 
-Every predicate looks only at the transaction and the chain before it, so an incremental
-run makes the same links as a full one.
+Every predicate but the fingerprint one looks only at the transaction and the chain before
+it, so an incremental run makes the same links as a full one; `change-fingerprint` looks at
+how the outputs are spent later, so runs that use it recompute in full.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from chainsleuth.analytics.clustering.window import Window
 ROUND_SAT = 100_000
 """A payment is "round" when it is a multiple of 0.001 BTC."""
 
+_SPENDER_COLUMNS = """CASE WHEN sf.version = tf.version AND sf.lt = tf.lt AND sf.rbf = tf.rbf
+                    THEN 1 ELSE 0 END AS fp_match,
+               sum(CASE WHEN o.spent_by IS NULL THEN 0 ELSE 1 END)
+                   OVER (PARTITION BY o.tx_hash) AS n_spent"""
+_SPENDER_JOINS = """LEFT JOIN fp tf ON tf.tx_hash = o.tx_hash
+        LEFT JOIN fp sf ON sf.tx_hash = o.spent_by"""
+
 
 @dataclass(frozen=True)
 class ChangeRule:
@@ -29,6 +37,7 @@ class ChangeRule:
     predicate: str
     needs_first_seen: bool = False
     needs_input_types: bool = False
+    needs_spenders: bool = False
 
 
 FRESH = ChangeRule(
@@ -59,7 +68,16 @@ OPTIMAL = ChangeRule(
     # sensibly returns change smaller than every input it spent.
     "c.value < c.min_in",
 )
-RULES = (FRESH, SCRIPT_TYPE, ROUND_PAYMENT, OPTIMAL)
+FINGERPRINT = ChangeRule(
+    "change-fingerprint",
+    # Möser & Narayanan 2022 §4.2 (wallet fingerprints: version, locktime, RBF), after
+    # Kappos et al. 2022, "How to Peel a Million" (USENIX Security): the change is spent
+    # later by the same wallet software, so by a transaction with this one's fingerprint,
+    # while the payment's spender has another. Both outputs must be spent.
+    "c.n_spent = 2 AND c.fp_match = 1",
+    needs_spenders=True,
+)
+RULES = (FRESH, SCRIPT_TYPE, ROUND_PAYMENT, OPTIMAL, FINGERPRINT)
 
 
 def _first_seen_ctes(w: Window) -> str:
@@ -91,12 +109,24 @@ def _input_types_cte(w: Window) -> str:
     )"""
 
 
+def _fingerprint_cte(w: Window) -> str:
+    """CTE `fp`: each transaction's wallet fingerprint (version, locktime set, RBF signalled)."""
+    return f""", fp AS (
+        SELECT t.tx_hash, t.version, CASE WHEN t.locktime > 0 THEN 1 ELSE 0 END AS lt,
+               max(CASE WHEN i.sequence < 4294967294 THEN 1 ELSE 0 END) AS rbf
+        FROM txs t JOIN inputs i ON i.tx_hash = t.tx_hash
+        WHERE {w.chain_rows("t")} AND {w.chain_rows("i")} AND NOT t.is_coinbase
+        GROUP BY t.tx_hash, t.version, t.locktime
+    )"""
+
+
 def change_sql(w: Window, names: list[str]) -> str:
     """Links (address_id_a, address_id_b, tx_hash, block_height, heuristic) of the rules
     named in `names`, all from one pass over the candidate transactions."""
     rules = [r for r in RULES if r.name in names]
     first = any(r.needs_first_seen for r in rules)
     types = any(r.needs_input_types for r in rules)
+    spenders = any(r.needs_spenders for r in rules)
     flags = ", ".join(
         f"CASE WHEN {r.predicate} THEN 1 ELSE 0 END AS f{k}" for k, r in enumerate(rules)
     )
@@ -120,18 +150,20 @@ def change_sql(w: Window, names: list[str]) -> str:
         SELECT DISTINCT i.tx_hash, i.address_id FROM inputs i
         WHERE {w.rows(alias="i")} AND i.address_id IS NOT NULL
     ){_input_types_cte(w) if types else ""}, outs AS (
-        SELECT o.tx_hash, o.block_height, o.address_id, o.value, o.script_type
+        SELECT o.tx_hash, o.block_height, o.address_id, o.value, o.script_type, o.spent_by
         FROM outputs o JOIN tx ON tx.tx_hash = o.tx_hash
         WHERE {w.rows(alias="o")}
-    ){_first_seen_ctes(w) if first else ""}, cand AS (
+    ){_first_seen_ctes(w) if first else ""}{_fingerprint_cte(w) if spenders else ""}, cand AS (
         SELECT o.*, s.root, s.min_in,
                {"it.in_types, it.in_type" if types else "NULL AS in_types, NULL AS in_type"},
                {"ft.first_h, ft.n_first" if first else "NULL AS first_h, NULL AS n_first"},
+               {_SPENDER_COLUMNS if spenders else "NULL AS fp_match, NULL AS n_spent"},
                CASE WHEN sp.address_id IS NULL THEN 0 ELSE 1 END AS reused
         FROM outs o JOIN spent s ON s.tx_hash = o.tx_hash
         LEFT JOIN spent_pairs sp ON sp.tx_hash = o.tx_hash AND sp.address_id = o.address_id
         {"LEFT JOIN first_txs ft ON ft.address_id = o.address_id" if first else ""}
         {"LEFT JOIN input_types it ON it.tx_hash = o.tx_hash" if types else ""}
+        {_SPENDER_JOINS if spenders else ""}
     ), flagged AS (
         SELECT c.*, {flags} FROM cand c
     ), per_tx AS (

@@ -34,15 +34,19 @@ class Heuristic:
 
 # Measured on simulated chains with CoinJoins (bench/RESULTS.md, "Clustering accuracy"):
 # change-fresh and change-round keep pairwise precision at 1.0 and add recall, so they are
-# on; change-optimal drops precision to about 0.5; change-type adds nothing where every
-# wallet uses one script type, so it stays off until measured on a chain where it can.
+# on; change-optimal drops precision to about 0.3-0.5; change-type and change-fingerprint
+# add nothing where every wallet uses one script type and one fingerprint, so they stay off
+# until measured on a chain where they can.
 DEFAULT_ON = frozenset({"multi-input", "change-fresh", "change-round"})
 
 HEURISTICS: dict[str, Heuristic] = {
     h.name: h
     for h in (
         Heuristic("multi-input", "bitcoin", True, multi_input_sql),
-        *(Heuristic(r.name, "bitcoin", r.name in DEFAULT_ON, change_sql) for r in RULES),
+        *(
+            Heuristic(r.name, "bitcoin", r.name in DEFAULT_ON, change_sql, not r.needs_spenders)
+            for r in RULES
+        ),
         Heuristic("deposit-address", "ethereum", True, deposit_sql, incremental=False),
         Heuristic("deposit-reuse", "ethereum", True, deposit_sql, incremental=False),
     )

@@ -217,3 +217,19 @@ def test_follow_stays_behind_the_tip_until_end(
     ]
     # The first batch stopped one block behind the tip; the second came after it moved.
     assert batches[:2] == [[hex(1755634)], [hex(1755635)]]
+
+
+def test_receipt_log_without_topics_is_named(
+    con: duckdb.DuckDBPyConnection, rpc_server: RpcServer, shared_data: Path
+) -> None:
+    load_stream(rpc_server, shared_data)
+    folder = shared_data / STREAM
+    path = next(folder.glob("web3_response.eth_getTransactionReceipt_0x2e3d*.json"))
+    receipt = recorded(path)
+    del receipt["logs"][1]["topics"]
+    rpc_server.add("eth_getTransactionReceipt", [receipt["transactionHash"]], receipt)
+    with pytest.raises(
+        ParseError, match=f"block 1755635 tx {receipt['transactionHash']} log 1 has no topics"
+    ):
+        ingest_eth_rpc(con, rpc_server.url, IngestOptions(start=1755634), policy=FAST)
+    assert con.execute("SELECT count(*) FROM transfers").fetchall() == [(0,)]

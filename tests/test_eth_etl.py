@@ -458,3 +458,13 @@ def test_partitioned_export_commits_each_range(
     summary = ingest_eth_etl(con, tmp_path / "export", IngestOptions())
     assert (summary.blocks, summary.first_height) == (1, 17173050)
     assert count(con, "blocks") == 2
+
+
+def test_overlapping_exports_are_an_error_not_duplicates(
+    con: duckdb.DuckDBPyConnection, stream: Path
+) -> None:
+    (stream / "more").mkdir()
+    (stream / "more" / "blocks.json").symlink_to((stream / "blocks.json").resolve())
+    with pytest.raises(ParseError, match=r"block 17173049 is given twice \(overlapping"):
+        ingest_eth_etl(con, stream, IngestOptions())
+    assert count(con, "blocks") == 0

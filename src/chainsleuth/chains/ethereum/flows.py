@@ -34,6 +34,12 @@ def check_consistency(con: duckdb.DuckDBPyConnection) -> None:
 
     One pass over the transactions (per-block counts), compared with the blocks.
     """
+    twice = con.execute(
+        "SELECT height FROM raw_eth_blocks GROUP BY height HAVING count(*) > 1"
+        " ORDER BY height LIMIT 1"
+    ).fetchall()
+    if twice:
+        raise ParseError(f"block {twice[0][0]} is given twice (overlapping exports?)")
     bad = con.execute(
         """
         WITH per AS (
@@ -64,6 +70,7 @@ def check_consistency(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _stage_blocks_and_txs(con: duckdb.DuckDBPyConnection, internal_source: str | None) -> None:
+    """`stg_eth_blocks` and `stg_eth_txs` from the raw relations and `_traces`."""
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE stg_eth_blocks AS

@@ -30,6 +30,7 @@ def test_no_server_errors(tmp_path: Path) -> None:
                 max_examples=12,
                 deadline=None,
                 database=None,
+                phases=[Phase.explicit, Phase.generate],  # bounded: no shrinking
                 suppress_health_check=list(HealthCheck),
             )
             def check(case: schemathesis.Case) -> None:

@@ -2,9 +2,9 @@
 
 Real investigations start from labelled services (exchange wallets, OTC desks) and from
 the attacker addresses a victim publishes; this pack gives a simulated chain the same:
-`share` of each exchange's and OTC desk's addresses (all by default, so an evaluation
-measures the taint models, not the labelling), and each theft's seed addresses as the
-perpetrator. `chainsleuth tags import` reads it like any other pack.
+`share` of each exchange's, OTC desk's, bridge's, mixer's and DEX pool's addresses (all by
+default, so an evaluation measures the taint models, not the labelling), and each theft's
+seed addresses as the perpetrator. `chainsleuth tags import` reads it like any other pack.
 """
 
 from __future__ import annotations
@@ -17,7 +17,15 @@ import numpy as np
 import yaml
 
 SOURCE = "chainsleuth simulator ground truth"
-SERVICES = {"exchange": "exchange", "otc": "exchange"}  # GraphSense has no OTC concept
+#: Entity kinds of the simulators with the GraphSense concept that names them (GraphSense
+#: has no OTC concept: desks are labelled exchanges).
+SERVICES = {
+    "exchange": "exchange",
+    "otc": "exchange",
+    "bridge": "defi_bridge",
+    "mixer": "mixing_service",
+    "dex": "defi_dex",
+}
 
 
 def _addresses_by_entity(truth: dict[str, Any]) -> dict[int, list[str]]:
@@ -45,8 +53,14 @@ def build_tagpack(truth: dict[str, Any], share: float = 1.0, seed: int = 7) -> d
         tags += [{"address": a, "label": label, "category": category} for a in addresses]
     for theft in truth.get("thefts", []):
         for address in theft["seed"]["addresses"]:
-            tags.append({"address": address, "label": f"{theft['name']} attacker",
-                         "category": "perpetrator", "abuse": "service_hack"})
+            tags.append(
+                {
+                    "address": address,
+                    "label": f"{theft['name']} attacker",
+                    "category": "perpetrator",
+                    "abuse": "service_hack",
+                }
+            )
     return {
         "title": f"Simulated chain services (seed {truth.get('seed')})",
         "creator": "chainsleuth sim",

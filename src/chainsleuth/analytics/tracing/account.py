@@ -34,12 +34,22 @@ from chainsleuth.analytics.tracing.utxo import TraceParams
 
 KIND_ORDER = {"native": 0, "internal": 1, "token": 2}
 
+#: Replay order of a flow: block height, transaction position, kind, then the numbers of
+#: its position (`trace:0,2` -> (0, 2), `log:12.3` -> (12, 3)), so `log:10` follows `log:2`.
+Key = tuple[int, int, int, tuple[int, ...]]
+
+
+def _key(height: Any, tx_position: Any, kind: Any, position: Any) -> Key:
+    text = str(position).partition(":")[2].replace(".", ",")
+    numbers = tuple(int(x) for x in text.split(",") if x.strip().isdigit())
+    return (int(height), int(tx_position), KIND_ORDER.get(str(kind), 3), numbers)
+
 
 @dataclass(frozen=True)
 class Event:
     """One successful value flow touching a traced address."""
 
-    key: tuple[int, int, int, str]  # (height, tx position, kind order, position): replay order
+    key: Key  # replay order
     tx_hash: str
     asset: str
     source: int
@@ -54,7 +64,7 @@ class Taint:
 
     address: int
     asset: str
-    key: tuple[int, int, int, str]
+    key: Key
     amount: float
     hop: int
     time: dt.datetime | None = None
@@ -84,7 +94,7 @@ def _load(con: duckdb.DuckDBPyConnection, chain: str, ids: list[int]) -> list[Ev
     con.unregister("_ids")
     events = [
         Event(
-            (int(h), int(p), KIND_ORDER.get(k, 3), str(pos)),
+            _key(h, p, k, pos),
             str(tx),
             str(asset),
             int(s),
@@ -163,7 +173,7 @@ def seed_taints(
         Taint(
             int(to),
             str(asset),
-            (int(h), int(p), KIND_ORDER.get(k, 3), str(pos)),
+            _key(h, p, k, pos),
             float(a or 0.0),
             1,
             tm,
@@ -258,7 +268,7 @@ def _cross(
         match = found.get((t.tx_hash, t.gross))
         if match is None:
             result.arrivals.append(
-                Arrival(bridge, f"(bridge) {bridge.entity}", t.asset, t.amount, t.time, t.tx_hash)
+                Arrival(bridge, _name(con, chain, t.address), t.asset, t.amount, t.time, t.tx_hash)
             )
             continue
         coins = seed_coins(
@@ -409,6 +419,13 @@ _RULES = {
     Model.lifo: "lifo: newest balance first",
     Model.poison: "poison: tainted address",
 }
+
+
+def _name(con: duckdb.DuckDBPyConnection, chain: str, address_id: int) -> str:
+    found = con.execute(
+        "SELECT address FROM addresses WHERE chain = ? AND address_id = ?", [chain, address_id]
+    ).fetchall()
+    return str(found[0][0]) if found else str(address_id)
 
 
 def _finish(con: duckdb.DuckDBPyConnection, chain: str, result: TraceResult, ids: set[int]) -> None:

@@ -1,7 +1,9 @@
 """Where a trace stops: entities tagged as services that custody funds.
 
 A freeze request goes to a custodian (exchange, payment processor, custodial wallet,
-gambling service, market, OTC desk), so those are a trace's cash-out endpoints. An
+gambling service, market, OTC desk), so those are a trace's cash-out endpoints. A mixing
+service is one too: custodial mixers hold the funds, and a fixed-denomination mixing pool
+breaks the link between deposits and withdrawals, so taint entering it is reported there. An
 address is an endpoint when it, or any address of its cluster, carries a tag of one of
 those categories; the entity's label is its best-supported one (highest confidence, then
 most tags, then the first label alphabetically, so the choice is stable).
@@ -13,7 +15,15 @@ import duckdb
 
 from chainsleuth.analytics.tracing.result import Endpoint
 
-CUSTODIAL = ("exchange", "payment_processor", "wallet_service", "gambling", "market", "otc")
+CUSTODIAL = (
+    "exchange",
+    "payment_processor",
+    "wallet_service",
+    "gambling",
+    "market",
+    "otc",
+    "mixing_service",
+)
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -5,8 +5,10 @@ scenario's seed and its endpoints are mapped to true owners through the truth's 
 map. With `reported[e]` the amount reported at entity e and `true[e]` what e really
 received of the stolen value:
 
-- recall    = Σ min(reported[e], true[e]) / stolen — the share of stolen value whose true
-  cash-out entity is reported with at least that amount;
+- recall    = Σ min(reported[e], true[e]) / Σ true[e] — the share of the stolen value that
+  reached a cash-out entity (what the thief still holds reached none) whose true entity is
+  reported with at least that amount; on Ethereum that value includes what swaps turned
+  stolen tokens into;
 - precision = Σ min(reported[e], true[e]) / Σ reported[e] — the share of reported endpoint
   value that truly is stolen value at that entity.
 """
@@ -64,11 +66,12 @@ def score_scenario(
     hit = sum(min(v, true.get(e, 0.0)) for e, v in reported.items())
     total_reported = sum(reported.values()) + unknown
     stolen = float(theft["stolen"])
+    cashed = sum(true.values())
     return {
         "scenario": theft["id"],
         "model": model.value,
         "hops": result.hops,
-        "recall": hit / stolen if stolen else 0.0,
+        "recall": hit / cashed if cashed else 0.0,
         "precision": hit / total_reported if total_reported else 0.0,
         "reported": round(total_reported),
         "true_cashout": round(sum(true.values())),

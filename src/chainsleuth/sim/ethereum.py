@@ -488,7 +488,7 @@ class _Economy:
                 self.swap_token_for_eth(user, self.steth, self.token_of(user, self.steth) // 3)
             elif move < 0.6:
                 self.swap_tokens(user, self.usdt, self.token_of(user, self.usdt) // 5, self.steth)
-            elif move < 0.65:
+            elif move < 0.65 and spare > ETHER:
                 self.wrap(user, ETHER)
             elif move < 0.75 and spare > MIXER_DENOMINATION:
                 c.tx(user, self.mixer, MIXER_DENOMINATION, data="0xb214faa5", gas_used=900_000)
@@ -497,7 +497,7 @@ class _Economy:
                 self.mixer_notes.pop(0)
                 fresh = c.address(c.owner[user], f"fresh {c.tx_count}")
                 self.mixer_withdraw(fresh)
-            elif move < 0.85:
+            elif move < 0.85 and spare > 3 * ETHER:
                 self.bridge_out(user, rng.randint(1, 3) * ETHER, None)
             elif move < 0.9:
                 # A failed call: value and fee attempted, only the fee paid.

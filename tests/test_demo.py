@@ -1,4 +1,5 @@
-"""`chainsleuth demo`: simulate, ingest, and show status, an address and a transaction."""
+"""`chainsleuth demo`: simulate, ingest, show status, an address and a transaction, then
+cluster, import tags, trace the theft, screen and measure the tracing against ground truth."""
 
 from __future__ import annotations
 
@@ -34,3 +35,9 @@ def test_demo_runs_end_to_end_and_again(tmp_path: Path) -> None:
     con = duckdb.connect(str(tmp_path / "demo.duckdb"), read_only=True)
     row = con.execute("SELECT count(*), count(DISTINCT tx_hash) FROM txs").fetchone()
     assert row is not None and row[0] == row[1] == truth["txs"]
+    # The walkthrough goes on to cluster, tag, trace, screen and measure.
+    page = (tmp_path / "trace.html").read_text()
+    top = max(theft["endpoints"], key=lambda e: e["amount"])
+    assert top["label"] in page and 'id="sankey"' in page
+    assert '"level": "severe"' in first.stdout  # the attacker's address, tagged perpetrator
+    assert '"model": "haircut"' in first.stdout and '"recall"' in first.stdout

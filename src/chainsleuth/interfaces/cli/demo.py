@@ -93,7 +93,104 @@ def transaction(d: Demo) -> None:
     output(d.ctx, utxo_tx_view(d.con, "bitcoin", txid), title=f"5. chainsleuth tx bitcoin {txid}")
 
 
-STEPS: list[Callable[[Demo], None]] = [simulate, ingest, status, address, transaction]
+def cluster(d: Demo) -> None:
+    """Cluster addresses into entities with the default heuristics."""
+    from chainsleuth.analytics.clustering import engine, heuristics
+
+    summary = engine.run(d.con, "bitcoin", heuristics.defaults("bitcoin"))
+    output(d.ctx, asdict(summary), title="6. chainsleuth cluster")
+
+
+def tags(d: Demo) -> None:
+    """Import tags: the simulated services and the attacker, as a GraphSense TagPack."""
+    from chainsleuth.analytics.attribution.importer import import_file
+    from chainsleuth.sim.tagpack import write_tagpack
+
+    pack = d.out / "chain" / "tags.yaml"
+    write_tagpack(d.out / "chain" / "truth.json", pack)
+    results = import_file(d.con, pack)
+    output(d.ctx, [asdict(r) for r in results], title=f"7. chainsleuth tags import {pack}")
+
+
+def trace_theft(d: Demo) -> None:
+    """Trace the stolen coins (haircut) to the services where they cash out."""
+    from chainsleuth.analytics.tracing.run import trace
+    from chainsleuth.analytics.tracing.utxo import TraceParams
+    from chainsleuth.interfaces.trace_export import to_html
+
+    seed = d.theft["seed"]["outputs"][0]
+    result = trace(d.con, "bitcoin", [f"{seed['txid']}:{seed['n']}"], TraceParams(max_hops=50))
+    data = result.to_dict()
+    page = d.out / "trace.html"
+    page.write_text(to_html(data, title=f"Trace of the {d.theft['name']}"), encoding="utf-8")
+    endpoints = [
+        {k: e[k] for k in ("entity", "label", "category", "amount")}
+        | {"share": f"{100 * e['share']:.2f}%", "first_seen": e["first_seen"]}
+        for e in data["endpoints"][:10]
+    ]
+    output(
+        d.ctx,
+        endpoints,
+        title=f"8. chainsleuth trace --seed {seed['txid']}:{seed['n']} (haircut): the 10"
+        f" largest of {len(data['endpoints'])} endpoints; interactive view in {page}",
+    )
+
+
+def screen(d: Demo) -> None:
+    """Screen the attacker's address and a cash-out deposit address."""
+    from chainsleuth.analytics.scoring.exposure import compute_exposures
+    from chainsleuth.services.screening.engine import Screener
+    from chainsleuth.services.screening.policy import load_policy
+
+    compute_exposures(d.con, "bitcoin")
+    screener = Screener(d.con, load_policy())
+    targets = [d.theft["seed"]["addresses"][0], d.theft["endpoints"][0]["addresses"][0]]
+    rows = [
+        {k: r[k] for k in ("address", "score", "level")}
+        | {
+            "why": "; ".join(
+                [f"{x['label']} ({x['concept']})" for x in r["direct"]]
+                + [f"{x['concept']} hop {x['hop']}: {100 * x['share']:.1f}%" for x in r["indirect"]]
+            )
+        }
+        for r in (screener.screen_address("bitcoin", a) for a in targets)
+    ]
+    output(d.ctx, rows, title="9. chainsleuth screen")
+
+
+def accuracy(d: Demo) -> None:
+    """How well each taint model found where the stolen coins really went."""
+    from chainsleuth.analytics.tracing.evaluate import evaluate
+    from chainsleuth.analytics.tracing.taint import Model
+
+    rows = evaluate(d.con, d.truth, list(Model))
+    output(
+        d.ctx,
+        [
+            {
+                "model": r["model"],
+                "recall": f"{r['recall']:.4f}",
+                "precision": f"{r['precision']:.4f}",
+                "hops": r["hops"],
+            }
+            for r in rows
+        ],
+        title="10. chainsleuth eval tracing (against the simulator's ground truth)",
+    )
+
+
+STEPS: list[Callable[[Demo], None]] = [
+    simulate,
+    ingest,
+    status,
+    address,
+    transaction,
+    cluster,
+    tags,
+    trace_theft,
+    screen,
+    accuracy,
+]
 
 
 def register(app: typer.Typer) -> None:

@@ -238,6 +238,7 @@ def main() -> None:
             "txs": int(min(args.nx_txs, tx_heights.size)),
             **versus_networkx(n, a[subset], b[subset]),
         },
+        "accuracy": accuracy(db, folder / "truth.json"),
     }
     print(json.dumps(report, indent=2))
 

@@ -6,9 +6,11 @@ Simulates N transactions (cached in DIR), ingests all but the last blocks, clust
 (default heuristics, CoinJoin detection included), ingests the rest and clusters
 incrementally, then recomputes in full in a fresh process (wall time and peak RSS).
 On the full run's edge list it times our union-find against
-`scipy.sparse.csgraph.connected_components` (medians of 3) and networkx on the links of
-the first M transactions, and measures the union-find's memory per address (tracemalloc).
-Prints one JSON object; figures go to bench/RESULTS.md by hand.
+`scipy.sparse.csgraph.connected_components` (timed alternately, medians of 5) and
+networkx on the links of the first M transactions, measures the union-find's memory per
+address and per link (tracemalloc), and scores the standard heuristic sets against the
+simulator's truth with and without CoinJoin detection. Prints one JSON object; figures go
+to bench/RESULTS.md by hand.
 """
 
 from __future__ import annotations
@@ -49,6 +51,17 @@ def median_seconds(fn: Callable[[], object], repeats: int = 3) -> float:
         fn()
         times.append(time.perf_counter() - began)
     return round(statistics.median(times), 3)
+
+
+def interleaved(
+    first: Callable[[], object], second: Callable[[], object], rounds: int = 5
+) -> tuple[float, float]:
+    """Medians of `first` and `second` timed alternately (a shared machine's load drifts)."""
+    pairs = [(median_seconds(first, 1), median_seconds(second, 1)) for _ in range(rounds)]
+    return (
+        round(statistics.median(p[0] for p in pairs), 3),
+        round(statistics.median(p[1] for p in pairs), 3),
+    )
 
 
 def simulate(work: Path, txs: int) -> tuple[Path, int]:
@@ -103,7 +116,7 @@ def versus(n: int, a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> dict[str
     def ours() -> object:
         return DisjointSets.singletons(n).union(a, b)
 
-    ours_s, scipy_s = median_seconds(ours), median_seconds(scipy_cc)
+    ours_s, scipy_s = interleaved(ours, scipy_cc)
     sets = DisjointSets.singletons(n)
     sets.union(a, b)
     count, _ = connected_components(

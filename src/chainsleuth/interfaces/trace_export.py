@@ -15,6 +15,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from chainsleuth.interfaces.output import to_jsonable
 
+#: Flows drawn in the HTML graph (the largest); every flow stays in the data formats.
+MAX_DRAWN_EDGES = 300
+
 
 def _nodes(trace: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Addresses of the flow graph with their role (seed, endpoint entity, intermediate)."""
@@ -104,7 +107,9 @@ def to_html(trace: dict[str, Any], title: str = "chainsleuth trace") -> str:
         loader=PackageLoader("chainsleuth.interfaces", "templates"),
         autoescape=select_autoescape(["html"]),
     )
-    nodes = list(_nodes(trace).values())
+    largest = sorted(trace["edges"], key=lambda e: -e["amount"])[:MAX_DRAWN_EDGES]
+    shown = {a for e in largest for a in (e["from"], e["to"])}
+    nodes = [n for n in _nodes(trace).values() if n["id"] in shown]
     data = {
         "nodes": nodes,
         "links": [
@@ -115,7 +120,7 @@ def to_html(trace: dict[str, Any], title: str = "chainsleuth trace") -> str:
                 "tx": e["tx_hash"],
                 "hop": e["hop"],
             }
-            for e in trace["edges"]
+            for e in largest
         ],
         "endpoints": trace["endpoints"],
         "remainder": trace["remainder"],
@@ -125,4 +130,10 @@ def to_html(trace: dict[str, Any], title: str = "chainsleuth trace") -> str:
         title=title,
         trace=to_jsonable(trace),
         data_json=json.dumps(to_jsonable(data)).replace("</", "<\\/"),
+        graph_note=(
+            f"The {len(largest)} largest of {len(trace['edges'])} flows are drawn;"
+            " all are in the JSON, CSV and GraphML outputs."
+            if len(largest) < len(trace["edges"])
+            else ""
+        ),
     )

@@ -10,8 +10,10 @@ produced a score) runs the tracing engine backward on demand.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import duckdb
@@ -32,8 +34,14 @@ def fingerprint(address: str) -> int:
     return int.from_bytes(hashlib.md5(address.encode("utf-8")).digest()[:8], "little")
 
 
+@lru_cache(maxsize=1 << 16)
 def normalize_address(chain: str, address: str, network: str = "mainnet") -> str:
-    """The stored form of a user-given address, or InputError naming the problem."""
+    """The stored form of a user-given address, or InputError naming the problem.
+
+    Pure and deterministic, so the answers for recently seen addresses are kept (an
+    exchange screens the same deposit addresses again and again; bech32 and Base58Check
+    checksums in Python cost more than the rest of a screening). Errors are not cached.
+    """
     if chain == "ethereum":
         from chainsleuth.chains.ethereum.address import normalize
 
@@ -55,12 +63,22 @@ class _ChainIndex:
 
 
 class Screener:
-    """Scores addresses and transactions against a policy from an in-memory index."""
+    """Scores addresses and transactions against a policy from an in-memory index.
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, policy: Policy) -> None:
+    The known-address fingerprints (one MD5 per stored address: seconds on a large store)
+    are computed in a background thread, so a service starts at once; until they are
+    ready, `known` is answered by an exact query on its own cursor (same answer, slower).
+    """
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, policy: Policy, *, background: bool = True
+    ) -> None:
         self.con = con
         self.policy = policy
         self.index: dict[str, _ChainIndex] = {}
+        self._background = background
+        self._known_ready = threading.Event()
+        self._local = threading.local()
         self.reload()
 
     def reload(self) -> None:
@@ -95,21 +113,58 @@ class Screener:
             grouped[(chain, aid)].append(Exposure(concept, hop, tainted, int(received)))
         for (chain, aid), rows in grouped.items():
             index[chain].exposures[aid] = rows
-        for chain, ix in index.items():
-            prints = (
-                con.sql(
-                    "SELECT (md5_number(address) % 18446744073709551616)::UBIGINT AS f"
-                    " FROM addresses WHERE chain = ?",
-                    params=[chain],
+        ready = threading.Event()
+        self._known_ready, self.index = ready, index
+        if self._background:
+            cursor = con.cursor()
+            threading.Thread(
+                # not a daemon: a short-lived command waits for it at exit rather than
+                # leaving a query running while the interpreter shuts down
+                target=self._load_known,
+                args=(cursor, index, ready),
+                name="chainsleuth-known-addresses",
+                daemon=False,
+            ).start()
+        else:
+            self._load_known(con, index, ready)
+
+    @staticmethod
+    def _load_known(
+        con: duckdb.DuckDBPyConnection, index: dict[str, _ChainIndex], ready: threading.Event
+    ) -> None:
+        """Sorted fingerprints of every stored address, per chain; then `ready` is set."""
+        try:
+            for chain, ix in index.items():
+                prints = (
+                    con.sql(
+                        # md5_number_upper = the low 8 bytes of the digest, little-endian
+                        # (= `fingerprint`), 5x cheaper than md5_number(...) % 2^64
+                        "SELECT md5_number_upper(address) AS f FROM addresses WHERE chain = ?",
+                        params=[chain],
+                    )
+                    .to_arrow_table()
+                    .column("f")
+                    .to_numpy()
                 )
-                .to_arrow_table()
-                .column("f")
-                .to_numpy()
-            )
-            ix.known = np.sort(np.asarray(prints, dtype=np.uint64))
-        self.index = index
+                ix.known = np.sort(np.asarray(prints, dtype=np.uint64))
+            ready.set()
+        except Exception:  # the store was closed (service stopping): stay on the fallback
+            pass
+
+    def wait_known(self, timeout: float | None = None) -> bool:
+        """Wait until the known-address fingerprints are loaded; whether they are."""
+        return self._known_ready.wait(timeout)
 
     def _known(self, chain: str, address: str) -> bool:
+        if not self._known_ready.is_set():
+            cursor = getattr(self._local, "cursor", None)
+            if cursor is None:
+                cursor = self._local.cursor = self.con.cursor()
+            found = cursor.execute(
+                "SELECT count(*) FROM addresses WHERE chain = ? AND address = ?",
+                [chain, address],
+            ).fetchall()
+            return bool(found[0][0])
         known = self.index[chain].known
         f = np.uint64(fingerprint(address))
         i = int(np.searchsorted(known, f))

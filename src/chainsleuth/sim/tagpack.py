@@ -49,8 +49,11 @@ def build_tagpack(truth: dict[str, Any], share: float = 1.0, seed: int = 7) -> d
         if share < 1.0 and addresses:
             keep = max(1, round(share * len(addresses)))
             addresses = sorted(rng.choice(addresses, size=keep, replace=False).tolist())
-        label = entity["label"] if entity["kind"] != "otc" else f"{entity['label']} (OTC desk)"
-        tags += [{"address": a, "label": label, "category": category} for a in addresses]
+        extra = {"context": "OTC desk"} if entity["kind"] == "otc" else {}
+        tags += [
+            {"address": a, "label": entity["label"], "category": category, **extra}
+            for a in addresses
+        ]
     for theft in truth.get("thefts", []):
         for address in theft["seed"]["addresses"]:
             tags.append(

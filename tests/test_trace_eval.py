@@ -30,8 +30,9 @@ def evaluate(tmp_path: Path, chain: str) -> dict[str, dict]:
     cli(db, "ingest", chain, "--from", "etl", str(out))
     write_tagpack(out / "truth.json", out / "tags.yaml")
     cli(db, "tags", "import", str(out / "tags.yaml"))
-    rows = json.loads(cli(db, "eval", "tracing", "--truth", str(out / "truth.json"),
-                          "--format", "json"))
+    rows = json.loads(
+        cli(db, "eval", "tracing", "--truth", str(out / "truth.json"), "--format", "json")
+    )
     return {r["model"]: r for r in rows}
 
 

@@ -79,6 +79,11 @@ def connect(
     except duckdb.Error as exc:
         raise StoreError(f"cannot open store {target}: {exc}") from exc
     if not read_only:
+        # Checkpoint (rewrite compressed row groups) every 1 GB of log rather than DuckDB's
+        # 16 MB: ingestion commits many batches, and checkpointing after each cost more
+        # than the writes themselves. Commits stay durable through the write-ahead log;
+        # closing the store checkpoints it.
+        con.execute("SET checkpoint_threshold = '1GB'")
         migrate(con)
     return con
 

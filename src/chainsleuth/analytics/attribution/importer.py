@@ -2,13 +2,16 @@
 
 Kinds: tagpack, actorpack (YAML); ofac-xml (SDN XML or advanced XML); ofac-list (one
 address a line, `sanctioned_addresses_XBT.txt`); ofac-sdn-csv (legacy SDN CSV); ofac-csv
-(`address,name`); sdn-entities (JSON); etherscan-labels (JSON); tags-csv and tags-json
-(chainsleuth's own exports).
+(`address,name`); sdn-entities (JSON); etherscan-labels (JSON); fbi-csv, forta-csv and
+dprk-combined-csv (address lists, `csvlists.py`); tags-csv and tags-json (chainsleuth's
+own exports).
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from chainsleuth.analytics.attribution import formats, labels, ofac
+from chainsleuth.analytics.attribution import csvlists, formats, labels, ofac
 from chainsleuth.analytics.attribution.actors import (
     name_index,
     normalise_name,
@@ -37,6 +40,9 @@ KINDS = (
     "ofac-csv",
     "sdn-entities",
     "etherscan-labels",
+    csvlists.KIND_FBI,
+    csvlists.KIND_FORTA,
+    csvlists.KIND_DPRK,
     "tags-csv",
     "tags-json",
 )
@@ -66,6 +72,9 @@ def detect(path: Path, text: str) -> str:
             return "ofac-csv"
         if first.split(",", 1)[0].strip().isdigit():
             return "ofac-sdn-csv"
+        listed = csvlists.detect_csv(next(csv.reader(io.StringIO(first)), []))
+        if listed:
+            return listed
     raise InputError(
         f"{path}: cannot tell what kind of file this is; pass --kind ({', '.join(KINDS)})"
     )
@@ -137,6 +146,12 @@ def parse(
         ]
     if kind == "etherscan-labels":
         return [labels.parse_labels(text, file, skip_invalid=skip_invalid)]
+    if kind == csvlists.KIND_FBI:
+        return [csvlists.parse_fbi(text, file, skip_invalid=skip_invalid)]
+    if kind == csvlists.KIND_FORTA:
+        return [csvlists.parse_forta(text, file, skip_invalid=skip_invalid)]
+    if kind == csvlists.KIND_DPRK:
+        return [csvlists.parse_dprk_combined(text, file, skip_invalid=skip_invalid)]
     if kind == "tags-csv":
         return formats.parse_csv(text, file)
     if kind == "tags-json":

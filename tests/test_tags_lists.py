@@ -250,3 +250,27 @@ def test_malformed_dprk_and_forta_rows(con: duckdb.DuckDBPyConnection, tmp_path:
     with pytest.raises(ParseError, match=r"labels/1/etherscan_malicious_labels\.csv:3: .*gossip"):
         import_file(con, forta)
     assert list_tags(con) == []
+
+
+def test_actorpack_jurisdictions_must_be_assigned_iso_codes(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = tmp_path / "actors.yaml"
+    path.write_text(
+        "title: t\ncreator: c\nactors:\n"
+        "- id: a\n  label: A\n  jurisdictions:\n  - KP\n  - UK\n"  # UK: the code is GB
+        "- id: b\n  label: B\n  jurisdictions: [XX]\n"
+        "- id: c\n  label: C\n  jurisdictions: [JP]\n"
+    )
+    with pytest.raises(ParseError) as caught:
+        import_file(con, path)
+    lines = str(caught.value).splitlines()
+    assert "2 error(s), nothing imported" in lines[0]
+    assert f"{path}:8: actor a: jurisdiction 'UK'" in lines[1]
+    assert f"{path}:11: actor b: jurisdiction 'XX'" in lines[2]
+    assert con.execute("SELECT count(*) FROM actors WHERE id IN ('a', 'b', 'c')").fetchall() == [
+        (0,)
+    ]
+    path.write_text(path.read_text().replace("UK", "GB").replace("XX", "KP"))
+    (result,) = import_file(con, path)
+    assert result.kind == "actorpack" and result.tags == 3

@@ -26,6 +26,7 @@ from chainsleuth.analytics.attribution.actors import (
     parse_actorpack,
     save_actors,
 )
+from chainsleuth.analytics.attribution.jurisdictions import check_jurisdictions
 from chainsleuth.analytics.attribution.model import Dataset, ImportResult
 from chainsleuth.analytics.attribution.store import known_cases, save_dataset
 from chainsleuth.analytics.attribution.tagpack import parse_tagpack
@@ -167,6 +168,7 @@ def import_file(
     chosen = kind or detect(path, text)
     if chosen == "actorpack":
         pack = parse_actorpack(text, str(path))
+        check_jurisdictions(pack, text, str(path))
         count = save_actors(con, pack)
         return [ImportResult(str(path), "actorpack", pack.name, count, count, 0, 0, pack.warnings)]
     return [save_dataset(con, ds) for ds in parse(con, path, chosen, text, **options)]

@@ -353,7 +353,8 @@ def parse_forta(text: str, file: str, *, skip_invalid: bool = False) -> Dataset:
                 role = _slug_role(slugs, "column etherscan_labels")
                 _, address = _address(code, c["address"], "address")
                 label = c["etherscan_tag"] or slugs[0]
-                found = [tag(row.line, address, label, role, labels=c["etherscan_labels"])]
+                ctx = {"labels": c["etherscan_labels"], "is_contract": c.get("is_contract", "")}
+                found = [tag(row.line, address, label, role, **ctx)]
             else:
                 found = _contract_tags(row, code, tag)
         except InputError as exc:

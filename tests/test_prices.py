@@ -16,7 +16,7 @@ from chainsleuth.errors import InputError, NotFoundError, ParseError
 from chainsleuth.interfaces.cli.main import app
 from chainsleuth.services.incidents.loader import load_packaged
 from chainsleuth.services.incidents.repository import import_incidents, show_incident
-from chainsleuth.services.prices import close_on, import_prices, require_value
+from chainsleuth.store.prices import close_on, import_prices, require_value
 
 
 def write(path: Path, text: str) -> Path:

@@ -3,7 +3,7 @@
 `parse_actorpack` accepts any two capital letters; this check refuses the ones no country
 has (`UK`, `EU`, `XX`), naming the line of each, so an actor's country is one that
 incident records, reports and filters can match. The code list is
-`services.incidents.countries` (a dependency-free leaf module shared with incidents).
+`chainsleuth.countries` (a dependency-free leaf module any layer may use).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import yaml
 
 from chainsleuth.analytics.attribution.actors import ActorPack
 from chainsleuth.analytics.attribution.marked import Problems, compose, line_of
-from chainsleuth.services.incidents.countries import ISO_3166_ALPHA2
+from chainsleuth.countries import ISO_3166_ALPHA2
 
 
 def check_jurisdictions(pack: ActorPack, text: str, file: str) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from chainsleuth.services.prices import close_on
+from chainsleuth.store.prices import close_on
 
 #: Base units per whole coin of each chain's native asset.
 DECIMALS = {"bitcoin": 8, "ethereum": 18}

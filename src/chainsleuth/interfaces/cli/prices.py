@@ -11,7 +11,7 @@ import typer
 from chainsleuth.errors import InputError
 from chainsleuth.interfaces.cli.context import FORMAT_OPTION, output, settings, store
 from chainsleuth.interfaces.output import Format, stderr
-from chainsleuth.services.prices import import_prices, require_value
+from chainsleuth.store.prices import import_prices, require_value
 
 prices_app = typer.Typer(help="Daily USD prices: import, value.", no_args_is_help=True)
 

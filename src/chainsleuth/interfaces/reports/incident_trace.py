@@ -35,7 +35,7 @@ from chainsleuth.analytics.tracing.utxo import TraceParams
 from chainsleuth.errors import InputError, NotFoundError
 from chainsleuth.services.incidents.model import KNOWN_DECIMALS
 from chainsleuth.services.incidents.verify import incident_chains, theft_seeds
-from chainsleuth.services.prices import value_usd
+from chainsleuth.store.prices import value_usd
 
 DEFAULT_MAX_HOPS = 50
 """Hops followed by the report's trace: laundering runs long peel chains (the simulator's

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chainsleuth.services.incidents.countries import ISO_3166_ALPHA2
+from chainsleuth.countries import ISO_3166_ALPHA2
 
 KNOWN_DECIMALS: dict[str, int] = {
     "BTC": 8,

@@ -21,8 +21,8 @@ import duckdb
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from chainsleuth.countries import ISO_3166_ALPHA2
 from chainsleuth.errors import InputError
-from chainsleuth.services.incidents.countries import ISO_3166_ALPHA2
 from chainsleuth.services.incidents.model import check_source
 from chainsleuth.services.incidents.valuation import daily_close_values
 

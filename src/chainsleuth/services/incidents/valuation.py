@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import duckdb
 
-from chainsleuth.services.prices import value_usd
+from chainsleuth.store.prices import value_usd
 
 
 def daily_close_values(

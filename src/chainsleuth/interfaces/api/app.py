@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
@@ -104,10 +105,11 @@ class WatchItemsRequest(BaseModel):
     items: list[WatchItem] = Field(..., max_length=100_000)
 
 
-def _scope(name: str) -> Callable[..., ApiKey]:
+def _scope(name: str) -> Callable[..., Awaitable[ApiKey]]:
     """A dependency admitting keys with scope `name`."""
 
-    def check(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> ApiKey:
+    async def check(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> ApiKey:
+        # async: a cached key check is microseconds, not worth a thread-pool hand-off
         guardian: Guardian = request.app.state.guardian
         return guardian.authenticate(x_api_key, name)
 
@@ -118,6 +120,45 @@ Screen = Annotated[ApiKey, Depends(_scope("screen"))]
 Admin = Annotated[ApiKey, Depends(_scope("admin"))]
 Trace = Annotated[ApiKey, Depends(_scope("trace"))]
 Guard = Annotated[ApiKey, Depends(_scope("guard"))]
+
+
+class LimitsAndMetrics:
+    """ASGI middleware: refuse bodies over MAX_BODY from their headers; count requests.
+
+    Plain ASGI rather than `@app.middleware("http")`, which wraps every request in an
+    extra task and stream."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            status = 413
+            await _error(413, "too_large", f"request body over {MAX_BODY} bytes")(
+                scope, receive, send
+            )
+        else:
+
+            async def record(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            await self.app(scope, receive, record)
+        route = scope.get("route")
+        self.metrics.observe(
+            scope["method"],
+            getattr(route, "path", "unmatched"),
+            status,
+            time.perf_counter() - started,
+        )
 
 
 def _error(
@@ -172,22 +213,7 @@ def create_app(
         "Every endpoint but /healthz needs an API key in the X-API-Key header.",
     )
 
-    @app.middleware("http")
-    async def limits_and_metrics(request: Request, call_next: Callable[..., Any]) -> Any:
-        started = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            response = _error(413, "too_large", f"request body over {MAX_BODY} bytes")
-        else:
-            response = await call_next(request)
-        route = request.scope.get("route")
-        metrics.observe(
-            request.method,
-            getattr(route, "path", "unmatched"),
-            response.status_code,
-            time.perf_counter() - started,
-        )
-        return response
+    app.add_middleware(LimitsAndMetrics, metrics=metrics)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from chainsleuth.errors import InputError
 from chainsleuth.interfaces.output import to_jsonable
@@ -56,16 +57,24 @@ class AuditLog:
             pending, self._rows = self._rows, []
         if not pending:
             return 0
+        names = [
+            "key_id",
+            "time",
+            "endpoint",
+            "request",
+            "score",
+            "decision",
+            "policy_version",
+            "result",
+        ]
+        table = pa.table({n: [r[i] for r in pending] for i, n in enumerate(names)})
         with self.lock:
-            start = int(
-                self.con.execute(
-                    "SELECT nextval('audit_seq') FROM range(?)", [len(pending)]
-                ).fetchall()[0][0]
+            self.con.register("_audit_rows", table)
+            self.con.execute(
+                "INSERT INTO audit SELECT nextval('audit_seq'), key_id, time, endpoint,"
+                " request::JSON, score, decision, policy_version, result::JSON FROM _audit_rows"
             )
-            self.con.executemany(
-                "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(start + i, *r) for i, r in enumerate(pending)],
-            )
+            self.con.unregister("_audit_rows")
         return len(pending)
 
 

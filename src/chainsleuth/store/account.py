@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from chainsleuth.store.addresses import intern_addresses
 from chainsleuth.store.db import transaction
-from chainsleuth.store.utxo import BatchResult, stored_tip
+from chainsleuth.store.utxo import BatchResult, close_batch, stored_tip
 
 STAGING_TABLES = ("stg_eth_blocks", "stg_eth_txs", "stg_transfers", "stg_contracts")
 BLOCK_TABLES = ("transfers", "eth_txs", "txs", "contracts")
@@ -136,26 +136,8 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
             """,
             p,
         )
-        row = con.execute(
-            "SELECT count(*), min(height), max(height), (SELECT count(*) FROM stg_eth_txs)"
-            " FROM stg_eth_blocks"
-        ).fetchall()[0]
-        n_blocks, first, last, n_txs = int(row[0]), row[1], row[2], int(row[3])
-        if n_blocks:
-            tip = stored_tip(con, chain)
-            assert tip is not None
-            con.execute(
-                "INSERT OR REPLACE INTO ingest_state (chain, source, last_height, last_hash,"
-                " updated_at) VALUES ($chain, $source, $h, $hash, current_timestamp)",
-                {"chain": chain, "source": source, "h": tip[0], "hash": tip[1]},
-            )
-    return BatchResult(
-        n_blocks,
-        n_txs,
-        added,
-        int(first) if first is not None else None,
-        int(last) if last is not None else None,
-    )
+        result = close_batch(con, chain, source, added, "stg_eth_blocks", "stg_eth_txs")
+    return result
 
 
 def rollback(con: duckdb.DuckDBPyConnection, chain: str, from_height: int) -> int:

@@ -201,19 +201,29 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
             """,
             p,
         )
-        row = con.execute(
-            "SELECT count(*), min(height), max(height), (SELECT count(*) FROM stg_txs)"
-            " FROM stg_blocks"
-        ).fetchall()[0]
-        n_blocks, first, last, n_txs = (int(row[0]), row[1], row[2], int(row[3]))
-        if n_blocks:
-            tip = stored_tip(con, chain)
-            assert tip is not None
-            con.execute(
-                "INSERT OR REPLACE INTO ingest_state (chain, source, last_height, last_hash,"
-                " updated_at) VALUES ($chain, $source, $h, $hash, current_timestamp)",
-                {"chain": chain, "source": source, "h": tip[0], "hash": tip[1]},
-            )
+        result = close_batch(con, chain, source, added, "stg_blocks", "stg_txs")
+    return result
+
+
+def close_batch(
+    con: duckdb.DuckDBPyConnection, chain: str, source: str, added: int, blocks: str, txs: str
+) -> BatchResult:
+    """Count what the staged batch added and record the new tip in `ingest_state`.
+
+    Runs inside the batch's transaction; `blocks`/`txs` name the staging relations.
+    """
+    row = con.execute(
+        f"SELECT count(*), min(height), max(height), (SELECT count(*) FROM {txs}) FROM {blocks}"
+    ).fetchall()[0]
+    n_blocks, first, last, n_txs = int(row[0]), row[1], row[2], int(row[3])
+    if n_blocks:
+        tip = stored_tip(con, chain)
+        assert tip is not None
+        con.execute(
+            "INSERT OR REPLACE INTO ingest_state (chain, source, last_height, last_hash,"
+            " updated_at) VALUES ($chain, $source, $h, $hash, current_timestamp)",
+            {"chain": chain, "source": source, "h": tip[0], "hash": tip[1]},
+        )
     return BatchResult(
         n_blocks,
         n_txs,

@@ -278,8 +278,9 @@ def create_app(
                 result = screener.screen_address(chain, address, explain=True)
         else:
             result = screener.screen_address(chain, address)
-        return to_jsonable(
-            screened(key, "risk.address", {"chain": chain, "address": address}, result)
+        # A ready response: FastAPI would otherwise re-encode the whole result.
+        return JSONResponse(
+            to_jsonable(screened(key, "risk.address", {"chain": chain, "address": address}, result))
         )
 
     @app.get("/v1/risk/{chain}/tx/{txid}", tags=["screening"])

@@ -37,16 +37,16 @@ class AuditLog:
         decision: str | None,
         policy_version: str,
     ) -> None:
-        """Queue one row."""
+        """Queue one row (encoded to JSON at flush time, off the request's path)."""
         row = (
             key_id,
             dt.datetime.now(dt.UTC).replace(tzinfo=None),
             endpoint,
-            json.dumps(to_jsonable(request)),
+            request,
             score,
             decision,
             policy_version,
-            json.dumps(to_jsonable(result)),
+            result,
         )
         with self._buffer_lock:
             self._rows.append(row)
@@ -67,7 +67,11 @@ class AuditLog:
             "policy_version",
             "result",
         ]
-        table = pa.table({n: [r[i] for r in pending] for i, n in enumerate(names)})
+        encoded = [
+            (*r[:3], json.dumps(to_jsonable(r[3])), *r[4:7], json.dumps(to_jsonable(r[7])))
+            for r in pending
+        ]
+        table = pa.table({n: [r[i] for r in encoded] for i, n in enumerate(names)})
         with self.lock:
             self.con.register("_audit_rows", table)
             self.con.execute(

@@ -25,7 +25,7 @@ import duckdb
 from chainsleuth.chains.bitcoin.rpc import BitcoinNode, blocks_to_staging, check_network
 from chainsleuth.chains.jsonrpc import JsonRpcClient, RetryPolicy
 from chainsleuth.errors import InputError, SourceError
-from chainsleuth.ingest.common import IngestOptions, IngestSummary
+from chainsleuth.ingest.common import IngestOptions, IngestSummary, stored_hashes, undo_reorg
 from chainsleuth.store.utxo import apply_staged, rollback, stage_arrow, stored_tip
 
 CHAIN = "bitcoin"
@@ -113,9 +113,9 @@ class _Run:
         node_hashes = dict(
             zip(range(low, high + 1), self.node.block_hashes(range(low, high + 1)), strict=True)
         )
-        stored = self._stored_hashes(low, high)
+        stored = stored_hashes(self.con, CHAIN, low, high)
         diverged = [h for h in sorted(stored) if stored[h] != node_hashes[h]]
-        return node_hashes, self._reorg(diverged[0], stored) if diverged else None
+        return node_hashes, self._reorg(diverged[0]) if diverged else None
 
     def _batch(self, first: int, last: int) -> int:
         """Ingest heights first..last, or handle a reorg; return the next height to do."""
@@ -148,25 +148,16 @@ class _Run:
                     )
                 yield block
 
-    def _reorg(self, mismatch: int, stored: dict[int, str]) -> int:
-        """Roll back from the fork below `mismatch` (our block there is stale); next height."""
-        fork = mismatch - 1
-        while fork >= 0:
-            ours = stored.get(fork) or self._stored_hashes(fork, fork).get(fork)
-            if ours is None or ours == self.node.block_hashes([fork])[0]:
-                break
-            fork -= 1
-        removed = rollback(self.con, CHAIN, fork + 1)
-        self.summary.reorgs.append({"from_height": fork + 1, "blocks_removed": removed})
-        return fork + 1
-
-    def _stored_hashes(self, low: int, high: int) -> dict[int, str]:
-        """Stored block hashes by height in low..high."""
-        rows = self.con.execute(
-            "SELECT height, hash FROM blocks WHERE chain = ? AND height BETWEEN ? AND ?",
-            [CHAIN, low, high],
-        ).fetchall()
-        return {int(h): str(x) for h, x in rows}
+    def _reorg(self, mismatch: int) -> int:
+        """Roll back from the fork below `mismatch`; the next height to ingest."""
+        return undo_reorg(
+            self.con,
+            CHAIN,
+            mismatch,
+            lambda h: self.node.block_hashes([h])[0],
+            rollback,
+            self.summary,
+        )
 
     def _notes(self) -> None:
         if self.node.verbosity < 3:

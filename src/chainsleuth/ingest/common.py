@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import duckdb
 from rich.progress import Progress
 
 
@@ -51,3 +53,36 @@ class IngestSummary:
             )
         if last is not None:
             self.last_height = last if self.last_height is None else max(self.last_height, last)
+
+
+def stored_hashes(
+    con: duckdb.DuckDBPyConnection, chain: str, low: int, high: int
+) -> dict[int, str]:
+    """Stored block hashes of `chain` by height in low..high."""
+    found = con.execute(
+        "SELECT height, hash FROM blocks WHERE chain = ? AND height BETWEEN ? AND ?",
+        [chain, low, high],
+    ).fetchall()
+    return {int(h): str(x) for h, x in found}
+
+
+def undo_reorg(
+    con: duckdb.DuckDBPyConnection,
+    chain: str,
+    mismatch: int,
+    node_hash: Callable[[int], str],
+    rollback: Callable[[duckdb.DuckDBPyConnection, str, int], int],
+    summary: IngestSummary,
+) -> int:
+    """Walk back from `mismatch` (our block there is stale) to the last height where the
+    store and the node agree, roll back everything above it, record the reorg in `summary`,
+    and return the first height to ingest again."""
+    fork = mismatch - 1
+    while fork >= 0:
+        ours = stored_hashes(con, chain, fork, fork).get(fork)
+        if ours is None or ours == node_hash(fork):
+            break
+        fork -= 1
+    removed = rollback(con, chain, fork + 1)
+    summary.reorgs.append({"from_height": fork + 1, "blocks_removed": removed})
+    return fork + 1

@@ -24,7 +24,7 @@ from chainsleuth.chains.ethereum.rpc import EthereumNode, Json, to_raw
 from chainsleuth.chains.ethereum.tokens import fetch_metadata
 from chainsleuth.chains.jsonrpc import JsonRpcClient, RetryPolicy
 from chainsleuth.errors import InputError, SourceError
-from chainsleuth.ingest.common import IngestOptions, IngestSummary
+from chainsleuth.ingest.common import IngestOptions, IngestSummary, stored_hashes, undo_reorg
 from chainsleuth.store.account import (
     apply_staged,
     rollback,
@@ -124,7 +124,7 @@ class _Run:
 
     def _divergence(self, first: int, blocks: list[Json]) -> int | None:
         """The lowest height whose stored block is not the node's, or None."""
-        stored = self._stored_hashes(first - 1, first + len(blocks) - 1)
+        stored = stored_hashes(self.con, CHAIN, first - 1, first + len(blocks) - 1)
         node = {first - 1: blocks[0]["parentHash"].lower()} if first > 0 else {}
         for h, block in enumerate(blocks, start=first):
             node[h] = block["hash"].lower()
@@ -138,21 +138,12 @@ class _Run:
         return diverged[0] if diverged else None
 
     def _reorg(self, mismatch: int) -> int:
-        """Roll back from the fork below `mismatch` (our block there is stale); next height."""
-        fork = mismatch - 1
-        while fork >= 0:
-            ours = self._stored_hashes(fork, fork).get(fork)
-            if ours is None or ours == self.node.block_hashes([fork])[0]:
-                break
-            fork -= 1
-        removed = rollback(self.con, CHAIN, fork + 1)
-        self.summary.reorgs.append({"from_height": fork + 1, "blocks_removed": removed})
-        return fork + 1
-
-    def _stored_hashes(self, low: int, high: int) -> dict[int, str]:
-        """Stored block hashes by height in low..high."""
-        rows = self.con.execute(
-            "SELECT height, hash FROM blocks WHERE chain = ? AND height BETWEEN ? AND ?",
-            [CHAIN, low, high],
-        ).fetchall()
-        return {int(h): str(x) for h, x in rows}
+        """Roll back from the fork below `mismatch`; the next height to ingest."""
+        return undo_reorg(
+            self.con,
+            CHAIN,
+            mismatch,
+            lambda h: self.node.block_hashes([h])[0],
+            rollback,
+            self.summary,
+        )

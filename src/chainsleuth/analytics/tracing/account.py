@@ -28,6 +28,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from chainsleuth.analytics.tracing.edges import address_names
 from chainsleuth.analytics.tracing.result import Arrival, Edge, Endpoint, TraceResult
 from chainsleuth.analytics.tracing.taint import Intervals, Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
@@ -422,23 +423,12 @@ _RULES = {
 
 
 def _name(con: duckdb.DuckDBPyConnection, chain: str, address_id: int) -> str:
-    found = con.execute(
-        "SELECT address FROM addresses WHERE chain = ? AND address_id = ?", [chain, address_id]
-    ).fetchall()
-    return str(found[0][0]) if found else str(address_id)
+    return address_names(con, chain, {address_id}).get(address_id, str(address_id))
 
 
 def _finish(con: duckdb.DuckDBPyConnection, chain: str, result: TraceResult, ids: set[int]) -> None:
     """Address ids to address strings in edges, arrivals and the held remainder."""
-    con.register("_ids", pa.table({"address_id": sorted(i for i in ids if i >= 0)}))
-    found = dict(
-        con.execute(
-            "SELECT address_id, address FROM addresses WHERE chain = ? AND address_id IN"
-            " (SELECT address_id FROM _ids)",
-            [chain],
-        ).fetchall()
-    )
-    con.unregister("_ids")
+    found = address_names(con, chain, ids)
 
     def name(x: str) -> str:
         return str(found.get(int(x), x)) if x.lstrip("-").isdigit() else x

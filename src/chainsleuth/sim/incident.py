@@ -39,7 +39,7 @@ def _theft_time(truth: dict[str, Any], theft: dict[str, Any]) -> dt.datetime:
     if theft.get("time"):
         return dt.datetime.fromisoformat(str(theft["time"]).replace("Z", "+00:00"))
     if theft.get("chain") == "ethereum" and theft.get("height") is not None:
-        from chainsleuth.sim.ethereum import BLOCK_SECONDS, START_TIME
+        from chainsleuth.sim.eth_config import BLOCK_SECONDS, START_TIME
 
         seconds = START_TIME + BLOCK_SECONDS * int(theft["height"])
         return dt.datetime.fromtimestamp(seconds, dt.UTC)

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.progress import Progress, TaskID
 
 from chainsleuth.sim.config import BOOTSTRAP_BLOCKS, MATURITY, SimConfig
-from chainsleuth.sim.economy import Economy
+from chainsleuth.sim.economy import Economy, Script
 from chainsleuth.sim.etl_writer import EtlWriter
 from chainsleuth.sim.model import TxBatch
-from chainsleuth.sim.theft import DmmTheft
+from chainsleuth.sim.theft import DmmTheft, TheftOutcome
 from chainsleuth.sim.truth import Namer, theft_json, write_truth
 
 # Rounds are written together until this many transactions are buffered.
@@ -48,6 +48,62 @@ def simulate_bitcoin(out_dir: Path, cfg: SimConfig, progress: Progress | None = 
     cfg.validate()
     began = time.perf_counter()
     econ = Economy(cfg)
+    run = run_bitcoin(out_dir, econ, progress)
+    names = Namer(econ.world, cfg.seed)
+    thefts = [theft_json(out, names, int(econ.block_time.view[out.height])) for out in run.thefts]
+    write_truth(
+        out_dir / "truth.json", econ.world, cfg.seed, run.header(), econ.coinjoin_ids.view, thefts
+    )
+    return SimSummary(
+        out_dir=str(out_dir),
+        seed=cfg.seed,
+        txs=run.txs,
+        blocks=run.blocks,
+        addresses=econ.world.book.count,
+        entities=econ.world.entity_count,
+        coinjoins=econ.coinjoin_ids.size,
+        stolen=thefts[0]["stolen"] if thefts else None,
+        seconds=round(time.perf_counter() - began, 3),
+    )
+
+
+@dataclass
+class BitcoinRun:
+    """What `run_bitcoin` produced: sizes and the dmm-like theft's outcome."""
+
+    seed: int
+    txs: int
+    blocks: int
+    thefts: list[TheftOutcome]
+
+    def header(self) -> dict[str, int]:
+        """The chain's sizes as truth.json states them."""
+        return {
+            "seed": self.seed,
+            "txs": self.txs,
+            "blocks": self.blocks,
+            "first_height": 0,
+            "last_height": self.blocks - 1,
+        }
+
+
+def round_starts(cfg: SimConfig) -> list[int]:
+    """The first height of every round `run_bitcoin` generates (the last may be short)."""
+    height = BOOTSTRAP_BLOCKS + MATURITY
+    blocks = math.ceil((cfg.txs - height) / cfg.block_txs)
+    return list(range(height, height + blocks, cfg.blocks_per_round))
+
+
+def run_bitcoin(
+    out_dir: Path,
+    econ: Economy,
+    progress: Progress | None = None,
+    scripts: Sequence[Script] = (),
+    bridge_funds: int = 0,
+) -> BitcoinRun:
+    """Generate the chain of `econ` round by round and write blocks.json and
+    transactions.json; `scripts` act in every round besides the dmm-like theft (if on)."""
+    cfg = econ.cfg
     theft = DmmTheft(econ) if cfg.theft else None
     task: TaskID | None = progress.add_task("simulating", total=cfg.txs) if progress else None
     pending: list[TxBatch] = []
@@ -67,7 +123,7 @@ def simulate_bitcoin(out_dir: Path, cfg: SimConfig, progress: Progress | None = 
                 )
                 pending.clear()
 
-        pending.append(econ.bootstrap())
+        pending.append(econ.bootstrap(bridge_funds))
         produced = pending[0].size
         height = BOOTSTRAP_BLOCKS + MATURITY
         per_block = cfg.block_txs
@@ -79,7 +135,8 @@ def simulate_bitcoin(out_dir: Path, cfg: SimConfig, progress: Progress | None = 
             target = min(remaining, n_blocks * per_block)
             last_full = remaining - target < round_txs
             due = theft is not None and theft.outcome is None and (height >= theft_at or last_full)
-            batch = econ.run_round(height, n_blocks, target, theft if due else None)
+            acting: list[Script] = [theft] if due and theft is not None else []
+            batch = econ.run_round(height, n_blocks, target, [*acting, *scripts])
             pending.append(batch)
             produced += batch.size
             height += n_blocks
@@ -89,33 +146,9 @@ def simulate_bitcoin(out_dir: Path, cfg: SimConfig, progress: Progress | None = 
                 progress.update(task, completed=produced)
         flush()
         flush()  # wait for the last batch
-        blocks = writer.blocks
-
-    names = Namer(econ.world, cfg.seed)
-    thefts: list[dict[str, Any]] = []
+    outcomes = []
     if theft is not None and theft.outcome is not None:
-        out = theft.outcome
-        if out.balance() != 0:
-            raise AssertionError(f"theft accounting is off by {out.balance()} satoshi")
-        thefts.append(theft_json(out, names, int(econ.block_time.view[out.height])))
-    summary = {
-        "seed": cfg.seed,
-        "txs": produced,
-        "blocks": blocks,
-        "first_height": 0,
-        "last_height": blocks - 1,
-    }
-    write_truth(
-        out_dir / "truth.json", econ.world, cfg.seed, summary, econ.coinjoin_ids.view, thefts
-    )
-    return SimSummary(
-        out_dir=str(out_dir),
-        seed=cfg.seed,
-        txs=produced,
-        blocks=blocks,
-        addresses=econ.world.book.count,
-        entities=econ.world.entity_count,
-        coinjoins=econ.coinjoin_ids.size,
-        stolen=thefts[0]["stolen"] if thefts else None,
-        seconds=round(time.perf_counter() - began, 3),
-    )
+        if theft.outcome.balance() != 0:
+            raise AssertionError(f"theft accounting is off by {theft.outcome.balance()} satoshi")
+        outcomes.append(theft.outcome)
+    return BitcoinRun(cfg.seed, produced, writer.blocks, outcomes)

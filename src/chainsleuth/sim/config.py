@@ -31,6 +31,7 @@ class SimConfig:
     miners: int = 4
     coinjoin_every: int = 8  # one CoinJoin per this many blocks on average
     theft: bool = True
+    bridge: bool = False  # a bridge wallet and the bybit-like thief (`sim.crosschain`)
 
     @property
     def block_txs(self) -> int:

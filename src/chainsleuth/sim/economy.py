@@ -20,7 +20,7 @@ significant digits (the round-payment pattern change heuristics look for).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,17 +41,20 @@ from chainsleuth.sim.world import World
 
 I32 = NDArray[np.int32]
 I64 = NDArray[np.int64]
+#: A scripted actor of a round: (economy, first height, blocks, used-coin mask) -> its txs.
+Script = Callable[["Economy", int, int, NDArray[np.bool_]], TxBatch]
 
 # Per wallet kind (index = Kind): chance to be active in a round, chance each coin of an
 # active wallet is spent, inputs per transaction (low, high), chance of no change output,
 # the paid share of the inputs (low, high) when there is change.
-ACTIVITY = np.array([0.35, 0.8, 0.6, 0.7, 0.2, 1.0, 1.0, 0.0])
-SELECT = np.array([0.6, 0.9, 0.8, 0.5, 1.0, 1.0, 0.4, 0.0])
-CAP_LO = np.array([1, 3, 1, 1, 1, 20, 1, 1])
-CAP_HI = np.array([3, 15, 3, 2, 5, 100, 2, 1])
-SWEEP = np.array([0.15, 0.5, 0.3, 0.2, 1.0, 1.0, 0.0, 0.0])
-SHARE_LO = np.array([0.05, 0.5, 0.3, 0.2, 1.0, 1.0, 0.0, 0.0])
-SHARE_HI = np.array([0.95, 1.0, 0.9, 0.9, 1.0, 1.0, 0.0, 0.0])
+# Thieves and the bridge never spend in the bulk economy (their moves are scripted).
+ACTIVITY = np.array([0.35, 0.8, 0.6, 0.7, 0.2, 1.0, 1.0, 0.0, 0.0])
+SELECT = np.array([0.6, 0.9, 0.8, 0.5, 1.0, 1.0, 0.4, 0.0, 0.0])
+CAP_LO = np.array([1, 3, 1, 1, 1, 20, 1, 1, 1])
+CAP_HI = np.array([3, 15, 3, 2, 5, 100, 2, 1, 1])
+SWEEP = np.array([0.15, 0.5, 0.3, 0.2, 1.0, 1.0, 0.0, 0.0, 0.0])
+SHARE_LO = np.array([0.05, 0.5, 0.3, 0.2, 1.0, 1.0, 0.0, 0.0, 0.0])
+SHARE_HI = np.array([0.95, 1.0, 0.9, 0.9, 1.0, 1.0, 0.0, 0.0, 0.0])
 # Whom each kind pays: columns USER, MERCHANT, OTC, own DEPOSIT address, own HOT wallet.
 TO_USER, TO_MERCHANT, TO_OTC, TO_DEPOSIT, TO_HOT = range(5)
 PAYEES = np.array(
@@ -64,8 +67,10 @@ PAYEES = np.array(
         [0.00, 0.00, 0.00, 0.00, 1.0],  # exchange deposits: sweep
         [0.90, 0.10, 0.00, 0.00, 0.0],  # exchange hot wallet: withdrawals
         [1.00, 0.00, 0.00, 0.00, 0.0],  # thief (never spends in the bulk economy)
+        [1.00, 0.00, 0.00, 0.00, 0.0],  # bridge (idem)
     ]
 ).cumsum(axis=1)
+BRIDGE_COINS = 40  # bootstrap coins of the bridge's wallet
 ADDRESS_REUSE = 0.1  # chance a user is paid at (or takes change to) an address it used before
 DENOMINATIONS = np.array([100_000, 1_000_000, 5_000_000, 10_000_000], np.int64)
 _POW10 = 10 ** np.arange(19, dtype=np.int64)
@@ -111,9 +116,10 @@ class Economy:
         return self.world.book.owner.view[addr].astype(np.int32)
 
     # ---- bootstrap -----------------------------------------------------------------
-    def bootstrap(self) -> TxBatch:
-        """Blocks 0..9: coinbases paying every funded wallet its starting coins, then
-        coinbase-only blocks until the first of them matures."""
+    def bootstrap(self, bridge_funds: int = 0) -> TxBatch:
+        """Blocks 0..9: coinbases paying every funded wallet its starting coins (the bridge,
+        if any, `bridge_funds` in `BRIDGE_COINS` equal coins), then coinbase-only blocks
+        until the first of them matures."""
         w, rng = self.world, self.rng
         users, merchants = w.wallets_of(Kind.USER), w.wallets_of(Kind.MERCHANT)
         otc, miners = w.wallets_of(Kind.OTC), w.wallets_of(Kind.MINER)
@@ -129,6 +135,10 @@ class Economy:
             ]
         )
         values = np.maximum(DUST, rng.lognormal(np.log(median), 0.8)).astype(np.int64)
+        if bridge_funds:
+            bridge = w.wallets_of(Kind.BRIDGE)
+            payees = np.concatenate([payees, np.repeat(bridge, BRIDGE_COINS)])
+            values = np.r_[values, np.full(BRIDGE_COINS, -(-bridge_funds // BRIDGE_COINS))]
         addr = w.receive_addresses(payees, rng, 0.0)
         block = rng.integers(0, BOOTSTRAP_BLOCKS, len(payees))
         parts = []
@@ -153,17 +163,17 @@ class Economy:
         start: int,
         n_blocks: int,
         target: int,
-        scripted: Callable[[Economy, int, NDArray[np.bool_]], TxBatch] | None = None,
+        scripted: Sequence[Script] = (),
     ) -> TxBatch:
         """Generate blocks start..start+n_blocks-1 with about `target` transactions.
 
-        `scripted` (the theft) may take coins from the pool (marking them in the mask it
-        gets) and return its own transactions with explicit heights.
+        Each of `scripted` (a theft, a bridge) may take coins from the pool (marking them in
+        the mask it gets) and return its own transactions with explicit heights.
         """
         used = np.zeros(len(self.pool), np.bool_)
         used[self.pool_ready > start] = True  # not spendable yet
         not_ready = used.copy()
-        parts = [scripted(self, start, used)] if scripted else []
+        parts = [script(self, start, n_blocks, used) for script in scripted]
         parts += self._coinjoins(n_blocks, used)
         wanted = max(0, target - n_blocks - sum(p.size for p in parts))
         bulk = self._bulk(used, wanted)

@@ -33,6 +33,7 @@ class Kind(IntEnum):
     EXCHANGE_DEPOSITS = 5
     EXCHANGE_HOT = 6
     THIEF = 7
+    BRIDGE = 8
 
 
 # The entity kind written in truth.json for each wallet kind.
@@ -45,6 +46,7 @@ ENTITY_KIND = {
     Kind.EXCHANGE_DEPOSITS: "exchange",
     Kind.EXCHANGE_HOT: "exchange",
     Kind.THIEF: "thief",
+    Kind.BRIDGE: "bridge",
 }
 
 

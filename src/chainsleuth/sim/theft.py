@@ -15,8 +15,10 @@ services). Within one round of blocks, starting at its first block `h`:
            change stays with the thief
            one branch stays dormant with the thief
 
-The thief's transactions are a short Python script (a few dozen); everything they pay to
-exchanges and OTC desks joins the bulk economy's pool and is swept like any deposit.
+From the split on, the moves are `Laundering.launder`, which the bybit-like thief of the
+cross-chain scenario (`sim.crosschain`) also follows with the coins a bridge released to
+it. The thief's transactions are a short Python script (a few dozen); everything they pay
+to exchanges and OTC desks joins the bulk economy's pool and is swept like any deposit.
 """
 
 from __future__ import annotations
@@ -55,14 +57,17 @@ class Endpoint:
 
 @dataclass
 class TheftOutcome:
-    """The ground truth of one theft, with integer ids (named by `truth`)."""
+    """The ground truth of one theft on Bitcoin, with integer ids (named by `truth`).
 
-    victim: int  # entity
+    `stolen` is what the thief received: the theft's output (`theft_tx`, at `stolen_addr`),
+    or for loot bridged in from another chain, the releases it was paid (no theft tx)."""
+
     thief: int  # entity
     height: int
-    theft_tx: int
-    stolen_addr: int
     stolen: int = 0
+    victim: int = -1  # entity (-1: not on this chain)
+    theft_tx: int = -1
+    stolen_addr: int = -1
     endpoints: dict[int, Endpoint] = field(default_factory=lambda: defaultdict(Endpoint))
     held: list[tuple[int, int, int, int]] = field(default_factory=list)  # tx, n, addr, value
     fees: int = 0
@@ -77,16 +82,14 @@ class TheftOutcome:
         return self.stolen - cashed - held - self.fees - self.coinjoin_fees
 
 
-class DmmTheft:
-    """The scripted theft; called by `Economy.run_round` for its round."""
+class Laundering:
+    """A thief's moves once it holds stolen coins: split, peel chains to cash-out services,
+    one branch to an OTC desk, one through a CoinJoin, one dormant (`launder`)."""
 
-    def __init__(self, econ: Economy) -> None:
-        w = econ.world
-        ex0, ex1 = w.ranges[Kind.EXCHANGE_DEPOSITS]
-        self.victim = ex0
-        self.thief = w.ranges[Kind.THIEF][0]
-        self.cashout_exchanges = list(range(ex0 + 1, ex1))
-        self.otc = list(w.wallets_of(Kind.OTC))
+    def __init__(self, econ: Economy, thief: int, cashout_exchanges: list[int]) -> None:
+        self.thief = thief
+        self.cashout_exchanges = cashout_exchanges
+        self.otc = list(econ.world.wallets_of(Kind.OTC))
         self.deposit: dict[int, int] = {}  # the thief's deposit address at each exchange
         self.outcome: TheftOutcome | None = None
         self._txs: list[TxBatch] = []
@@ -149,30 +152,12 @@ class DmmTheft:
             return Coins.empty()
         return _coin(tx, 1, addrs[1], rest)
 
-    # ---- the script ----------------------------------------------------------------
-    def __call__(self, econ: Economy, h: int, used: NDArray[np.bool_]) -> TxBatch:
-        rng = econ.rng
-        hot = econ.world.hot_of[self.victim]
-        mine = np.flatnonzero(~used & (econ.pool_wallet == hot))
-        mine = mine[np.argsort(-econ.pool.value[mine], kind="stable")]
-        balance = int(econ.pool.value[mine].sum())
-        stolen = (
-            DMM_STOLEN if balance > 2 * DMM_STOLEN else int(round2(np.array([balance // 2]))[0])
-        )
-        count = np.arange(1, len(mine) + 1)
-        need = stolen + THEFT_FEE_RATE * vsize(count, np.full(len(mine), 2)) + DUST
-        enough = int(np.argmax(np.cumsum(econ.pool.value[mine]) >= need))
-        take = mine[: enough + 1]
-        used[take] = True
-        spend = econ.pool.take(take)
-        thief_addr = int(self._thief_addresses(econ, 1)[0])
-        fee = THEFT_FEE_RATE * int(vsize(np.array(len(take)), np.array(2)))
-        back = int(spend.value.sum()) - stolen - fee
-        self.outcome = TheftOutcome(self.victim, self.thief, h, -1, thief_addr, stolen)
-        out = self.outcome
-        theft = self._tx(econ, h, spend, [thief_addr, int(econ.world.fixed[hot])], [stolen, back])
-        out.theft_tx = theft
-        # Split: branch 0..4 peel chains, 5 OTC, 6 CoinJoin, 7 dormant.
+    def launder(self, econ: Economy, h: int, coins: Coins, used: NDArray[np.bool_]) -> None:
+        """From height `h`: split the thief's `coins` into 8 branches (0..4 peel chains from
+        h+1, 5 to an OTC desk at h+1, 6 into a CoinJoin at h+2, 7 dormant)."""
+        assert self.outcome is not None
+        out, rng = self.outcome, econ.rng
+        total = int(coins.value.sum())
         denomination = self._denomination(econ, used)
         k = np.array([MIXED_OUTPUTS])
         cj_value = int(
@@ -181,14 +166,14 @@ class DmmTheft:
             + miner_fee(k)[0]
             + denomination // 2
         )
-        split_fee = FEE_RATE * int(vsize(np.array(1), np.array(8)))
-        rest = stolen - split_fee - cj_value
+        split_fee = FEE_RATE * int(vsize(np.array(len(coins)), np.array(8)))
+        rest = total - split_fee - cj_value
         weights = rng.dirichlet(np.ones(7))
         parts = (weights * rest).astype(np.int64)
         parts[0] += rest - parts.sum()
         values = [*map(int, parts[:6]), cj_value, int(parts[6])]
         branch_addr = list(map(int, self._thief_addresses(econ, 8)))
-        split = self._tx(econ, h + 1, _coin(theft, 0, thief_addr, stolen), branch_addr, values)
+        split = self._tx(econ, h, coins, branch_addr, values)
         out.fees += split_fee
         branches = [_coin(split, i, branch_addr[i], values[i]) for i in range(8)]
         for chain in range(PEEL_CHAINS):
@@ -197,14 +182,11 @@ class DmmTheft:
             for hop in range(hops):
                 last = hop == hops - 1
                 coin = self._cash_out(
-                    econ, h + 2 + hop, coin, 0.0 if last else float(rng.uniform(0.8, 0.95))
+                    econ, h + 1 + hop, coin, 0.0 if last else float(rng.uniform(0.8, 0.95))
                 )
-        self._cash_out(econ, h + 2, branches[5], 0.0)
-        self._mix(econ, h + 3, branches[6], denomination, used)
+        self._cash_out(econ, h + 1, branches[5], 0.0)
+        self._mix(econ, h + 2, branches[6], denomination, used)
         out.held.append((split, 7, branch_addr[7], values[7]))
-        batch = TxBatch.concat(self._txs)
-        self._txs = []
-        return batch
 
     def _denomination(self, econ: Economy, used: NDArray[np.bool_]) -> int:
         """The largest pool denomination enough other users can join (at least 8)."""
@@ -257,6 +239,49 @@ class DmmTheft:
                 cj.out_value[group],
             )
             self._cash_out(econ, h + 1 + (start // 3) % 4, spend, 0.0)
+
+    def flush(self) -> TxBatch:
+        """The transactions scripted since the last flush."""
+        batch = TxBatch.concat(self._txs)
+        self._txs = []
+        return batch
+
+
+class DmmTheft(Laundering):
+    """The dmm-like theft: one transaction from the victim's hot wallet, then `launder`;
+    called by `Economy.run_round` for its round."""
+
+    def __init__(self, econ: Economy) -> None:
+        ex0, ex1 = econ.world.ranges[Kind.EXCHANGE_DEPOSITS]
+        super().__init__(econ, econ.world.ranges[Kind.THIEF][0], list(range(ex0 + 1, ex1)))
+        self.victim = ex0
+
+    def __call__(self, econ: Economy, h: int, n_blocks: int, used: NDArray[np.bool_]) -> TxBatch:
+        """The theft and its laundering, from the first block `h` of its round."""
+        hot = econ.world.hot_of[self.victim]
+        mine = np.flatnonzero(~used & (econ.pool_wallet == hot))
+        mine = mine[np.argsort(-econ.pool.value[mine], kind="stable")]
+        balance = int(econ.pool.value[mine].sum())
+        stolen = (
+            DMM_STOLEN if balance > 2 * DMM_STOLEN else int(round2(np.array([balance // 2]))[0])
+        )
+        count = np.arange(1, len(mine) + 1)
+        need = stolen + THEFT_FEE_RATE * vsize(count, np.full(len(mine), 2)) + DUST
+        enough = int(np.argmax(np.cumsum(econ.pool.value[mine]) >= need))
+        take = mine[: enough + 1]
+        used[take] = True
+        spend = econ.pool.take(take)
+        thief_addr = int(self._thief_addresses(econ, 1)[0])
+        fee = THEFT_FEE_RATE * int(vsize(np.array(len(take)), np.array(2)))
+        back = int(spend.value.sum()) - stolen - fee
+        self.outcome = TheftOutcome(
+            self.thief, h, stolen, victim=self.victim, stolen_addr=thief_addr
+        )
+        out = self.outcome
+        theft = self._tx(econ, h, spend, [thief_addr, int(econ.world.fixed[hot])], [stolen, back])
+        out.theft_tx = theft
+        self.launder(econ, h + 1, _coin(theft, 0, thief_addr, stolen), used)
+        return self.flush()
 
 
 def _coin(tx: int, n: int, addr: int, value: int) -> Coins:

@@ -1,10 +1,10 @@
 """Who exists in a simulated economy: entities, their wallets and their fixed addresses.
 
 Entity ids are laid out by kind (users, merchants, miners, OTC desks, the CoinJoin
-coordinator, exchanges, the thief); wallet `w` is entity `w`, and each exchange has a
-second wallet, its hot wallet, after all entities. Customers (users, merchants, miners,
-OTC desks, the coordinator) each get a deposit address at one home exchange, created the
-first time they deposit and owned by that exchange.
+coordinator, exchanges, the thieves, the bridge when there is one); wallet `w` is entity
+`w`, and each exchange has a second wallet, its hot wallet, after all entities. Customers
+(users, merchants, miners, OTC desks, the coordinator) each get a deposit address at one
+home exchange, created the first time they deposit and owned by that exchange.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class World:
     hot_of: I32  # for an exchange entity: its hot wallet (-1 elsewhere)
     home_exchange: I32  # for a customer wallet: its exchange's entity id (-1 elsewhere)
     deposit: I64  # a customer's deposit address id at its home exchange (-1: not yet)
-    fixed: I64  # wallets that reuse one address (miners, hot wallets, coordinator)
+    fixed: I64  # wallets that reuse one address (miners, hot wallets, coordinator, bridge)
     book: AddressBook
 
     @classmethod
@@ -46,7 +46,8 @@ class World:
             (Kind.OTC, cfg.otc_desks),
             (Kind.COINJOIN, 1),
             (Kind.EXCHANGE_DEPOSITS, cfg.exchanges),
-            (Kind.THIEF, 1),
+            (Kind.THIEF, 1 + cfg.bridge),
+            (Kind.BRIDGE, int(cfg.bridge)),
         ]
         ranges: dict[Kind, tuple[int, int]] = {}
         kinds: list[NDArray[np.int8]] = []
@@ -61,6 +62,9 @@ class World:
         n_entities = start
         labels[ranges[Kind.COINJOIN][0]] = "coinjoin-coordinator"
         labels[ranges[Kind.THIEF][0]] = "dmm-like-thief"
+        if cfg.bridge:
+            labels[ranges[Kind.THIEF][0] + 1] = "bybit-like-thief"
+            labels[ranges[Kind.BRIDGE][0]] = "eth-btc-bridge"
         ex0, ex1 = ranges[Kind.EXCHANGE_DEPOSITS]
         kind_arr = np.concatenate([*kinds, np.full(ex1 - ex0, Kind.EXCHANGE_HOT, np.int8)])
         entity = np.concatenate(
@@ -75,7 +79,7 @@ class World:
         book = AddressBook(int(rng.integers(0, 2**62)), wallets)
         fixed = np.full(wallets, -1, np.int64)
         fixed_wallets = np.flatnonzero(
-            np.isin(kind_arr, [Kind.MINER, Kind.COINJOIN, Kind.EXCHANGE_HOT])
+            np.isin(kind_arr, [Kind.MINER, Kind.COINJOIN, Kind.EXCHANGE_HOT, Kind.BRIDGE])
         ).astype(np.int32)
         fixed[fixed_wallets] = book.new(fixed_wallets)
         return cls(

@@ -3,7 +3,9 @@
 engine.run            the embedded (DuckDB) job, full or incremental
 heuristics            registry: names, chains, defaults, `--heuristics` parsing
 coinjoin              CoinJoin detection (excluded from multi-input and change)
-multiinput, change    Bitcoin heuristics; ethereum: deposit addresses (papers cited)
+multiinput, change    Bitcoin heuristics; ethereum: deposit addresses (papers cited),
+                      as portable SQL (Spark SQL runs it; Ethereum runs it embedded too)
+arrays                the Bitcoin heuristics of the embedded engine, on integer arrays
 window, links         portable SQL windows; links written to the store
 unionfind, dense      batch union-find over integer arrays; address ids to nodes
 partition             stored partition, stable ids, merge log

@@ -24,7 +24,7 @@ from chainsleuth.analytics.clustering.dense import DenseIndex
 from chainsleuth.analytics.clustering.engine import chain_span
 from chainsleuth.analytics.clustering.evaluate import detection, pairwise
 from chainsleuth.analytics.clustering.heuristics import available, defaults
-from chainsleuth.analytics.clustering.links import detect_coinjoins, insert_links, uses_utxo
+from chainsleuth.analytics.clustering.links import make_links
 from chainsleuth.analytics.clustering.unionfind import DisjointSets
 from chainsleuth.analytics.clustering.window import Window
 from chainsleuth.errors import InputError, ParseError
@@ -115,9 +115,7 @@ def evaluate_store(
     ):
         con.execute(f"CREATE OR REPLACE TEMP TABLE {temp} AS SELECT * FROM {like} LIMIT 0")
     everything = sorted({n for s in sets for n in s})
-    if coinjoin_detection and uses_utxo(everything):
-        detect_coinjoins(con, w)
-    insert_links(con, w, everything, target="_eval_links")
+    make_links(con, w, everything, target="_eval_links", detect_coinjoins=coinjoin_detection)
     index = DenseIndex.of_chain(con, chain)
     nodes, owners = _truth_nodes(con, chain, truth, index)
     results = []

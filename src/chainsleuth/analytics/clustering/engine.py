@@ -18,7 +18,7 @@ import numpy as np
 
 from chainsleuth.analytics.clustering import partition
 from chainsleuth.analytics.clustering.heuristics import incremental
-from chainsleuth.analytics.clustering.links import detect_coinjoins, insert_links, uses_utxo
+from chainsleuth.analytics.clustering.links import make_links
 from chainsleuth.analytics.clustering.unionfind import DisjointSets
 from chainsleuth.analytics.clustering.window import Window, first_row
 from chainsleuth.errors import NotFoundError
@@ -27,7 +27,7 @@ from chainsleuth.store.db import transaction
 Step = Callable[[str], None]
 EDGE_BATCH = 20_000_000
 """Links merged per union-find batch (bounds the memory that scales with links)."""
-STEPS = ("detecting CoinJoins", "making links", "merging", "writing clusters")
+STEPS = ("making links", "merging", "writing clusters")
 """What `run` reports through its `step` callback, in order (some may be skipped)."""
 
 
@@ -102,12 +102,12 @@ def run(
     with transaction(con):
         w = Window(chain, lo, tip)
         forget(con, chain, lo)
+        a = b = np.empty(0, dtype=np.int64)
         if lo <= tip:
-            if uses_utxo(names):
-                say("detecting CoinJoins")
-                summary.coinjoins = detect_coinjoins(con, w)
             say("making links")
-            summary.links = insert_links(con, w, names)
+            made = make_links(con, w, names)
+            summary.links, summary.coinjoins = made.links, made.coinjoins
+            a, b = made.a, made.b
         say("merging")
         stored = partition.load(con, chain)
         sets = (
@@ -115,14 +115,9 @@ def run(
             if resume is None
             else DisjointSets(stored.labels.copy())
         )
-        edges = con.sql(
-            "SELECT address_id_a, address_id_b FROM cluster_links WHERE " + w.rows()
-        ).to_arrow_reader(EDGE_BATCH)
-        for batch in edges:
-            sets.union(
-                stored.index.nodes(batch.column(0).to_numpy().astype(np.int64)),
-                stored.index.nodes(batch.column(1).to_numpy().astype(np.int64)),
-            )
+        for start in range(0, a.size, EDGE_BATCH):
+            end = start + EDGE_BATCH
+            sets.union(stored.index.nodes(a[start:end]), stored.index.nodes(b[start:end]))
         say("writing clusters")
         commit(con, summary, stored, sets, tip_hash)
     summary.seconds = round(time.perf_counter() - started, 3)

@@ -1,7 +1,9 @@
 """The clustering job on Apache Spark, over the store's Parquet export (`export parquet`).
 
-The links come from the same portable SQL as the embedded engine (`coinjoin`,
-`multiinput`, `change`), run by Spark SQL on views of the Parquet tables. Connected
+The links come from the portable SQL of `coinjoin`, `multiinput`, `change` and
+`ethereum`, run by Spark SQL on views of the Parquet tables; the embedded engine computes
+the Bitcoin ones on integer arrays (`arrays`), link for link the same
+(`tests/test_cluster_arrays.py`). Connected
 components use the alternating large-star / small-star algorithm of Kiveris et al. 2014,
 "Connected Components in MapReduce and Beyond" (SoCC '14): O(log n) rounds of joins and
 group-bys, each node finally pointing at its component's smallest address id, which is the

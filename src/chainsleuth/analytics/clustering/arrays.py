@@ -1,0 +1,476 @@
+"""The Bitcoin heuristics of the embedded engine, over integer arrays.
+
+The same rules as the portable SQL of `coinjoin`, `multiinput` and `change` (which the
+Spark job runs; the papers are cited there), computed in NumPy on the window's columns:
+grouping and joining on 64-character transaction hashes was what made the SQL cost about
+20 µs per transaction, and sorting integer arrays costs a fraction of that. Both give the
+same links and CoinJoins (`tests/test_cluster_arrays.py` checks it on random chains).
+
+Transactions are keyed by DuckDB's 64-bit `hash(tx_hash, salt)`; the salt is raised until
+the window's transactions have distinct keys, so the keys are exact row identities. Rows of
+`inputs`/`outputs` find their transaction by binary search over the sorted keys (once per
+run of equal keys, since the store keeps a transaction's rows together). Links and
+CoinJoins go back to the store with their evidence hash by a join on that key.
+
+What is read: every input and output of the window (key, address, value), the window's
+transactions (coinbase flag, output count, height); for `change-fresh` in an incremental
+run also whether a candidate address was paid before the window; `change-type` reads the
+script types of the outputs the window spends; `change-fingerprint` each transaction's
+version, locktime and input sequences and each output's spender (so it needs the whole
+chain in the window: it never runs incrementally).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from chainsleuth.analytics.clustering.change import ROUND_SAT, RULES
+from chainsleuth.analytics.clustering.coinjoin import KINDS, TX0, WHIRLPOOL_POOLS_SAT
+from chainsleuth.analytics.clustering.window import Window
+
+I64 = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+NO_ADDRESS = -1
+MAX_SALTS = 8
+SEQUENCE_FINAL = 4294967294
+"""An input with a lower nSequence signals replace-by-fee (BIP 125)."""
+
+
+@dataclass
+class Links:
+    """Links made in a window: endpoints (address ids), transaction index, heuristic index."""
+
+    a: I64
+    b: I64
+    tx: I64
+    heuristic: npt.NDArray[np.int8]
+    names: list[str]
+
+    @classmethod
+    def concat(cls, parts: list[Links], names: list[str]) -> Links:
+        """One table of every part (each part's heuristic indexes `names`)."""
+        return cls(
+            np.concatenate([p.a for p in parts] or [np.empty(0, np.int64)]),
+            np.concatenate([p.b for p in parts] or [np.empty(0, np.int64)]),
+            np.concatenate([p.tx for p in parts] or [np.empty(0, np.int64)]),
+            np.concatenate([p.heuristic for p in parts] or [np.empty(0, np.int8)]),
+            names,
+        )
+
+
+def _col(table: pa.Table, name: str, null: int = NO_ADDRESS) -> I64:
+    """An integer column as int64, NULL read as `null`."""
+    column = table.column(name)
+    if column.null_count:
+        column = pc.fill_null(column, null)
+    found: I64 = column.to_numpy().astype(np.int64, copy=False)
+    return found
+
+
+def _flag(table: pa.Table, name: str) -> Bools:
+    """A boolean column, NULL read as false."""
+    column = table.column(name)
+    if column.null_count:
+        column = pc.fill_null(column, False)
+    found: Bools = column.to_numpy(zero_copy_only=False).astype(np.bool_, copy=False)
+    return found
+
+
+class Chainlet:
+    """The window's transactions, inputs and outputs as arrays keyed by dense tx index."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, w: Window, *, fingerprint: bool, types: bool
+    ) -> None:
+        """Read the window; `fingerprint` and `types` add what those change rules need."""
+        self.con, self.w = con, w
+        extra = ", version, locktime" if fingerprint else ""
+        for salt in range(MAX_SALTS):
+            txs = con.sql(
+                f"SELECT hash(tx_hash, {salt}) AS k, block_height, is_coinbase, output_count"
+                f"{extra} FROM txs WHERE {w.rows()} ORDER BY block_height, position"
+            ).to_arrow_table()
+            keys = txs.column("k").to_numpy()
+            by_key = np.argsort(keys)
+            ordered = keys[by_key]
+            if not np.any(ordered[1:] == ordered[:-1]):
+                break
+        else:  # pragma: no cover - 2^-64 per pair, eight times over
+            raise RuntimeError("transaction hash keys collide under every salt")
+        self.salt = salt
+        self.keys = keys
+        """Each transaction's key; transactions are numbered in chain order."""
+        self.sorted_keys, self.by_key = ordered, by_key
+        self.n = int(keys.size)
+        self.height = _col(txs, "block_height")
+        self.coinbase = _flag(txs, "is_coinbase")
+        self.output_count = _col(txs, "output_count", 0)
+        if fingerprint:
+            self.version = _col(txs, "version", -1)
+            self.version_known = ~np.asarray(txs.column("version").is_null())
+            self.locktime_set = _col(txs, "locktime", 0) > 0
+        seq = ", sequence" if fingerprint else ""
+        ins = con.sql(
+            f"SELECT hash(tx_hash, {salt}) AS k, address_id, value,"
+            f" prev_tx_hash IS NOT NULL AS has_prev{seq} FROM inputs WHERE {w.rows()}"
+        ).to_arrow_table()
+        self.in_tx = self.tx_of(ins.column("k").to_numpy())
+        self.in_addr = _col(ins, "address_id")
+        self.in_value_known = ~np.asarray(ins.column("value").is_null())
+        self.in_value = _col(ins, "value", 0)
+        self.in_prev = _flag(ins, "has_prev")
+        if fingerprint:
+            sequence = _col(ins, "sequence", SEQUENCE_FINAL)
+            self.in_rbf = (sequence < SEQUENCE_FINAL) & ~np.asarray(
+                ins.column("sequence").is_null()
+            )
+        spender = (
+            f", CASE WHEN spent_by IS NOT NULL THEN hash(spent_by, {salt}) END AS spender"
+            if fingerprint
+            else ""
+        )
+        script = ", script_type" if types else ""
+        outs = con.sql(
+            f"SELECT hash(tx_hash, {salt}) AS k, address_id, value,"
+            f" script_type = 'nulldata' AS nulldata{spender}{script}"
+            f" FROM outputs WHERE {w.rows()}"
+        ).to_arrow_table()
+        self.out_tx = self.tx_of(outs.column("k").to_numpy())
+        self.out_addr = _col(outs, "address_id")
+        self.out_value = _col(outs, "value", 0)
+        self.out_null = _flag(outs, "nulldata")
+        if fingerprint:
+            spent = ~np.asarray(outs.column("spender").is_null())
+            spenders = pc.fill_null(outs.column("spender"), 0).to_numpy()
+            self.out_spender = np.full(self.out_tx.size, -1, dtype=np.int64)
+            self.out_spender[spent] = self.tx_of(spenders[spent])
+        if types:
+            self.out_type = outs.column("script_type")
+        high = max(int(self.in_addr.max(initial=0)), int(self.out_addr.max(initial=0)))
+        self.pair_base = high + 1
+        """Multiplier making (tx, address) one int64 key."""
+
+    def tx_of(self, keys: npt.NDArray[np.uint64]) -> I64:
+        """The dense index of each row's transaction (-1 if not in the window)."""
+        if not keys.size:
+            return np.empty(0, dtype=np.int64)
+        heads = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+        wanted = keys[heads]
+        order = np.argsort(wanted)
+        at = np.empty(wanted.size, dtype=np.int64)
+        at[order] = np.searchsorted(
+            self.sorted_keys, wanted[order]
+        )  # sorted probes: cache friendly
+        at[at >= self.n] = 0
+        found = np.where(self.sorted_keys[at] == wanted, self.by_key[at], -1)
+        return np.repeat(found, np.diff(np.append(heads, keys.size)))
+
+    def pairs(self, tx: I64, addr: I64) -> I64:
+        """Sorted distinct (tx, address) keys."""
+        return distinct(tx * self.pair_base + addr)
+
+
+def member(values: I64, members: I64, bound: int) -> Bools:
+    """Whether each of `values` (non-negative ids below `bound`) is one of `members`: a
+    byte per possible id, cheaper than sorting or hashing millions of values."""
+    mask = np.zeros(bound, dtype=np.bool_)
+    mask[members] = True
+    return mask[values]
+
+
+def distinct(values: I64) -> I64:
+    """Sorted distinct values (`np.unique` hashes first, several times slower here)."""
+    ordered = np.sort(values)
+    return ordered[_runs(ordered)]
+
+
+def _runs(*columns: I64) -> Bools:
+    """True where a row starts a new run of equal values of all `columns` (sorted rows)."""
+    start = np.zeros(columns[0].size, dtype=np.bool_)
+    start[:1] = True
+    for c in columns:
+        start[1:] |= c[1:] != c[:-1]
+    return start
+
+
+def detect(c: Chainlet) -> npt.NDArray[np.int8]:
+    """Each transaction's CoinJoin kind (index into `coinjoin.KINDS`), -1 for none."""
+    n = c.n
+    prev = c.in_prev
+    n_in = np.bincount(c.in_tx[prev], minlength=n)
+    known = prev & (c.in_addr != NO_ADDRESS)
+    n_in_addr = np.bincount(c.pairs(c.in_tx[known], c.in_addr[known]) // c.pair_base, minlength=n)
+    paying = ~c.out_null
+    tx, value = c.out_tx[paying], c.out_value[paying]
+    # Group (tx, value) with one sort of an int64: the value's rank among the window's
+    # values, below the transaction number (a lexsort of the two is several times slower).
+    by_value = np.argsort(value)
+    rank = np.empty(value.size, dtype=np.int64)
+    rank[by_value] = np.cumsum(_runs(value[by_value])) - 1
+    base = int(rank.max(initial=0)) + 1
+    grouped = np.sort(tx * base + rank)
+    heads = np.flatnonzero(_runs(grouped))
+    k = np.diff(np.append(heads, grouped.size))
+    g_tx = grouped[heads] // base
+    g_value = np.empty(base, dtype=np.int64)
+    g_value[rank] = value
+    g_value = g_value[grouped[heads] % base]
+    n_out = np.bincount(g_tx, weights=k, minlength=n).astype(np.int64)
+    max_eq = np.zeros(n, dtype=np.int64)
+    if g_tx.size:
+        starts = np.flatnonzero(_runs(g_tx))
+        max_eq[g_tx[starts]] = np.maximum.reduceat(k, starts)
+    eq_groups = np.bincount(g_tx[k >= 2], minlength=n)
+    top = np.flatnonzero(k == max_eq[g_tx])
+    last = top[np.append(g_tx[top][1:] != g_tx[top][:-1], True)] if top.size else top
+    eq_value = np.zeros(n, dtype=np.int64)
+    eq_value[g_tx[last]] = g_value[last]
+    has_null = np.zeros(n, dtype=np.bool_)
+    has_null[c.out_tx[c.out_null]] = True
+    premix = np.zeros(n, dtype=np.bool_)
+    for d in WHIRLPOOL_POOLS_SAT:
+        premix |= (eq_value > d) & (eq_value <= d + d // 100)
+    conditions = [
+        (n_in == n_out)
+        & (n_out >= 5)
+        & (n_out <= 8)
+        & (max_eq == n_out)
+        & np.isin(eq_value, WHIRLPOOL_POOLS_SAT),
+        (n_in >= 50) & (eq_groups >= 5),
+        (max_eq >= 10) & (n_in_addr >= 5) & (eq_value >= 5_000_000) & (eq_value <= 20_000_000),
+        (max_eq >= 2) & has_null & premix,
+        (max_eq >= 3) & (n_in_addr >= max_eq) & (n_out <= 2 * max_eq),
+        ((max_eq >= 2) & (n_in_addr >= max_eq)) | ((max_eq >= 10) & (n_in_addr >= 5)),
+    ]
+    order = ("whirlpool-mix", "wasabi2", "wasabi1", TX0, "joinmarket", "equal-outputs")
+    kind = np.select(conditions, [np.int8(KINDS.index(k)) for k in order], np.int8(-1))
+    kind[(n_in == 0) | (n_out == 0)] = -1
+    return kind.astype(np.int8)
+
+
+def multi_input(c: Chainlet, coinjoin: Bools) -> tuple[I64, I64, I64]:
+    """(root, other input address, tx) per co-spent address of a non-CoinJoin transaction."""
+    keep = (c.in_addr != NO_ADDRESS) & ~coinjoin[c.in_tx]
+    pairs = c.pairs(c.in_tx[keep], c.in_addr[keep])
+    tx, addr = pairs // c.pair_base, pairs % c.pair_base
+    head = _runs(tx)
+    root = addr[np.flatnonzero(head)][np.cumsum(head) - 1]
+    return root[~head], addr[~head], tx[~head]
+
+
+def _first_paid(c: Chainlet, addresses: I64) -> tuple[I64, I64]:
+    """For each of the sorted distinct `addresses`: the first height it is paid in the
+    window, and whether one transaction (1) or more (2) paid it there."""
+    known = c.out_addr != NO_ADDRESS
+    rows = np.flatnonzero(known)[member(c.out_addr[known], addresses, c.pair_base)]
+    # Transactions are numbered in chain order, so (address, tx) orders by height too.
+    paid = distinct(c.out_addr[rows] * c.n + c.out_tx[rows])
+    addr, tx = paid // c.n, paid % c.n
+    heads = np.flatnonzero(_runs(addr))
+    following = np.minimum(heads + 1, addr.size - 1)
+    alone = (following == heads) | (addr[following] != addr[heads])
+    single = alone | (c.height[tx[following]] != c.height[tx[heads]])
+    at = np.searchsorted(addresses, addr[heads])
+    first = np.full(addresses.size, -1, dtype=np.int64)
+    n_first = np.full(addresses.size, 2, dtype=np.int64)
+    first[at] = c.height[tx[heads]]
+    n_first[at] = np.where(single, 1, 2)
+    return first, n_first
+
+
+def _paid_before(c: Chainlet, addresses: I64) -> Bools:
+    """Whether each of the sorted `addresses` was paid in a block before the window."""
+    if not addresses.size:
+        return np.zeros(0, dtype=np.bool_)
+    c.con.register("_fresh_candidates", pa.table({"address_id": addresses}))
+    seen = c.con.sql(
+        "SELECT DISTINCT o.address_id FROM outputs o JOIN _fresh_candidates f"
+        f" ON f.address_id = o.address_id WHERE {c.w.chain_rows('o')}"
+        f" AND o.block_height < {int(c.w.lo)}"
+    ).to_arrow_table()
+    c.con.unregister("_fresh_candidates")
+    return member(addresses, _col(seen, "address_id"), c.pair_base)
+
+
+def _input_types(c: Chainlet, out_rows: I64) -> tuple[Bools, I64, I64]:
+    """Per transaction: whether the outputs it spends share one script type, that type's
+    code, and the code of each output in `out_rows` (codes shared by both reads)."""
+    spent = c.con.sql(
+        f"SELECT hash(spent_by, {c.salt}) AS spender, script_type FROM outputs"
+        f" WHERE {c.w.rows('spent_height')} AND spent_by IS NOT NULL"
+    ).to_arrow_table()
+    mine = c.out_type
+    types = pc.unique(pa.chunked_array(spent.column(1).chunks + mine.chunks))
+    spent_code = pc.index_in(spent.column(1), value_set=types).to_numpy().astype(np.int64)
+    out_code = pc.index_in(mine, value_set=types).to_numpy().astype(np.int64)[out_rows]
+    spender = c.tx_of(spent.column(0).to_numpy())
+    inside = spender >= 0
+    spender, spent_code = spender[inside], spent_code[inside]
+    low = np.full(c.n, np.iinfo(np.int64).max, dtype=np.int64)
+    high = np.full(c.n, -1, dtype=np.int64)
+    np.minimum.at(low, spender, spent_code)
+    np.maximum.at(high, spender, spent_code)
+    return low == high, low, out_code
+
+
+def _fingerprints(c: Chainlet) -> tuple[Bools, I64]:
+    """Per transaction: whether it has a wallet fingerprint, and the fingerprint as one code
+    (version, locktime set, RBF signalled)."""
+    has_inputs = np.bincount(c.in_tx, minlength=c.n) > 0
+    rbf = np.zeros(c.n, dtype=np.bool_)
+    rbf[c.in_tx[c.in_rbf]] = True
+    code = c.version * 4 + c.locktime_set.astype(np.int64) * 2 + rbf.astype(np.int64)
+    return has_inputs & ~c.coinbase & c.version_known, code
+
+
+def change(c: Chainlet, names: list[str], kinds: npt.NDArray[np.int8]) -> list[tuple[str, I64]]:
+    """For each chosen change rule, (rule, output rows it reads as change)."""
+    rules = [r for r in RULES if r.name in names]
+    if not rules:
+        return []
+    tx0 = kinds == KINDS.index(TX0)
+    eligible = ~c.coinbase & (c.output_count == 2) & (kinds == -1)
+    eligible &= ~tx0
+    prev = c.in_prev
+    n_prev = np.bincount(c.in_tx[prev], minlength=c.n)
+    n_prev_addr = np.bincount(c.in_tx[prev & (c.in_addr != NO_ADDRESS)], minlength=c.n)
+    eligible &= (n_prev > 0) & (n_prev_addr == n_prev)
+    rows = np.flatnonzero(eligible[c.out_tx])
+    rows = rows[np.argsort(c.out_tx[rows], kind="stable")]
+    tx, addr = c.out_tx[rows], c.out_addr[rows]
+    per_tx = np.bincount(tx, minlength=c.n)
+    keep = (per_tx[tx] == 2) & (addr != NO_ADDRESS)
+    both = np.bincount(tx[keep], minlength=c.n) == 2
+    pair = np.flatnonzero(both[tx])
+    rows, tx, addr = rows[pair], tx[pair], addr[pair]
+    spent_pairs = c.pairs(c.in_tx[c.in_addr != NO_ADDRESS], c.in_addr[c.in_addr != NO_ADDRESS])
+    key = tx * c.pair_base + addr
+    at = np.minimum(np.searchsorted(spent_pairs, key), max(spent_pairs.size - 1, 0))
+    reused = (spent_pairs[at] == key) if spent_pairs.size else np.zeros(key.size, np.bool_)
+    two = addr.reshape(-1, 2)
+    ok = (two[:, 0] != two[:, 1]) & ~reused.reshape(-1, 2).any(axis=1)
+    ok = np.repeat(ok, 2)
+    rows, tx, addr = rows[ok], tx[ok], addr[ok]
+    value = c.out_value[rows]
+    flags: dict[str, Bools] = {}
+    for rule in rules:
+        if rule.name == "change-fresh":
+            wanted = distinct(addr)
+            first, n_first = _first_paid(c, wanted)
+            if c.w.lo > 0:
+                first[_paid_before(c, wanted)] = -1
+            fresh = np.zeros(c.pair_base, dtype=np.int64) - 1
+            fresh[wanted] = np.where(n_first == 1, first, -1)
+            flags[rule.name] = fresh[addr] == c.height[tx]
+        elif rule.name == "change-type":
+            uniform, in_type, code = _input_types(c, rows)
+            flags[rule.name] = uniform[tx] & (code == in_type[tx])
+        elif rule.name == "change-round":
+            flags[rule.name] = value % ROUND_SAT != 0
+        elif rule.name == "change-optimal":
+            known = prev & c.in_value_known
+            min_in = np.full(c.n, np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(min_in, c.in_tx[known], c.in_value[known])
+            has_value = np.bincount(c.in_tx[known], minlength=c.n) > 0
+            flags[rule.name] = has_value[tx] & (value < min_in[tx])
+        elif rule.name == "change-fingerprint":
+            has_fp, fp = _fingerprints(c)
+            spender = c.out_spender[rows]
+            spent = spender >= 0
+            n_spent = spent.reshape(-1, 2).sum(axis=1).repeat(2)
+            s = np.where(spent, spender, 0)
+            match = spent & has_fp[tx] & has_fp[s] & (fp[tx] == fp[s])
+            flags[rule.name] = (n_spent == 2) & match
+    picked = []
+    for rule in rules:
+        f = flags[rule.name]
+        once = f.reshape(-1, 2).sum(axis=1).repeat(2) == 1
+        picked.append((rule.name, rows[f & once]))
+    return picked
+
+
+@dataclass
+class Made:
+    """What `make` found: links, and the CoinJoins and tx0s of the window."""
+
+    links: Links
+    kinds: npt.NDArray[np.int8]
+    chainlet: Chainlet
+
+
+def make(
+    con: duckdb.DuckDBPyConnection, w: Window, names: list[str], *, detect_coinjoins: bool = True
+) -> Made:
+    """The links of the Bitcoin heuristics `names` in window `w` (CoinJoins skipped unless
+    `detect_coinjoins` is false, which measures what a missed CoinJoin costs)."""
+    c = Chainlet(con, w, fingerprint="change-fingerprint" in names, types="change-type" in names)
+    kinds = detect(c) if detect_coinjoins else np.full(c.n, -1, dtype=np.int8)
+    coinjoin = (kinds >= 0) & (kinds != KINDS.index(TX0))
+    chosen = [n for n in ("multi-input", *(r.name for r in RULES)) if n in names]
+    parts: list[Links] = []
+    if "multi-input" in names:
+        a, b, tx = multi_input(c, coinjoin)
+        code = np.full(a.size, chosen.index("multi-input"), dtype=np.int8)
+        parts.append(Links(a, b, tx, code, chosen))
+    root = np.full(c.n, np.iinfo(np.int64).max, dtype=np.int64)
+    spent = c.in_prev & (c.in_addr != NO_ADDRESS)
+    np.minimum.at(root, c.in_tx[spent], c.in_addr[spent])
+    for name, rows in change(c, names, kinds):
+        tx = c.out_tx[rows]
+        code = np.full(rows.size, chosen.index(name), dtype=np.int8)
+        parts.append(Links(root[tx], c.out_addr[rows], tx, code, chosen))
+    return Made(Links.concat(parts, chosen), kinds, c)
+
+
+def store(made: Made, target: str, coinjoins: str, premixes: str) -> int:
+    """Insert the links into `target` and the CoinJoins/tx0s into their tables, each with its
+    evidence hash; return the number of CoinJoins."""
+    c, links = made.chainlet, made.links
+    w = c.w
+    heuristic = pa.DictionaryArray.from_arrays(
+        pa.array(links.heuristic, type=pa.int8()), pa.array(links.names, type=pa.string())
+    )
+    c.con.register(
+        "_made_links",
+        pa.table(
+            {
+                "a": links.a,
+                "b": links.b,
+                "k": c.keys[links.tx],
+                "h": c.height[links.tx],
+                "heuristic": heuristic,
+            }
+        ),
+    )
+    found = np.flatnonzero(made.kinds >= 0)
+    kind = pa.DictionaryArray.from_arrays(
+        pa.array(made.kinds[found], type=pa.int8()), pa.array(list(KINDS), type=pa.string())
+    )
+    c.con.register(
+        "_made_kinds", pa.table({"k": c.keys[found], "h": c.height[found], "kind": kind})
+    )
+    hashes = f"(SELECT hash(tx_hash, {c.salt}) AS k, tx_hash FROM txs WHERE {w.rows()}) t"
+    c.con.execute(
+        f"INSERT INTO {target} (chain, address_id_a, address_id_b, heuristic, tx_hash,"
+        f" block_height) SELECT '{w.chain}', l.a, l.b, l.heuristic::VARCHAR, t.tx_hash, l.h"
+        f" FROM _made_links l JOIN {hashes} ON t.k = l.k"
+    )
+    c.con.execute(
+        f"INSERT INTO {coinjoins} (chain, block_height, tx_hash, kind)"
+        f" SELECT '{w.chain}', m.h, t.tx_hash, m.kind::VARCHAR FROM _made_kinds m"
+        f" JOIN {hashes} ON t.k = m.k WHERE m.kind::VARCHAR <> '{TX0}'"
+    )
+    c.con.execute(
+        f"INSERT INTO {premixes} (chain, block_height, tx_hash)"
+        f" SELECT '{w.chain}', m.h, t.tx_hash FROM _made_kinds m"
+        f" JOIN {hashes} ON t.k = m.k WHERE m.kind::VARCHAR = '{TX0}'"
+    )
+    c.con.unregister("_made_links")
+    c.con.unregister("_made_kinds")
+    return int(np.count_nonzero((made.kinds >= 0) & (made.kinds != KINDS.index(TX0))))

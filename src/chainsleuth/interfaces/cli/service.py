@@ -40,7 +40,17 @@ def register(app: typer.Typer) -> None:
         from chainsleuth.interfaces.api.app import create_app
 
         application = create_app(settings(ctx).db, policy, guard_policy)
-        uvicorn.run(application, host=host, port=port, log_level=workers_log)
+        # uvloop and httptools, named rather than left to uvicorn's "auto", which falls back
+        # silently to the pure-Python loop and parser (half the requests per second)
+        uvicorn.run(
+            application,
+            host=host,
+            port=port,
+            log_level=workers_log,
+            access_log=workers_log in ("info", "debug", "trace"),
+            loop="uvloop",
+            http="httptools",
+        )
 
     keys = typer.Typer(help="API keys (stored as salted hashes; shown once).")
     app.add_typer(keys, name="keys")

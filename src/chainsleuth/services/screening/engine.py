@@ -1,9 +1,10 @@
 """Screening: one code path for the CLI (`chainsleuth screen`) and the API.
 
-At start the screener loads into memory what a request needs — the risky entities' tags,
-the exposures of exposed addresses, and a sorted array of 64-bit address fingerprints to
-tell a known clean address from one the store has never seen — so a lookup is a few dict
-and binary-search operations, not a query. The `explain` path (which hops and tags
+At start the screener loads into memory what a request needs — the score of every risky or
+exposed address under the policy (computed once: the policy is fixed for a screener's life),
+and a sorted array of 64-bit address fingerprints to tell a known clean address from one
+the store has never seen — so a lookup is a few dict and binary-search operations, not a
+query and not a scoring. The `explain` path (which hops and tags
 produced a score) runs the tracing engine backward on demand.
 """
 
@@ -56,8 +57,7 @@ def normalize_address(chain: str, address: str, network: str = "mainnet") -> str
 @dataclass
 class _ChainIndex:
     ids: dict[str, int] = field(default_factory=dict)  # exposed or risky address -> id
-    direct: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    exposures: dict[int, list[Exposure]] = field(default_factory=dict)
+    scored: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> score(...)
     known: NDArray[np.uint64] = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     risky_stops: dict[int, Endpoint] = field(default_factory=dict)
 
@@ -76,14 +76,17 @@ class Screener:
         self.con = con
         self.policy = policy
         self.index: dict[str, _ChainIndex] = {}
+        self._clean = score([], [], policy)  # an address with no risk
         self._background = background
         self._known_ready = threading.Event()
         self._local = threading.local()
         self.reload()
 
     def reload(self) -> None:
-        """Re-read exposures, risky tags and the known-address fingerprints."""
+        """Re-read risky tags and exposures, score them, and reload the fingerprints."""
         index: dict[str, _ChainIndex] = {c: _ChainIndex() for c in CHAINS}
+        direct: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+        exposures: dict[tuple[str, int], list[Exposure]] = defaultdict(list)
         con = self.con
         for chain, aid, address, concept, entity, label, source, conf, level, tagged in con.execute(
             "SELECT r.chain, r.address_id, a.address, r.concept, r.entity, r.label,"
@@ -92,7 +95,7 @@ class Screener:
         ).fetchall():
             ix = index.setdefault(chain, _ChainIndex())
             ix.ids[address] = aid
-            ix.direct.setdefault(aid, []).append(
+            direct[(chain, aid)].append(
                 {
                     "concept": concept,
                     "entity": entity,
@@ -104,15 +107,19 @@ class Screener:
                 }
             )
             ix.risky_stops[aid] = Endpoint(entity, label, concept)
-        grouped: dict[tuple[str, int], list[Exposure]] = defaultdict(list)
         for chain, aid, address, concept, hop, tainted, received in con.execute(
             "SELECT e.chain, e.address_id, a.address, e.concept, e.hop, e.tainted,"
             " e.received FROM exposures e JOIN addresses a USING (address_id)"
         ).fetchall():
             index.setdefault(chain, _ChainIndex()).ids[address] = aid
-            grouped[(chain, aid)].append(Exposure(concept, hop, tainted, int(received)))
-        for (chain, aid), rows in grouped.items():
-            index[chain].exposures[aid] = rows
+            exposures[(chain, aid)].append(Exposure(concept, hop, tainted, int(received)))
+        for chain, ix in index.items():
+            ix.scored = {
+                aid: score(
+                    direct.get((chain, aid), []), exposures.get((chain, aid), []), self.policy
+                )
+                for aid in ix.ids.values()
+            }
         ready = threading.Event()
         self._known_ready, self.index = ready, index
         if self._background:
@@ -167,23 +174,25 @@ class Screener:
             return bool(found[0][0])
         known = self.index[chain].known
         f = np.uint64(fingerprint(address))
-        i = int(np.searchsorted(known, f))
+        i = int(known.searchsorted(f))
         return bool(i < len(known) and known[i] == f)
 
     def screen_address(
         self, chain: str, address: str, *, network: str = "mainnet", explain: bool = False
     ) -> dict[str, Any]:
-        """Risk of one address: score, level, direct tags, indirect exposure (and path)."""
+        """Risk of one address: score, level, direct tags, indirect exposure (and path).
+
+        The score part is shared with other results for the same address: read it, do not
+        change it in place."""
         stored = normalize_address(chain, address, network)
         ix = self.index[chain]
         aid = ix.ids.get(stored)
-        direct = ix.direct.get(aid, []) if aid is not None else []
-        exposures = ix.exposures.get(aid, []) if aid is not None else []
+        scored = ix.scored[aid] if aid is not None else self._clean
         result = {
             "chain": chain,
             "address": stored,
             "known": aid is not None or self._known(chain, stored),
-            **score(direct, exposures, self.policy),
+            **scored,
         }
         if explain:
             result["paths"] = self.explain(chain, stored)

@@ -61,6 +61,7 @@ def build_store(db: Path) -> dict[str, str]:
         "screen": create_key(con, "screening", ["screen"])["key"],
         "admin": create_key(con, "admin", ["admin"])["key"],
         "slow": create_key(con, "slow", ["screen"], rate_per_minute=6)["key"],
+        "guard": create_key(con, "guard only", ["guard"])["key"],
     }
     revoked = create_key(con, "old", ["screen"])
     revoke_key(con, revoked["key_id"])

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from chainsleuth.interfaces.api.security import ApiError, Guardian
 from chainsleuth.services.screening.audit import export_audit
+from chainsleuth.services.screening.keys import create_key, revoke_key
 from chainsleuth.store.db import connect
 from tests.chainbuilder import addr
 from tests.service_fixture import A, Service, build_store, run_service
@@ -51,6 +54,49 @@ def test_keys(service: Service, key: str | None, status: int, code: str | None) 
 def test_wrong_scope_is_403(service: Service) -> None:
     status, body = get(service, "/v1/watchlists", key="screen")
     assert status == 403 and "admin" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        (f"/v1/risk/bitcoin/address/{A['sanctioned']}", "screen"),
+        (f"/v1/risk/bitcoin/address/{A['mule']}", "screen"),
+        (f"/v1/risk/bitcoin/address/{A['clean']}", "screen"),
+        (f"/v1/risk/bitcoin/address/{addr('stranger')}", "screen"),
+        ("/v1/risk/bitcoin/address/bc1qnotvalid", "screen"),
+        ("/v1/risk/dogecoin/address/abc", "screen"),
+        (f"/v1/risk/bitcoin/address/{A['mule']}", None),
+        (f"/v1/risk/bitcoin/address/{A['mule']}", "revoked"),
+        (f"/v1/risk/bitcoin/address/{A['mule']}", "guard"),
+    ],
+)
+def test_address_route_answers_alike_with_and_without_query(
+    service: Service, path: str, key: str | None
+) -> None:
+    # Without a query string the service's front answers; with one, the routed endpoint.
+    assert get(service, path, key=key) == get(service, path, key=key, params={"explain": "false"})
+
+
+def test_wrong_scope_on_the_address_route_is_403(service: Service) -> None:
+    status, body = get(service, f"/v1/risk/bitcoin/address/{A['mule']}", key="guard")
+    assert status == 403 and body["error"]["code"] == "forbidden"
+
+
+def test_key_checks_need_no_store_and_see_revocations_on_refresh(tmp_path: Path) -> None:
+    con = connect(tmp_path / "keys.duckdb")
+    first, second = (create_key(con, n, ["screen"]) for n in ("first", "second"))
+    guardian = Guardian(con, threading.Lock())
+    assert guardian.authenticate(first["key"], "screen").key_id == first["key_id"]
+    revoke_key(con, first["key_id"])
+    guardian.refresh()
+    with pytest.raises(ApiError) as refused:
+        guardian.authenticate(first["key"], "screen")
+    assert (refused.value.status, refused.value.code) == (401, "invalid_key")
+    wrong_secret = second["key"][:-4] + "AAAA"
+    with pytest.raises(ApiError):
+        guardian.authenticate(wrong_secret, "screen")
+    con.close()  # the checks use the copy in memory: the store is not asked
+    assert guardian.authenticate(second["key"], "screen").name == "second"
 
 
 def test_address_risk(service: Service) -> None:

@@ -1,13 +1,21 @@
 """The screening service: FastAPI over the same services the CLI calls.
 
 Routes are thin: they authenticate, validate, call `services.screening`, audit, and return
-JSON. Domain errors map to HTTP statuses in one place (`_STATUS`); nothing else reaches a
-client, so no stack trace ever does. The store is one DuckDB connection guarded by a lock;
-screening itself reads only the screener's in-memory index.
+JSON. Errors map to HTTP statuses in one place (`_failure`); nothing else reaches a client,
+so no stack trace ever does. The store is one DuckDB connection guarded by a lock;
+screening itself reads only the screener's in-memory index, and key checks an in-memory
+copy of the key table, so the screening of an address never waits on the store.
+
+The address route is what an exchange calls for every deposit and withdrawal. `Front`
+answers it before the framework's routing (whose dependency solving, request and
+response objects cost several times the screening itself: bench/RESULTS.md), with the
+same key check, errors, audit and metrics; the routed endpoint still documents it in the
+OpenAPI spec and serves the requests with a query string (`explain`).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -18,7 +26,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,11 +35,11 @@ from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
 from chainsleuth.errors import ChainsleuthError, InputError, NotFoundError, SourceError, StoreError
 from chainsleuth.interfaces.api.metrics import Metrics
-from chainsleuth.interfaces.api.security import ApiError, Guardian
+from chainsleuth.interfaces.api.security import REFRESH_SECONDS, ApiError, Guardian
 from chainsleuth.interfaces.output import to_jsonable
 from chainsleuth.services.screening import alerts as alerts_service
 from chainsleuth.services.screening import watchlists as wl
-from chainsleuth.services.screening.audit import AuditLog
+from chainsleuth.services.screening.audit import AuditLog, encode_json
 from chainsleuth.services.screening.engine import CHAINS, Screener
 from chainsleuth.services.screening.keys import ApiKey
 from chainsleuth.services.screening.policy import load_policy
@@ -39,6 +47,8 @@ from chainsleuth.store.db import connect
 
 MAX_BODY = 8 * 1024 * 1024
 MAX_BATCH = 10_000
+ADDRESS_ROUTE = "/v1/risk/{chain}/address/{address}"
+_ADDRESS_PATH = re.compile(r"/v1/risk/([^/]+)/address/([^/]+)")
 _STATUS: list[tuple[type[ChainsleuthError], int, str]] = [
     (NotFoundError, 404, "not_found"),
     (InputError, 400, "invalid_input"),
@@ -122,28 +132,58 @@ Trace = Annotated[ApiKey, Depends(_scope("trace"))]
 Guard = Annotated[ApiKey, Depends(_scope("guard"))]
 
 
-class LimitsAndMetrics:
-    """ASGI middleware: refuse bodies over MAX_BODY from their headers; count requests.
+Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]  # status, JSON body, extra headers
+
+
+class Front:
+    """ASGI middleware: refuse bodies over MAX_BODY from their headers, count requests, and
+    answer `GET` on the address route without a query string through `address`.
 
     Plain ASGI rather than `@app.middleware("http")`, which wraps every request in an
     extra task and stream."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app, self.metrics = app, metrics
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, address: Callable[[str, str, str | None], Answer]
+    ) -> None:
+        self.app, self.metrics, self.address = app, metrics, address
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-        length = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        hot = (
+            None
+            if scope["method"] != "GET" or scope["query_string"]
+            else _ADDRESS_PATH.fullmatch(scope["path"])
+        )
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            status = 413
+            route, status = "unmatched", 413
             await _error(413, "too_large", f"request body over {MAX_BODY} bytes")(
                 scope, receive, send
             )
+        elif hot is not None:
+            route = ADDRESS_ROUTE
+            presented = headers.get(b"x-api-key")
+            status, body, extra = self.address(
+                hot[1], hot[2], None if presented is None else presented.decode("latin-1")
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-length", str(len(body)).encode()),
+                        (b"content-type", b"application/json"),
+                        *extra,
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
         else:
+            status = 500
 
             async def record(message: Message) -> None:
                 nonlocal status
@@ -152,13 +192,22 @@ class LimitsAndMetrics:
                 await send(message)
 
             await self.app(scope, receive, record)
-        route = scope.get("route")
-        self.metrics.observe(
-            scope["method"],
-            getattr(route, "path", "unmatched"),
-            status,
-            time.perf_counter() - started,
-        )
+            route = getattr(scope.get("route"), "path", "unmatched")
+        self.metrics.observe(scope["method"], route, status, time.perf_counter() - started)
+
+
+def _failure(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
+    """Status, error code, message and headers for an exception raised by a request."""
+    if isinstance(exc, ApiError):
+        return exc.status, exc.code, exc.message, exc.headers
+    if isinstance(exc, ChainsleuthError):
+        status, code = next((s, c) for cls, s, c in _STATUS if isinstance(exc, cls))
+        return status, code, str(exc), {}
+    return 500, "internal", "internal error", {}
+
+
+def _json(body: bytes, status: int = 200) -> Response:
+    return Response(body, status_code=status, media_type="application/json")
 
 
 def _error(
@@ -187,9 +236,12 @@ def create_app(
     stop = threading.Event()
 
     def background() -> None:
-        last_delivery = 0.0
+        last_delivery, last_keys = 0.0, time.monotonic()
         while not stop.wait(1.0):
             audit.flush()
+            if time.monotonic() - last_keys > REFRESH_SECONDS:
+                last_keys = time.monotonic()
+                guardian.refresh()
             if time.monotonic() - last_delivery > 30:
                 last_delivery = time.monotonic()
                 with lock:
@@ -213,18 +265,10 @@ def create_app(
         "Every endpoint but /healthz needs an API key in the X-API-Key header.",
     )
 
-    app.add_middleware(LimitsAndMetrics, metrics=metrics)
-
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message, exc.headers)
-
     @app.exception_handler(ChainsleuthError)
-    async def domain_error(_: Request, exc: ChainsleuthError) -> JSONResponse:
-        for cls, status, code in _STATUS:
-            if isinstance(exc, cls):
-                return _error(status, code, str(exc))
-        return _error(500, "error", "internal error")  # pragma: no cover - _STATUS is total
+    async def known_error(_: Request, exc: Exception) -> JSONResponse:
+        return _error(*_failure(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -238,26 +282,50 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def internal(_: Request, exc: Exception) -> JSONResponse:
-        return _error(500, "internal", "internal error")
+        return _error(*_failure(exc))
 
     def check_chain(chain: str) -> None:
         if chain not in CHAINS:
             raise InputError(f"unknown chain {chain!r}; chains: {', '.join(CHAINS)}")
 
-    def screened(
-        key: ApiKey, endpoint: str, request: Any, result: dict[str, Any]
-    ) -> dict[str, Any]:
+    def screened(key: ApiKey, endpoint: str, request: Any, result: dict[str, Any]) -> bytes:
+        """The response body of a screening, audited (with that same body) and counted."""
+        body = encode_json(result)
         metrics.level(result["level"])
         audit.record(
             key.key_id,
             endpoint,
             request,
-            result,
+            body,
             result["score"],
             result["level"],
             screener.policy.version,
         )
-        return result
+        return body
+
+    def address_risk(key: ApiKey, chain: str, address: str, explain: bool) -> bytes:
+        check_chain(chain)
+        if explain:
+            with lock:
+                result = screener.screen_address(chain, address, explain=True)
+        else:
+            result = screener.screen_address(chain, address)
+        return screened(key, "risk.address", {"chain": chain, "address": address}, result)
+
+    def front_address(chain: str, address: str, presented: str | None) -> Answer:
+        """`Front`'s answer on the address route: the routed endpoint's, status and body."""
+        try:
+            key = guardian.authenticate(presented, "screen")
+            return 200, address_risk(key, chain, address, False), []
+        except Exception as exc:
+            status, code, message, headers = _failure(exc)
+            return (
+                status,
+                encode_json({"error": {"code": code, "message": message}}),
+                [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+            )
+
+    app.add_middleware(Front, metrics=metrics, address=front_address)
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> dict[str, Any]:
@@ -269,19 +337,11 @@ def create_app(
         """Prometheus metrics."""
         return metrics.render()
 
-    @app.get("/v1/risk/{chain}/address/{address}", tags=["screening"])
-    async def risk_address(chain: str, address: str, key: Screen, explain: bool = False) -> Any:
-        """Risk of an address: score 0–100, level, direct tags and indirect exposure."""
-        check_chain(chain)
-        if explain:
-            with lock:
-                result = screener.screen_address(chain, address, explain=True)
-        else:
-            result = screener.screen_address(chain, address)
-        # A ready response: FastAPI would otherwise re-encode the whole result.
-        return JSONResponse(
-            to_jsonable(screened(key, "risk.address", {"chain": chain, "address": address}, result))
-        )
+    @app.get(ADDRESS_ROUTE, tags=["screening"])
+    def risk_address(chain: str, address: str, key: Screen, explain: bool = False) -> Any:
+        """Risk of an address: score 0–100, level, direct tags and indirect exposure; with
+        `explain`, the exposure paths (a backward trace: slower)."""
+        return _json(address_risk(key, chain, address, explain))
 
     @app.get("/v1/risk/{chain}/tx/{txid}", tags=["screening"])
     def risk_tx(
@@ -291,12 +351,10 @@ def create_app(
         check_chain(chain)
         with lock:
             result = screener.screen_tx(chain, txid, role)
-        return to_jsonable(
-            screened(key, "risk.tx", {"chain": chain, "tx": txid, "role": role}, result)
-        )
+        return _json(screened(key, "risk.tx", {"chain": chain, "tx": txid, "role": role}, result))
 
     @app.post("/v1/risk/batch", tags=["screening"])
-    def risk_batch(body: BatchRequest, key: Screen) -> dict[str, Any]:
+    def risk_batch(body: BatchRequest, key: Screen) -> Any:
         """Screen up to 10,000 items; an invalid item gets its own error, not a failed batch."""
         results: list[dict[str, Any]] = []
         for item in body.items:
@@ -310,20 +368,20 @@ def create_app(
                 else:
                     raise InputError("each item needs 'address' or 'tx'")
             except ChainsleuthError as exc:
-                code = next(c for cls, _, c in _STATUS if isinstance(exc, cls))
-                results.append({"error": {"code": code, "message": str(exc)}})
+                _, code, message, _ = _failure(exc)
+                results.append({"error": {"code": code, "message": message}})
         scores = [r["score"] for r in results if "score" in r]
-        top = max(scores, default=None)
+        answer = encode_json({"results": results, "policy_version": screener.policy.version})
         audit.record(
             key.key_id,
             "risk.batch",
             body.model_dump(),
-            {"results": results},
-            top,
+            answer,
+            max(scores, default=None),
             None,
             screener.policy.version,
         )
-        return {"results": to_jsonable(results), "policy_version": screener.policy.version}
+        return _json(answer)
 
     @app.get("/v1/entities/{chain}/{address}", tags=["entities"])
     def entity(chain: str, address: str, _: Screen) -> Any:

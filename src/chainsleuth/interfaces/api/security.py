@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from chainsleuth.services.screening.keys import ApiKey, verify_key
+from chainsleuth.services.screening.keys import ApiKey, KeyTable
 
-CACHE_SECONDS = 10.0
+REFRESH_SECONDS = 5.0
 
 
 class ApiError(Exception):
@@ -31,30 +31,38 @@ class _Bucket:
 
 
 class Guardian:
-    """Checks keys (cached briefly, so revocations apply within seconds) and rate limits."""
+    """Checks keys and per-key rate limits without touching the store on a request.
+
+    Presented keys are checked against an in-memory copy of the key table; `refresh`
+    re-reads it (the service's background thread calls it every `REFRESH_SECONDS`), so a
+    key revoked in the store is refused within seconds.
+    """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, lock: threading.Lock) -> None:
         self.con, self.lock = con, lock
-        self._cache: dict[str, tuple[ApiKey | None, float]] = {}
+        # the key table and the keys verified against it (presented secret -> key), swapped
+        # as one pair so a cached check never outlives the table it was made against
+        self._state: tuple[KeyTable, dict[str, ApiKey]] = (KeyTable({}), {})
         self._buckets: dict[int, _Bucket] = {}
         self._bucket_lock = threading.Lock()
+        self.refresh()
 
-    def forget(self) -> None:
-        """Drop cached key checks (after a revocation)."""
-        self._cache.clear()
+    def refresh(self) -> None:
+        """Re-read the key table from the store."""
+        with self.lock:
+            table = KeyTable.load(self.con)
+        self._state = (table, {})
 
     def authenticate(self, presented: str | None, scope: str) -> ApiKey:
         """The key, if present, valid, unrevoked, scoped for `scope` and under its rate."""
         if not presented:
             raise ApiError(401, "missing_key", "send an API key in the X-API-Key header")
-        now = time.monotonic()
-        cached = self._cache.get(presented)
-        if cached is None or now - cached[1] > CACHE_SECONDS:
-            with self.lock:
-                key = verify_key(self.con, presented)
-            self._cache[presented] = (key, now)
-        else:
-            key = cached[0]
+        table, verified = self._state
+        key = verified.get(presented)
+        if key is None:
+            key = table.find(presented)
+            if key is not None:
+                verified[presented] = key
         if key is None or key.revoked:
             raise ApiError(401, "invalid_key", "the API key is unknown or revoked")
         if not key.allows(scope):

@@ -97,17 +97,31 @@ def revoke_key(con: duckdb.DuckDBPyConnection, key_id: int) -> None:
         raise NotFoundError(f"no active API key with id {key_id}")
 
 
-def verify_key(con: duckdb.DuckDBPyConnection, presented: str) -> ApiKey | None:
-    """The key record if `presented` is a valid, unrevoked key; else None."""
-    parts = presented.split("_", 2)
-    if len(parts) != 3 or parts[0] != "cs":
+@dataclass(frozen=True)
+class KeyTable:
+    """Every stored key with its salt and hash, by prefix: a service checks presented keys
+    against this copy in memory instead of querying the store on each request."""
+
+    by_prefix: dict[str, list[tuple[ApiKey, str, str]]]
+
+    @classmethod
+    def load(cls, con: duckdb.DuckDBPyConnection) -> KeyTable:
+        """The key table as stored now (revoked keys included, marked revoked)."""
+        table: dict[str, list[tuple[ApiKey, str, str]]] = {}
+        for key_id, name, prefix, salt, digest, scopes, rate, revoked in con.execute(
+            "SELECT key_id, name, prefix, salt, hash, scopes, rate_per_minute, revoked_at"
+            " FROM api_keys"
+        ).fetchall():
+            key = ApiKey(key_id, name, prefix, tuple(scopes), rate, revoked is not None)
+            table.setdefault(prefix, []).append((key, salt, digest))
+        return cls(table)
+
+    def find(self, presented: str) -> ApiKey | None:
+        """The key record `presented` is the secret of (revoked or not), or None."""
+        parts = presented.split("_", 2)
+        if len(parts) != 3 or parts[0] != "cs":
+            return None
+        for key, salt, digest in self.by_prefix.get(parts[1], []):
+            if hmac.compare_digest(_digest(salt, parts[2]), digest):
+                return key
         return None
-    rows = con.execute(
-        "SELECT key_id, name, prefix, salt, hash, scopes, rate_per_minute, revoked_at"
-        " FROM api_keys WHERE prefix = ?",
-        [parts[1]],
-    ).fetchall()
-    for key_id, name, prefix, salt, digest, scopes, rate, revoked in rows:
-        if hmac.compare_digest(_digest(salt, parts[2]), digest):
-            return ApiKey(key_id, name, prefix, tuple(scopes), rate, revoked is not None)
-    return None

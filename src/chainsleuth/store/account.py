@@ -56,19 +56,26 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
     """Insert the staged blocks into the store in one transaction (see module docstring)."""
     p = {"chain": chain}
     with transaction(con):
-        con.execute(
-            "DELETE FROM stg_eth_blocks WHERE height IN"
+        stored = con.execute(
+            "SELECT count(*) FROM stg_eth_blocks WHERE height IN"
             " (SELECT height FROM blocks WHERE chain = $chain)",
             p,
-        )
-        for name in STAGING_TABLES[1:]:
+        ).fetchall()[0][0]
+        if stored:  # a re-run or an overlap: drop what is already stored (rare, so checked)
             con.execute(
-                f"DELETE FROM {name} WHERE block_height NOT IN (SELECT height FROM stg_eth_blocks)"
+                "DELETE FROM stg_eth_blocks WHERE height IN"
+                " (SELECT height FROM blocks WHERE chain = $chain)",
+                p,
             )
+            for name in STAGING_TABLES[1:]:
+                con.execute(
+                    f"DELETE FROM {name}"
+                    " WHERE block_height NOT IN (SELECT height FROM stg_eth_blocks)"
+                )
         added = intern_addresses(con, chain, _ADDRESSES_SQL)
         con.execute(
             "INSERT INTO blocks SELECT $chain, height, hash, parent_hash, time, tx_count"
-            " FROM stg_eth_blocks ORDER BY height",
+            " FROM stg_eth_blocks",
             p,
         )
         con.execute(
@@ -77,7 +84,6 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
             SELECT $chain, b.height, m.address_id, b.base_fee_per_gas, b.gas_used, b.gas_limit,
                    b.internal_source, b.internal_source IS NOT NULL
             FROM stg_eth_blocks b {_id("m", "b.miner")}
-            ORDER BY b.height
             """,
             p,
         )
@@ -88,7 +94,6 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
             SELECT $chain, t.block_height, t.tx_hash, t.position, b.time, false, t.value, t.fee
             FROM (SELECT *, gas_used * effective_gas_price AS fee FROM stg_eth_txs) t
             JOIN stg_eth_blocks b ON b.height = t.block_height
-            ORDER BY t.block_height, t.position
             """,
             p,
         )
@@ -101,7 +106,6 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
                    t.gas_used * t.effective_gas_price, t.status, t.success, c.address_id
             FROM stg_eth_txs t {_id("f", "t.from_address")} {_id("o", "t.to_address")}
             {_id("c", "t.contract_address")}
-            ORDER BY t.block_height, t.position
             """,
             p,
         )
@@ -122,7 +126,6 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
             FROM stg_contracts s {_id("a", "s.address")} {_id("c", "s.creator")}
             WHERE NOT EXISTS (SELECT 1 FROM contracts k
                               WHERE k.chain = $chain AND k.address_id = a.address_id)
-            ORDER BY s.block_height
             """,
             p,
         )

@@ -468,3 +468,43 @@ def test_overlapping_exports_are_an_error_not_duplicates(
     with pytest.raises(ParseError, match=r"block 17173049 is given twice \(overlapping"):
         ingest_eth_etl(con, stream, IngestOptions())
     assert count(con, "blocks") == 0
+
+
+def test_error_row_counts_within_its_own_file(
+    con: duckdb.DuckDBPyConnection, shared_data: Path, tmp_path: Path
+) -> None:
+    """Two unpartitioned exports under one directory are read as one batch; a malformed
+    value in the second file is reported with that file and its row there, not the row in
+    the rows read so far."""
+    src = shared_data / STREAM
+    for height, folder in ((17173049, "a"), (17173050, "b")):
+        (tmp_path / "export" / folder).mkdir(parents=True)
+        for kind in ("blocks", "transactions"):
+            key = "number" if kind == "blocks" else "block_number"
+            rows = [r for r in ndjson(src / f"expected_{kind}.json") if r[key] == height]
+            if kind == "transactions" and folder == "b":
+                rows[1]["value"] = "12e5"
+                bad = rows[1]
+            body = "".join(json.dumps(r) + "\n" for r in rows)
+            (tmp_path / "export" / folder / f"{kind}.json").write_text(body)
+    with pytest.raises(
+        ParseError,
+        match=rf"b/transactions\.json row 2 \(block 17173050 tx {bad['hash']}\):"
+        r" column 'value' has malformed value '12e5'",
+    ):
+        ingest_eth_etl(con, tmp_path / "export", IngestOptions())
+    assert count(con, "blocks") == 0
+
+
+def test_csv_log_with_an_empty_topics_cell_has_no_topics(
+    con: duckdb.DuckDBPyConnection, csv_export: Path
+) -> None:
+    """In CSV an empty cell is an empty list (ethereum-etl writes anonymous logs so): the log
+    is stored as no value flow, where a JSON log without topics is an error (above)."""
+    logs = csv_export / "logs.csv"
+    target = logs.resolve()
+    logs.unlink()
+    copy_with(target, logs, lambda ls: ls.__setitem__(1, ls[1].split(',"')[0] + ","))
+    ingest_eth_etl(con, csv_export, IngestOptions())
+    tokens = con.execute("SELECT position FROM transfers WHERE kind = 'token'").fetchall()
+    assert tokens == [("log:1",)]

@@ -229,7 +229,11 @@ def _text(expr: str, rule: str) -> str:
 
 
 def _load_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path, table: str) -> None:
-    """Append one file's rows (all text, with `_file`) to temp table `table`, in file order."""
+    """Append one file's rows (all text, with `_bad`) to temp table `table`, in file order.
+
+    CSV leaves no field NULL that the file has (an empty cell is ''), so NULL in a list
+    column means what it means in JSON: the field is absent (a log without topics).
+    """
     required, optional = COLUMNS[kind]
     src = _sql_str(str(path))
     if path.suffix == ".csv":
@@ -244,7 +248,13 @@ def _load_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path, table: str
         if missing:
             raise ParseError(f"{path}: missing column {missing[0]!r} (ethereum-etl {kind})")
         cols = [
-            (_text(c, rule) + f" AS {c}" if c in present else f"NULL::VARCHAR AS {c}")
+            (
+                f"coalesce({c}, '') AS {c}"
+                if c in LIST_COLUMNS and c in present
+                else _text(c, rule) + f" AS {c}"
+                if c in present
+                else f"NULL::VARCHAR AS {c}"
+            )
             for c, rule in {**required, **optional}.items()
         ]
         select = f"SELECT {', '.join(cols)} FROM {scan}"
@@ -270,13 +280,16 @@ def _load_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path, table: str
         ]
         select = f"SELECT {', '.join(cols)} FROM {scan} ORDER BY _row"
     try:
-        con.execute(f"INSERT INTO {table} SELECT {src} AS _file, * FROM ({select})")
+        con.execute(f"INSERT INTO {table} SELECT *, {_bad_case(kind)} FROM ({select})")
     except duckdb.Error as exc:
         raise ParseError(f"{path}: cannot read as ethereum-etl {kind}: {_one_line(exc)}") from exc
 
 
-def _check(con: duckdb.DuckDBPyConnection, kind: str, table: str) -> None:
-    """ParseError for the first row with a missing required value or a malformed one."""
+def _bad_case(kind: str) -> str:
+    """SQL naming a row's first column that is empty where required or malformed (NULL: none).
+
+    Evaluated as the rows are read (no second pass over the data); `_check` reports it.
+    """
     required, optional = COLUMNS[kind]
     checks = [(c, f"{c} IS NULL") for c in NOT_NULL[kind]]
     checks += [
@@ -284,26 +297,32 @@ def _check(con: duckdb.DuckDBPyConnection, kind: str, table: str) -> None:
         for c, rule in {**required, **optional}.items()
         if rule != TEXT
     ]
-    case = " ".join(f"WHEN {cond} THEN '{c}'" for c, cond in checks)
+    return "CASE " + " ".join(f"WHEN {cond} THEN '{c}'" for c, cond in checks) + " END"
+
+
+def _check(
+    con: duckdb.DuckDBPyConnection, kind: str, table: str, starts: list[tuple[int, Path]]
+) -> None:
+    """ParseError for the first row with a missing required value or a malformed one.
+
+    `starts` gives the first rowid of each file's rows (appended file by file in order).
+    """
     block = {"blocks": "number", "tokens": "NULL"}.get(kind, "block_number")
     tx = {"transactions": "hash", "blocks": "NULL", "contracts": "NULL", "tokens": "NULL"}.get(
         kind, "transaction_hash"
     )
     bad = con.execute(
         f"""
-        SELECT _file, rowid, bad, {block}, {tx} FROM (
-            SELECT rowid, *, CASE {case} END AS bad FROM {table}
-        ) WHERE bad IS NOT NULL ORDER BY rowid LIMIT 1
+        SELECT rowid, _bad, {block}, {tx} FROM {table}
+        WHERE _bad IS NOT NULL ORDER BY rowid LIMIT 1
         """
     ).fetchall()
     if bad:
-        path, rowid, column, height, txh = bad[0]
-        # Rows were appended file by file in file order: the row is the offset in its file.
-        row, value = con.execute(
-            f"SELECT $r - min(rowid) + 1, any_value({column}) FILTER (WHERE rowid = $r)"
-            f" FROM {table} WHERE _file = $f",
-            {"r": rowid, "f": path},
-        ).fetchall()[0]
+        rowid, column, height, txh = bad[0]
+        first, path = [(s, p) for s, p in starts if s <= rowid][-1]
+        row = rowid - first + 1
+        found = con.execute(f"SELECT {column} FROM {table} WHERE rowid = ?", [rowid]).fetchall()
+        value = found[0][0]
         where = f" (block {height}" + (f" tx {txh})" if txh else ")")
         raise ParseError(
             f"{path} row {row}{where}: column {column!r} "
@@ -316,10 +335,12 @@ def load_kind(con: duckdb.DuckDBPyConnection, found: EtlFiles, kind: str) -> str
     required, optional = COLUMNS[kind]
     table = f"etl_{kind}"
     cols = ", ".join(f"{c} VARCHAR" for c in (*required, *optional))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (_file VARCHAR, {cols})")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} ({cols}, _bad VARCHAR)")
+    starts = []
     for path in found.files.get(kind, []):
+        starts.append((int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]), path))
         _load_file(con, kind, path, table)
-    _check(con, kind, table)
+    _check(con, kind, table, starts)
     return table
 
 
@@ -341,8 +362,8 @@ _RAW_SQL = {
     "raw_eth_logs": f"""
         SELECT block_number::BIGINT AS block_height, transaction_hash AS tx_hash,
                log_index::INTEGER AS log_index, address, coalesce(data, '0x') AS data,
-               CASE WHEN topics IS NULL AND _file LIKE '%.json' THEN NULL
-                    WHEN coalesce(topics, '') = '' THEN []::VARCHAR[]
+               CASE WHEN topics IS NULL THEN NULL
+                    WHEN topics = '' THEN []::VARCHAR[]
                     ELSE string_split(topics, ',') END AS topics
         FROM etl_logs WHERE block_number::BIGINT {_RANGE}
     """,

@@ -22,7 +22,14 @@ from chainsleuth.sim.economy import Economy, Script
 from chainsleuth.sim.etl_writer import EtlWriter
 from chainsleuth.sim.model import TxBatch
 from chainsleuth.sim.theft import DmmTheft, TheftOutcome
-from chainsleuth.sim.truth import Namer, theft_json, write_truth
+from chainsleuth.sim.truth import (
+    FORMAT,
+    Namer,
+    coinjoins_json,
+    entities_json,
+    theft_json,
+    write_truth,
+)
 
 # Rounds are written together until this many transactions are buffered.
 WRITE_CHUNK = 200_000
@@ -51,9 +58,15 @@ def simulate_bitcoin(out_dir: Path, cfg: SimConfig, progress: Progress | None = 
     run = run_bitcoin(out_dir, econ, progress)
     names = Namer(econ.world, cfg.seed)
     thefts = [theft_json(out, names, int(econ.block_time.view[out.height])) for out in run.thefts]
-    write_truth(
-        out_dir / "truth.json", econ.world, cfg.seed, run.header(), econ.coinjoin_ids.view, thefts
-    )
+    head = {
+        "format": FORMAT,
+        "chain": "bitcoin",
+        **run.header(),
+        "entities": entities_json(econ.world),
+        "coinjoins": coinjoins_json(econ.coinjoin_ids.view, cfg.seed),
+        "thefts": thefts,
+    }
+    write_truth(out_dir / "truth.json", head, econ.world)
     return SimSummary(
         out_dir=str(out_dir),
         seed=cfg.seed,

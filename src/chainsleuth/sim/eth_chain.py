@@ -76,8 +76,9 @@ def transfer_log(token: str, frm: str, to: str, amount: int) -> Log:
 class EthChain:
     """Blocks under construction, balances, and the rows of every export file."""
 
-    def __init__(self, cfg: EthSimConfig) -> None:
+    def __init__(self, cfg: EthSimConfig, first_entity: int = 0) -> None:
         self.cfg = cfg
+        self.first_entity = first_entity  # id of the first entity (after another chain's)
         self.rng = random.Random(cfg.seed)
         self.rows: dict[str, list[list[Any]]] = {name: [] for name in COLUMNS}
         self.balance: dict[tuple[str, str], int] = {}
@@ -96,8 +97,15 @@ class EthChain:
         return "0x" + keccak256(text.encode()).hex()
 
     def entity(self, kind: str, label: str) -> int:
-        self.entities.append({"id": len(self.entities), "kind": kind, "label": label})
-        return len(self.entities) - 1
+        """A new owner; its id."""
+        entity = self.first_entity + len(self.entities)
+        self.entities.append({"id": entity, "kind": kind, "label": label})
+        return entity
+
+    def entity_ref(self, entity: int) -> dict[str, Any]:
+        """An entity reference as the Bitcoin simulator writes it: entity, kind, label."""
+        e = self.entities[entity - self.first_entity]
+        return {"entity": entity, "kind": e["kind"], "label": e["label"]}
 
     def address(self, entity: int, tag: str) -> str:
         addr = "0x" + self._hash("address", entity, tag)[-40:]
@@ -166,7 +174,7 @@ class EthChain:
                 gas_used * 2,
                 GAS_PRICE,
                 data,
-                self._time(),
+                None,  # block_timestamp: set by `write`
                 GAS_PRICE,
                 0,
                 2,
@@ -251,9 +259,6 @@ class EthChain:
             self.seal()
         return h
 
-    def _time(self) -> int:
-        return START_TIME + BLOCK_SECONDS * self.height
-
     def seal(self) -> None:
         """Close the current block (empty blocks are sealed too when asked)."""
         self.rows["blocks"].append(
@@ -274,7 +279,7 @@ class EthChain:
                 "0x",
                 30_000_000,
                 0,
-                self._time(),
+                None,  # timestamp: set by `write`
                 len(self.block),
                 0,
             ]
@@ -289,9 +294,15 @@ class EthChain:
             first.setdefault(row[4], row[0])
             row[0] -= first[row[4]]
 
-    def write(self, out: Path) -> None:
+    def write(self, out: Path, start_time: int = START_TIME) -> None:
+        """Write the export files; block `h` is stamped `start_time + 12 s * h` (the time
+        base is chosen after the simulation, so that another chain can be aligned to it)."""
         out.mkdir(parents=True, exist_ok=True)
         self.fix_log_indexes()
+        for row in self.rows["blocks"]:
+            row[16] = start_time + BLOCK_SECONDS * row[0]
+        for row in self.rows["transactions"]:
+            row[11] = start_time + BLOCK_SECONDS * row[3]
         for name, header in COLUMNS.items():
             with (out / f"{name}.csv").open("w", newline="", encoding="ascii") as fh:
                 w = csv.writer(fh, lineterminator="\r\n")

@@ -12,7 +12,8 @@ GAS_PRICE = 2 * GWEI
 START_TIME = 1_738_368_000  # 2025-02-01T00:00:00Z, time of block 0
 BLOCK_SECONDS = 12
 MIXER_DENOMINATION = 10 * ETHER
-SATS_PER_ETH = 3_000_000  # bridge rate: 0.03 BTC per ETH
+BTC_USD, ETH_USD = 100_000, 3_000  # every simulated day's closes (prices.csv)
+SATS_PER_ETH = ETH_USD * 10**8 // BTC_USD  # bridge rate: 0.03 BTC per ETH
 STETH_PER_ETH = 1  # DEX prices: token units per wei
 USDT_PER_ETH = 3000 * 10**6  # 6-decimal units per ether
 

@@ -10,6 +10,7 @@ withdrawals to fresh addresses by internal calls; some transactions fail.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chainsleuth.chains.ethereum.events import WETH
@@ -27,12 +28,17 @@ from chainsleuth.sim.eth_config import (
 if TYPE_CHECKING:
     from chainsleuth.sim.eth_theft import EthTheft
 
+#: Where the bridge releases a deposit on Bitcoin: (depositor, is stolen) -> a BTC address.
+BtcAddress = Callable[[str, bool], str]
+
 
 class EthEconomy:
     """The actors and their moves."""
 
-    def __init__(self, cfg: EthSimConfig) -> None:
-        self.c = c = EthChain(cfg)
+    def __init__(
+        self, cfg: EthSimConfig, btc_address: BtcAddress | None = None, first_entity: int = 0
+    ) -> None:
+        self.c = c = EthChain(cfg, first_entity)
         self.rng = c.rng
         issuer = c.entity("issuer", "genesis issuer")
         self.issuer = c.address(issuer, "main")
@@ -57,6 +63,8 @@ class EthEconomy:
         c.owner[WETH] = tokens
         self.tokens = {self.steth: ("STETH", 18), self.usdt: ("USDT", 6), WETH: ("WETH", 18)}
         self.releases: list[dict[str, Any]] = []
+        self.release_heights: list[int] = []  # the block of each release's deposit
+        self.btc_address = btc_address or self._placeholder_btc_address
 
     # -- setup ----------------------------------------------------------------------
 
@@ -197,10 +205,15 @@ class EthEconomy:
             gas_used=350_000,
         )
 
+    def _placeholder_btc_address(self, sender: str, stolen: bool) -> str:
+        """A Bitcoin-looking address for a chain simulated alone (no Bitcoin side)."""
+        return "bc1q" + self.c._hash("btc", sender, self.c.tx_count)[2:40]
+
     def bridge_out(self, sender: str, amount: int, theft: EthTheft | None) -> str:
         """ETH into the bridge with a Bitcoin address in calldata; the release is recorded."""
-        btc = "bc1q" + self.c._hash("btc", sender, self.c.tx_count)[2:40]
+        btc = self.btc_address(sender, theft is not None)
         memo = "0x" + ("=:BTC.BTC:" + btc).encode().hex()
+        self.release_heights.append(self.c.height)  # before `tx` may seal the block
         h = self.c.tx(sender, self.bridge, amount, data=memo, gas_used=60_000)
         self.releases.append(
             {
@@ -213,7 +226,7 @@ class EthEconomy:
             }
         )
         if theft is not None:
-            theft.reach(self.bridge_entity, amount, self.bridge, h)
+            theft.bridged.append(len(self.releases) - 1)
         return h
 
     def sweep(self) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chainsleuth.sim.eth_chain import EthChain, Frame, transfer_log
+from chainsleuth.sim.eth_chain import Frame, transfer_log
 from chainsleuth.sim.eth_config import ETHER, MIXER_DENOMINATION
 from chainsleuth.sim.eth_economy import EthEconomy
 
@@ -33,6 +33,7 @@ class EthTheft:
     fees: int = 0
     txids: list[str] = field(default_factory=list)
     addresses: list[str] = field(default_factory=list)
+    bridged: list[int] = field(default_factory=list)  # its deposits among `releases`
 
     def reach(self, entity: int, amount: int, address: str, txid: str) -> None:
         """Stolen value `amount` reached cash-out `entity` at `address` in `txid`."""
@@ -128,33 +129,38 @@ def _fees_paid(econ: EthEconomy, addresses: list[str]) -> int:
     return sum(r[9] * gas_used[r[0]] for r in rows if r[5] in wanted)
 
 
-def _entity_ref(c: EthChain, entity: int) -> dict[str, Any]:
-    """An entity reference as the Bitcoin simulator writes it: entity, kind, label."""
-    return {
-        "entity": entity,
-        "kind": c.entities[entity]["kind"],
-        "label": c.entities[entity]["label"],
-    }
-
-
-def theft_json(econ: EthEconomy, t: EthTheft) -> dict[str, Any]:
+def theft_json(econ: EthEconomy, t: EthTheft, *, crossing: bool = False) -> dict[str, Any]:
+    """The theft's truth record. Alone (`crossing` False) the bridge is where the bridged
+    ETH ends, an endpoint; in the cross-chain scenario it is `bridged` (wei, and the
+    indices of the deposits in `bridge_releases`), followed on Bitcoin by `sim.crosschain`.
+    """
     c = econ.c
+    ends = {e: {**end, "txids": list(end["txids"])} for e, end in t.endpoints.items()}
+    bridged = [econ.releases[i] for i in t.bridged]
+    if not crossing:
+        for r in bridged:
+            end = ends.setdefault(
+                econ.bridge_entity, {"amount": 0, "addresses": {econ.bridge}, "txids": []}
+            )
+            end["amount"] += r["amount_wei"]
+            end["txids"].append(r["eth_txid"])
     held = sum(econ.eth_of(a) for a in t.addresses)
     endpoints = [
         {
-            **_entity_ref(c, e),
+            **c.entity_ref(e),
             "amount": end["amount"],
             "addresses": sorted(end["addresses"]),
             "txids": end["txids"],
         }
-        for e, end in sorted(t.endpoints.items(), key=lambda kv: -kv[1]["amount"])
+        for e, end in sorted(ends.items(), key=lambda kv: -kv[1]["amount"])
     ]
-    record = {
-        "id": "bybit-like-eth",
-        "name": "Bybit-like cold-wallet drain (delegatecall, ~40 hops, DEX swaps, bridge to BTC)",
+    record: dict[str, Any] = {
+        "id": "bybit-like" if crossing else "bybit-like-eth",
+        "name": "Bybit-like cold-wallet drain (delegatecall, ~40 hops, DEX swaps, bridge to BTC"
+        + (", laundering on Bitcoin)" if crossing else ")"),
         "chain": "ethereum",
-        "victim": _entity_ref(c, t.victim),
-        "thief": _entity_ref(c, t.thief),
+        "victim": c.entity_ref(t.victim),
+        "thief": c.entity_ref(t.thief),
         "height": t.height,
         "seed": {"txid": t.theft_tx, "addresses": [t.addresses[0]]},
         "stolen": t.stolen,
@@ -166,8 +172,12 @@ def theft_json(econ: EthEconomy, t: EthTheft) -> dict[str, Any]:
         "fees": t.fees,
         "txids": t.txids,
     }
-    inflow = t.stolen + sum(s["eth_out"] for s in t.swaps)
     outflow = sum(e["amount"] for e in endpoints) + held + t.fees
+    if crossing:
+        amount = sum(r["amount_wei"] for r in bridged)
+        record["bridged"] = {"amount": amount, "releases": list(t.bridged)}
+        outflow += amount
+    inflow = t.stolen + sum(s["eth_out"] for s in t.swaps)
     if inflow != outflow:
         raise AssertionError(f"theft accounting is off by {inflow - outflow} wei")
     return record

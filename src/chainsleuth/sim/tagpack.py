@@ -4,7 +4,10 @@ Real investigations start from labelled services (exchange wallets, OTC desks) a
 the attacker addresses a victim publishes; this pack gives a simulated chain the same:
 `share` of each exchange's, OTC desk's, bridge's, mixer's and DEX pool's addresses (all by
 default, so an evaluation measures the taint models, not the labelling), and each theft's
-seed addresses as the perpetrator. `chainsleuth tags import` reads it like any other pack.
+seed addresses as the perpetrator. The pack's currency is the truth's chain's (Bitcoin for a
+cross-chain truth); a tag of an entity or theft on another chain names its own currency, so
+one pack covers both chains of a cross-chain truth. `chainsleuth tags
+import` reads it like any other pack.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ SERVICES = {
 }
 
 
+CURRENCY = {"bitcoin": "BTC", "ethereum": "ETH"}
+
+
 def _addresses_by_entity(truth: dict[str, Any]) -> dict[int, list[str]]:
     owned: dict[int, list[str]] = {}
     for address, entity in truth["addresses"].items():
@@ -39,19 +45,26 @@ def build_tagpack(truth: dict[str, Any], share: float = 1.0, seed: int = 7) -> d
     """The TagPack document (a dict ready for YAML) for a parsed truth.json."""
     rng = np.random.default_rng(seed)
     owned = _addresses_by_entity(truth)
-    currency = "BTC" if truth.get("chain", "bitcoin") == "bitcoin" else "ETH"
+    chain = truth.get("chain", "bitcoin")
     tags: list[dict[str, Any]] = []
     for entity in truth["entities"]:
         category = SERVICES.get(entity["kind"])
         if category is None:
             continue
+        own = {"currency": CURRENCY[entity["chain"]]} if entity.get("chain", chain) != chain else {}
         addresses = sorted(owned.get(int(entity["id"]), []))
         if share < 1.0 and addresses:
             keep = max(1, round(share * len(addresses)))
             addresses = sorted(rng.choice(addresses, size=keep, replace=False).tolist())
         extra = {"context": "OTC desk"} if entity["kind"] == "otc" else {}
         tags += [
-            {"address": a, "label": entity["label"], "category": category, **extra}
+            {
+                "address": a,
+                "label": entity["label"],
+                "category": category,
+                **own,
+                **extra,
+            }
             for a in addresses
         ]
     for theft in truth.get("thefts", []):
@@ -60,6 +73,7 @@ def build_tagpack(truth: dict[str, Any], share: float = 1.0, seed: int = 7) -> d
                 {
                     "address": address,
                     "label": f"{theft['name']} attacker",
+                    **({"currency": CURRENCY[theft["chain"]]} if theft["chain"] != chain else {}),
                     "category": "perpetrator",
                     "abuse": "service_hack",
                 }
@@ -71,7 +85,7 @@ def build_tagpack(truth: dict[str, Any], share: float = 1.0, seed: int = 7) -> d
         "is_public": True,
         "confidence": "ownership",
         "source": SOURCE,
-        "currency": currency,
+        "currency": CURRENCY[chain],
         "lastmod": "2026-01-01",
         "tags": tags,
     }

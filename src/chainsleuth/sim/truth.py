@@ -90,29 +90,29 @@ def theft_json(out: TheftOutcome, names: Namer, time: int) -> dict[str, Any]:
     }
 
 
+def entities_json(world: World) -> list[dict[str, Any]]:
+    """Every entity of `world`: id, kind and label."""
+    return [
+        {"id": e, "kind": ENTITY_KIND[Kind(int(world.kind[e]))], "label": world.labels[e]}
+        for e in range(world.entity_count)
+    ]
+
+
+def coinjoins_json(coinjoins: np.ndarray[Any, Any], seed: int) -> list[str]:
+    """The txids of the CoinJoin transaction ids `coinjoins`."""
+    return _txids(coinjoins, seed)
+
+
 def write_truth(
-    path: Path,
-    world: World,
-    seed: int,
-    summary: dict[str, Any],
-    coinjoins: np.ndarray[Any, Any],
-    thefts: list[dict[str, Any]],
+    path: Path, head: dict[str, Any], world: World, first: dict[str, int] | None = None
 ) -> None:
-    """Write truth.json: header, entities, CoinJoins, thefts, then the address map."""
-    head = {
-        "format": FORMAT,
-        "chain": "bitcoin",
-        **summary,
-        "entities": [
-            {"id": e, "kind": ENTITY_KIND[Kind(int(world.kind[e]))], "label": world.labels[e]}
-            for e in range(world.entity_count)
-        ],
-        "coinjoins": _txids(coinjoins, seed),
-        "thefts": thefts,
-    }
+    """Write truth.json: `head`'s keys, then the address map: `first` (another chain's
+    addresses) followed by every address of `world`, streamed."""
     owners = world.entity[world.book.owner.view]
     with path.open("wb") as f:
         f.write(json.dumps(head)[:-1].encode() + b', "addresses": {\n')
+        if first:
+            f.write(json.dumps(first)[1:-1].encode() + (b",\n" if len(owners) else b""))
         for start in range(0, len(owners), ADDRESS_CHUNK):
             rows = slice(start, start + ADDRESS_CHUNK)
             entries = json_lines(

@@ -64,7 +64,7 @@ class World:
         labels[ranges[Kind.THIEF][0]] = "dmm-like-thief"
         if cfg.bridge:
             labels[ranges[Kind.THIEF][0] + 1] = "bybit-like-thief"
-            labels[ranges[Kind.BRIDGE][0]] = "eth-btc-bridge"
+            labels[ranges[Kind.BRIDGE][0]] = "ETH-BTC bridge"
         ex0, ex1 = ranges[Kind.EXCHANGE_DEPOSITS]
         kind_arr = np.concatenate([*kinds, np.full(ex1 - ex0, Kind.EXCHANGE_HOT, np.int8)])
         entity = np.concatenate(

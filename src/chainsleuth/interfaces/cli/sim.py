@@ -1,4 +1,4 @@
-"""`chainsleuth sim bitcoin --out DIR [--txs N] [--seed S]`: write a simulated chain."""
+"""`chainsleuth sim bitcoin|crosschain --out DIR [--txs N] [--seed S]`: simulated chains."""
 
 from __future__ import annotations
 
@@ -28,3 +28,22 @@ def register(app: typer.Typer) -> None:
         with progress(settings(ctx).quiet) as bar:
             summary = simulate_bitcoin(out, SimConfig(txs=txs, seed=seed), bar)
         output(ctx, asdict(summary), title="simulated bitcoin")
+
+    @group.command("crosschain")
+    def crosschain(
+        ctx: typer.Context,
+        out: Path = typer.Option(..., "--out", help="Directory for both chains and truth.json."),
+        txs: int = typer.Option(20_000, "--txs", help="Bitcoin transactions, coinbases included."),
+        rounds: int = typer.Option(40, "--eth-rounds", help="Rounds of the Ethereum economy."),
+        seed: int = typer.Option(1, "--seed", help="Same seed, same files."),
+    ) -> None:
+        """Ethereum and Bitcoin joined by a bridge, with the bybit-like theft across them
+        and the dmm-like one on Bitcoin (docs/simulator.md)."""
+        from chainsleuth.sim.crosschain import simulate_crosschain
+        from chainsleuth.sim.eth_config import EthSimConfig
+
+        with progress(settings(ctx).quiet) as bar:
+            summary = simulate_crosschain(
+                out, SimConfig(txs=txs, seed=seed), EthSimConfig(rounds=rounds, seed=seed), bar
+            )
+        output(ctx, asdict(summary), title="simulated ethereum + bitcoin")

@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from chainsleuth.errors import InputError
 from chainsleuth.store.queries import utxo_address_view, utxo_tx_view
 from chainsleuth.store.utxo import apply_staged, rollback, stage_arrow
 from tests.chainbuilder import T0, block, ingest
@@ -88,5 +89,53 @@ def test_failed_batch_leaves_nothing(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE stg_outputs ALTER value TYPE VARCHAR")
     con.execute("UPDATE stg_outputs SET value = 'not a number'")
     with pytest.raises(duckdb.Error):
+        apply_staged(con, "bitcoin", "test")
+    assert snapshot(con) == before
+
+
+def merged(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The staging tables of several blocks as one batch."""
+    import pyarrow as pa
+
+    return {name: pa.concat_tables([b[name] for b in blocks]) for name in blocks[0]}
+
+
+def test_one_batch_of_many_blocks_equals_one_block_per_batch(
+    con: duckdb.DuckDBPyConnection, tmp_path: Any
+) -> None:
+    """Spends inside a batch and spends of stored outputs end in the same store."""
+    more = block(3, "h2", [{"id": "t3", "ins": [("t1", 1), ("t2", 0)], "outs": [("F", 47)]}])
+    ingest(con, [CHAIN[0], merged([*CHAIN[1:], more])])
+    from chainsleuth.store.db import migrate
+
+    fresh = duckdb.connect(str(tmp_path / "fresh.duckdb"))
+    migrate(fresh)
+    ingest(fresh, [*CHAIN, more])
+    assert snapshot(con) == snapshot(fresh)
+    spent = con.execute("SELECT tx_hash, n, spent_by, spent_height FROM outputs ORDER BY ALL")
+    assert spent.fetchall() == [
+        ("t0", 0, "t1", 1),
+        ("t1", 0, "t2", 2),
+        ("t1", 1, "t3", 3),
+        ("t2", 0, "t3", 3),
+        ("t3", 0, None, None),
+    ]
+
+
+@pytest.mark.parametrize("in_batch", [True, False])
+def test_output_spent_twice_is_refused(con: duckdb.DuckDBPyConnection, in_batch: bool) -> None:
+    """Whether the twice-spent output is staged in the same batch or already stored."""
+    ingest(con, CHAIN[:1] if in_batch else CHAIN[:2])
+    before = snapshot(con)
+    twice = block(
+        2,
+        "h1",
+        [
+            {"id": "t2", "ins": [("t1", 0)], "outs": [("D", 29)]},
+            {"id": "t2x", "ins": [("t1", 0)], "outs": [("E", 29)]},
+        ],
+    )
+    stage_arrow(con, merged([CHAIN[1], twice]) if in_batch else twice)
+    with pytest.raises(InputError, match="output t1:0 is spent twice"):
         apply_staged(con, "bitcoin", "test")
     assert snapshot(con) == before

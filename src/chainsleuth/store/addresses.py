@@ -35,6 +35,43 @@ def intern_addresses(con: duckdb.DuckDBPyConnection, chain: str, source_sql: str
     return added
 
 
+def map_addresses(con: duckdb.DuckDBPyConnection, chain: str, source_sql: str, into: str) -> int:
+    """Create temp table `into` (address, address_id) for every address of `source_sql`.
+
+    Addresses not yet known get new ids first (in address order, like `intern_addresses`).
+    Writers join their rows to this per-batch map rather than to the whole dictionary,
+    which grows with the chain. Returns the number of new addresses. Runs in the caller's
+    transaction.
+    """
+    p = {"chain": chain}
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {into} AS
+        SELECT s.address, a.address_id
+        FROM (SELECT DISTINCT address FROM ({source_sql}) WHERE address IS NOT NULL) s
+        LEFT JOIN addresses a ON a.chain = $chain AND a.address = s.address
+        """,
+        p,
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _new_addresses AS"
+        " SELECT address, nextval('address_id_seq') AS address_id"
+        f" FROM (SELECT address FROM {into} WHERE address_id IS NULL ORDER BY address)"
+    )
+    added = int(con.execute("SELECT count(*) FROM _new_addresses").fetchall()[0][0])
+    if added:
+        con.execute(
+            "INSERT INTO addresses SELECT $chain, address, address_id FROM _new_addresses", p
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {into} AS"
+            f" SELECT * FROM {into} WHERE address_id IS NOT NULL"
+            " UNION ALL SELECT * FROM _new_addresses"
+        )
+    con.execute("DROP TABLE _new_addresses")
+    return added
+
+
 def address_id(con: duckdb.DuckDBPyConnection, chain: str, address: str) -> int | None:
     """The id of one address, or None if the store has never seen it."""
     found = con.execute(

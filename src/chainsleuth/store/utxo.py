@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from chainsleuth.store.addresses import intern_addresses
+from chainsleuth.errors import InputError
+from chainsleuth.store.addresses import map_addresses
 from chainsleuth.store.db import transaction
 
 STAGING_SCHEMAS: dict[str, pa.Schema] = {
@@ -115,54 +116,76 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
             con.execute(
                 f"DELETE FROM {name} WHERE block_height NOT IN (SELECT height FROM stg_blocks)"
             )
-        # Resolve inputs the source left without address/value: staged outputs first
-        # (spends within the batch), then stored outputs.
+        # Split the batch's spends: of outputs staged in the same batch, and of stored ones.
         con.execute(
             """
-            UPDATE stg_inputs SET address = o.address, value = o.value
-            FROM stg_outputs o
+            CREATE OR REPLACE TEMP TABLE _batch_spends AS
+            SELECT i.tx_hash, i.block_height, i.prev_tx_hash, i.prev_n, o.address, o.value
+            FROM stg_inputs i JOIN stg_outputs o ON o.tx_hash = i.prev_tx_hash AND o.n = i.prev_n
+            """
+        )
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _stored_spends AS
+            SELECT tx_hash, block_height, prev_tx_hash, prev_n, value FROM stg_inputs i
+            WHERE prev_tx_hash IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM stg_outputs o
+                              WHERE o.tx_hash = i.prev_tx_hash AND o.n = i.prev_n)
+            """
+        )
+        # Resolve inputs the source left without address/value from the outputs they spend.
+        con.execute(
+            """
+            UPDATE stg_inputs SET address = s.address, value = s.value
+            FROM _batch_spends s
             WHERE stg_inputs.value IS NULL
-              AND o.tx_hash = stg_inputs.prev_tx_hash AND o.n = stg_inputs.prev_n
+              AND s.tx_hash = stg_inputs.tx_hash AND s.prev_tx_hash = stg_inputs.prev_tx_hash
+              AND s.prev_n = stg_inputs.prev_n
             """
         )
         con.execute(
             """
             UPDATE stg_inputs SET address = a.address, value = o.value
-            FROM outputs o LEFT JOIN addresses a ON a.address_id = o.address_id
-            WHERE stg_inputs.value IS NULL AND o.chain = $chain
-              AND o.tx_hash = stg_inputs.prev_tx_hash AND o.n = stg_inputs.prev_n
+            FROM _stored_spends s
+            JOIN outputs o ON o.chain = $chain AND o.tx_hash = s.prev_tx_hash AND o.n = s.prev_n
+            LEFT JOIN addresses a ON a.address_id = o.address_id
+            WHERE stg_inputs.value IS NULL AND s.value IS NULL
+              AND s.tx_hash = stg_inputs.tx_hash AND s.prev_tx_hash = stg_inputs.prev_tx_hash
+              AND s.prev_n = stg_inputs.prev_n
             """,
             p,
         )
-        added = intern_addresses(
+        added = map_addresses(
             con,
             chain,
             "SELECT address FROM stg_outputs UNION ALL SELECT address FROM stg_inputs",
+            "_batch_addresses",
         )
         con.execute(
             "INSERT INTO blocks SELECT $chain, height, hash, parent_hash, time, tx_count"
             " FROM stg_blocks ORDER BY height",
             p,
         )
-        con.execute(
+        inserted = con.execute(
             """
             INSERT INTO outputs
             SELECT $chain, o.block_height, o.tx_hash, o.n, a.address_id, o.value, o.script_type,
-                   NULL, NULL
+                   s.tx_hash, s.block_height
             FROM stg_outputs o
-            LEFT JOIN addresses a ON a.chain = $chain AND a.address = o.address
-            ORDER BY o.block_height, o.tx_hash, o.n
+            LEFT JOIN _batch_addresses a ON a.address = o.address
+            LEFT JOIN _batch_spends s ON s.prev_tx_hash = o.tx_hash AND s.prev_n = o.n
             """,
             p,
-        )
+        ).fetchall()[0][0]
+        staged = con.execute("SELECT count(*) FROM stg_outputs").fetchall()[0][0]
+        _refuse_double_spends(con, "_batch_spends" if inserted != staged else "_stored_spends")
         con.execute(
             """
             INSERT INTO inputs
             SELECT $chain, i.block_height, i.tx_hash, i.n, i.prev_tx_hash, i.prev_n,
                    a.address_id, i.value, i.sequence
             FROM stg_inputs i
-            LEFT JOIN addresses a ON a.chain = $chain AND a.address = i.address
-            ORDER BY i.block_height, i.tx_hash, i.n
+            LEFT JOIN _batch_addresses a ON a.address = i.address
             """,
             p,
         )
@@ -188,21 +211,33 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
             JOIN stg_blocks b ON b.height = t.block_height
             LEFT JOIN ins ON ins.tx_hash = t.tx_hash
             LEFT JOIN outs ON outs.tx_hash = t.tx_hash
-            ORDER BY t.block_height, t.position
             """,
             p,
         )
         con.execute(
             """
-            UPDATE outputs SET spent_by = i.tx_hash, spent_height = i.block_height
-            FROM stg_inputs i
-            WHERE outputs.chain = $chain AND i.prev_tx_hash IS NOT NULL
-              AND outputs.tx_hash = i.prev_tx_hash AND outputs.n = i.prev_n
+            UPDATE outputs SET spent_by = s.tx_hash, spent_height = s.block_height
+            FROM _stored_spends s
+            WHERE outputs.chain = $chain
+              AND outputs.tx_hash = s.prev_tx_hash AND outputs.n = s.prev_n
             """,
             p,
         )
         result = close_batch(con, chain, source, added, "stg_blocks", "stg_txs")
+        for name in ("_batch_spends", "_stored_spends", "_batch_addresses"):
+            con.execute(f"DROP TABLE {name}")
     return result
+
+
+def _refuse_double_spends(con: duckdb.DuckDBPyConnection, spends: str) -> None:
+    """Raise InputError if the staged inputs in `spends` spend one output twice."""
+    twice = con.execute(
+        f"SELECT prev_tx_hash, prev_n, min(block_height) FROM {spends}"
+        " GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
+    ).fetchall()
+    if twice:
+        h, n, height = twice[0]
+        raise InputError(f"output {h}:{n} is spent twice (block {height} and later)")
 
 
 def close_batch(

@@ -7,13 +7,20 @@ x0 mints 10 to X; t3 spends C (19) then X (10) to E 5 and F 23 (fee 1).
 from __future__ import annotations
 
 import duckdb
+import pyarrow as pa
 import pytest
 
+from chainsleuth.analytics.tracing.endpoints import (
+    CustodialStops,
+    endpoints_current,
+    refresh_endpoints,
+)
 from chainsleuth.analytics.tracing.result import Endpoint
 from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams, seed_coins, trace_utxo
 from chainsleuth.store.addresses import address_id
-from tests.chainbuilder import chain, ingest
+from chainsleuth.store.utxo import rollback
+from tests.chainbuilder import block, chain, ingest, tag
 
 BLOCKS = chain(
     [{"id": "t0", "ins": [], "outs": [("A", 50)]}, {"id": "x0", "ins": [], "outs": [("X", 10)]}],
@@ -118,3 +125,43 @@ def test_coinjoin_passes_by_value_share_and_is_flagged(store: duckdb.DuckDBPyCon
     d = run(store, Model.fifo, "o.tx_hash = ? AND o.n = 0", ["t0"], coinjoins=frozenset({"t3"}))
     assert held(d)["F"] == int(23 * 19 / 29)  # value share, not FIFO order
     assert d["flags"] == ["coinjoin"]
+
+
+def test_index_follows_new_blocks_and_reorgs(con: duckdb.DuckDBPyConnection) -> None:
+    ingest(con, BLOCKS[:2])
+    assert held(run(con, Model.haircut, "o.tx_hash = ? AND o.n = 0", ["t0"])) == {"B": 30, "C": 19}
+    ingest(con, BLOCKS[2:])  # t2 spends B, t3 spends C: the index must link both
+    d = run(con, Model.fifo, "o.tx_hash = ? AND o.n = 0", ["t0"])
+    assert held(d) == {"D": 29, "E": 5, "F": 14}
+    # A reorg replaces blocks 2 and 3 by one block where t4 spends B to G (fee 2); the
+    # index was built on the old blocks and is not told: it must see the hash change.
+    rollback(con, "bitcoin", 2)
+    alt = block(2, "h1", [{"id": "t4", "ins": [("t1", 0)], "outs": [("G", 28)]}])
+    alt["stg_blocks"] = alt["stg_blocks"].set_column(
+        alt["stg_blocks"].schema.get_field_index("hash"), "hash", pa.array(["h2-other"])
+    )
+    ingest(con, [alt])
+    d = run(con, Model.fifo, "o.tx_hash = ? AND o.n = 0", ["t0"])
+    assert held(d) == {"G": 28, "C": 19}
+    rem = d["remainder"]
+    assert isinstance(rem, dict) and rem["fees"] == 1 + 2
+
+
+def test_tags_added_after_a_trace_are_endpoints(store: duckdb.DuckDBPyConnection) -> None:
+    def endpoints() -> list[tuple[str, int]]:
+        refresh_endpoints(store, "bitcoin")
+        assert endpoints_current(store, "bitcoin")  # the indexed endpoints are the ones read
+        d = run(
+            store,
+            Model.haircut,
+            "o.tx_hash = ? AND o.n = 0",
+            ["t0"],
+            stops=CustodialStops(store, "bitcoin"),
+        )
+        found = d["endpoints"]
+        assert isinstance(found, list)
+        return [(e["label"], e["amount"]) for e in found]
+
+    assert endpoints() == []
+    tag(store, "bitcoin", "D", "Exchange K", "exchange")
+    assert endpoints() == [("Exchange K", 29)]

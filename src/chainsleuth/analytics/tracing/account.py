@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from chainsleuth.analytics.tracing.edges import address_names
+from chainsleuth.analytics.tracing.endpoints import stops_at
 from chainsleuth.analytics.tracing.result import Arrival, Edge, Endpoint, TraceResult
 from chainsleuth.analytics.tracing.taint import Intervals, Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
@@ -212,9 +213,10 @@ def trace_account(
             on_hop(hop, len(batch))
         result.hops = max(result.hops, hop)
         live: list[Taint] = []
-        for t in batch:
+        at = np.array([t.address for t in batch], np.int64)
+        stops = stops_at(params.stops, at) if hop > 1 else [None] * len(batch)
+        for t, stop in zip(batch, stops, strict=True):
             names.add(t.address)
-            stop = params.stops.get(t.address) if hop > 1 else None
             bridge = (bridges or {}).get(t.address)
             if bridge is not None and t.asset == "ETH" and t.time is not None:
                 deposits.append((t, bridge))
@@ -250,8 +252,8 @@ def _cross(
 ) -> None:
     """Continue past bridges on Bitcoin where the release is found; else stop there."""
     from chainsleuth.analytics.tracing.bridge import Deposit, match_releases
-    from chainsleuth.analytics.tracing.endpoints import custodial_stops
-    from chainsleuth.analytics.tracing.utxo import seed_coins, trace_utxo
+    from chainsleuth.analytics.tracing.endpoints import CustodialStops
+    from chainsleuth.analytics.tracing.utxo import seed_coins, trace_utxo, tx_condition
 
     found = {
         (m.deposit.tx_hash, m.deposit.amount): m
@@ -272,9 +274,7 @@ def _cross(
                 Arrival(bridge, _name(con, chain, t.address), t.asset, t.amount, t.time, t.tx_hash)
             )
             continue
-        coins = seed_coins(
-            con, "bitcoin", "o.tx_hash = ? AND o.n = ?", [match.release_tx, match.release_n]
-        )
+        coins = seed_coins(con, "bitcoin", *tx_condition(match.release_tx, match.release_n))
         share = t.amount / t.gross if t.gross else 0.0
         coins.taint = coins.taint * share
         coins.intervals = Intervals(
@@ -292,7 +292,7 @@ def _cross(
                 max_hops=max(1, params.max_hops - t.hop),
                 min_amount=0,
                 until=params.until,
-                stops=custodial_stops(con, "bitcoin"),
+                stops=CustodialStops(con, "bitcoin"),
             ),
         )
         result.bridges.append(

@@ -9,9 +9,19 @@ from typing import Any
 import duckdb
 
 from chainsleuth.analytics.tracing.account import Taint, seed_taints, trace_account
-from chainsleuth.analytics.tracing.endpoints import custodial_stops
+from chainsleuth.analytics.tracing.endpoints import (
+    CustodialStops,
+    custodial_stops,
+    refresh_endpoints,
+)
 from chainsleuth.analytics.tracing.result import TraceResult
-from chainsleuth.analytics.tracing.utxo import Coins, TraceParams, seed_coins, trace_utxo
+from chainsleuth.analytics.tracing.utxo import (
+    Coins,
+    TraceParams,
+    seed_coins,
+    trace_utxo,
+    tx_condition,
+)
 from chainsleuth.errors import InputError, NotFoundError
 
 _TXID = re.compile(r"^[0-9a-f]{64}$")
@@ -26,13 +36,11 @@ def _bitcoin_seed(
     if _TXID.match(head.lower()) and tail:
         if not tail.isdigit():
             raise InputError(f"--seed {seed!r}: output index after ':' must be a number")
-        return (
-            "o.tx_hash = ? AND o.n = ?",
-            [head.lower(), int(tail)],
-            {"kind": "output", "tx_hash": head.lower(), "n": int(tail)},
-        )
+        where, values = tx_condition(head.lower(), int(tail))
+        return where, values, {"kind": "output", "tx_hash": head.lower(), "n": int(tail)}
     if _TXID.match(text.lower()):
-        return "o.tx_hash = ?", [text.lower()], {"kind": "tx", "tx_hash": text.lower()}
+        where, values = tx_condition(text.lower())
+        return where, values, {"kind": "tx", "tx_hash": text.lower()}
     from chainsleuth.chains.bitcoin.address import validate
     from chainsleuth.store.addresses import address_id
 
@@ -59,7 +67,8 @@ def trace(
     if chain not in ("bitcoin", "ethereum"):
         raise InputError(f"tracing on {chain!r} is not available; chains: bitcoin, ethereum")
     if use_tags and not params.stops:
-        params.stops = custodial_stops(con, chain)
+        refresh_endpoints(con, chain)
+        params.stops = CustodialStops(con, chain)
     if chain == "ethereum":
         return _trace_ethereum(con, seeds, params, on_hop)
     if not params.coinjoins:

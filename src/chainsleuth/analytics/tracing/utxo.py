@@ -1,17 +1,17 @@
 """Tracing on a UTXO chain: hop by hop over coins (outputs), one vectorised step per hop.
 
-A coin is an output (tx_hash, n). Forward, a tainted coin's spending transaction passes
+A coin is an output (transaction, n). Forward, a tainted coin's spending transaction passes
 its taint to that transaction's outputs and fee; backward, a coin's creating transaction
-passes it to the coins its inputs spent. Each hop fetches the transactions of the whole
-frontier in three queries (pruned by block height) and applies the taint model to all of
-them at once (`taint.py`). CoinJoins pass taint by value share whatever the model, and
-are flagged.
+passes it to the coins its inputs spent. Each hop fetches both sides of the frontier's
+transactions in one query on the tracing index (`index.py`: integer transaction ids, rows
+sorted by id) and applies the taint model to all of them at once (`taint.py`). CoinJoins
+pass taint by value share whatever the model, and are flagged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +20,14 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
+from chainsleuth.analytics.tracing import index
 from chainsleuth.analytics.tracing.edges import finish_edges, hop_edges
-from chainsleuth.analytics.tracing.result import Arrival, Endpoint, TraceResult
+from chainsleuth.analytics.tracing.endpoints import Stops, stops_at
+from chainsleuth.analytics.tracing.result import Arrival, TraceResult
 from chainsleuth.analytics.tracing.taint import Intervals, Model, Tiles, ordered, proportional
 
 ASSET = {"bitcoin": "BTC"}
+NO_LINK = -2  # an unspent output; an input that spends no earlier coin (coinbase)
 
 
 @dataclass
@@ -36,7 +39,7 @@ class TraceParams:
     max_hops: int = 10
     min_amount: float = 0.0
     until: dt.datetime | None = None
-    stops: Mapping[int, Endpoint] = field(default_factory=dict)  # address_id -> endpoint
+    stops: Stops = field(default_factory=dict)  # address_id -> endpoint
     coinjoins: frozenset[str] = frozenset()  # txids passed by value share, flagged
 
 
@@ -44,19 +47,18 @@ class TraceParams:
 class Coins:
     """A set of coins with their taint (amount, or intervals indexed by coin)."""
 
-    tx_hash: NDArray[Any]
+    tx: NDArray[np.int64]  # id of the creating transaction in the tracing index
+    tx_hash: NDArray[Any]  # its hash; None where not read yet (coins reached backward)
     n: NDArray[np.int64]
-    height: NDArray[np.int64]
     address_id: NDArray[np.int64]  # -1 where the coin has no address
     value: NDArray[np.int64]
-    spent_by: NDArray[Any]
-    spent_height: NDArray[np.int64]  # -1 when unspent
+    spent_tx: NDArray[np.int64]  # id of the spending transaction; NO_LINK when unspent
     time: NDArray[Any]
     taint: NDArray[np.float64]
     intervals: Intervals
 
     def __len__(self) -> int:
-        return len(self.tx_hash)
+        return len(self.tx)
 
     def take(self, mask: NDArray[np.bool_]) -> Coins:
         """The coins where `mask` holds, intervals re-indexed."""
@@ -68,143 +70,121 @@ class Coins:
             remap[self.intervals.tile[keep]], self.intervals.start[keep], self.intervals.end[keep]
         )
         return Coins(
+            self.tx[idx],
             self.tx_hash[idx],
             self.n[idx],
-            self.height[idx],
             self.address_id[idx],
             self.value[idx],
-            self.spent_by[idx],
-            self.spent_height[idx],
+            self.spent_tx[idx],
             self.time[idx],
             self.taint[idx],
             iv,
         )
 
 
-_COIN_COLUMNS = (
-    "o.tx_hash, o.n, o.block_height, coalesce(o.address_id, -1) AS address_id, o.value,"
-    " o.spent_by, coalesce(o.spent_height, -1) AS spent_height, b.time"
-)
-
-
-def _coins_from(table: pa.Table, taint: NDArray[np.float64] | None = None) -> Coins:
-    cols = {name: _col(table, name) for name in table.column_names}
-    value = cols["value"].astype(np.int64)
-    t = value.astype(np.float64) if taint is None else taint
-    iv = Intervals(np.arange(len(value), dtype=np.int64), np.zeros(len(value), np.int64), value)
-    return Coins(
-        cols["tx_hash"],
-        cols["n"].astype(np.int64),
-        cols["block_height"].astype(np.int64),
-        cols["address_id"].astype(np.int64),
-        value,
-        cols["spent_by"],
-        cols["spent_height"].astype(np.int64),
-        cols["time"],
-        t,
-        iv,
-    )
+def _whole(value: NDArray[np.int64]) -> Intervals:
+    """Each coin tainted over its whole value (interval per coin)."""
+    return Intervals(np.arange(len(value), dtype=np.int64), np.zeros(len(value), np.int64), value)
 
 
 def seed_coins(con: duckdb.DuckDBPyConnection, chain: str, where: str, params: list[Any]) -> Coins:
-    """Coins matching `where` (over outputs `o`), fully tainted: the start of a trace."""
+    """Coins matching `where`, fully tainted: the start of a trace.
+
+    `where` is a condition on the chain's outputs `o` (columns tx_hash, hash_key, n,
+    address_id, value, block_height; see `tx_condition` for a fast one by hash). The
+    tracing index is brought up to date first (`index.ensure`).
+    """
+    index.ensure(con, chain)
     table = con.sql(
-        f"SELECT {_COIN_COLUMNS} FROM outputs o JOIN blocks b"
-        f" ON b.chain = o.chain AND b.height = o.block_height"
-        f" WHERE o.chain = ? AND ({where}) ORDER BY o.block_height, o.tx_hash, o.n",
+        f"""SELECT o.tx_id AS tx, o.tx_hash, o.n, o.address_id, o.value, o.spent_tx, o.time
+        FROM (SELECT t.tx_id, t.hash_key, t.tx_hash, t.block_height, t.time, c.n, c.value,
+                c.address_id, coalesce(c.link_tx, {NO_LINK}) AS spent_tx
+            FROM trace_coins c JOIN trace_txs t ON t.chain = c.chain AND t.tx_id = c.tx_id
+            WHERE c.chain = ? AND c.side = 1) o
+        WHERE ({where}) ORDER BY o.tx_id, o.n""",
         params=[chain, *params],
     ).to_arrow_table()
-    return _coins_from(table)
+    value = _col(table, "value").astype(np.int64)
+    return Coins(
+        _col(table, "tx").astype(np.int64),
+        _col(table, "tx_hash").astype(object),
+        _col(table, "n").astype(np.int64),
+        _col(table, "address_id").astype(np.int64),
+        value,
+        _col(table, "spent_tx").astype(np.int64),
+        _col(table, "time"),
+        value.astype(np.float64),
+        _whole(value),
+    )
 
 
-def _heights_sql(heights: NDArray[np.int64]) -> str:
-    """A literal IN list of heights: lets DuckDB skip row groups by zone map."""
-    return ",".join(str(int(h)) for h in np.unique(heights)) or "NULL"
+def tx_condition(tx_hash: str, n: int | None = None) -> tuple[str, list[Any]]:
+    """A `seed_coins` condition for the outputs of one transaction (one output with `n`).
+
+    The hash's integer key is compared first, so the store scans integers, not hashes.
+    """
+    where = "o.hash_key = md5_number_upper(?) AND o.tx_hash = ?"
+    if n is None:
+        return where, [tx_hash, tx_hash]
+    return where + " AND o.n = ?", [tx_hash, tx_hash, n]
 
 
 class _Hop:
     """Fetch the transactions of one hop and the coins on both of their sides.
 
-    One round trip per hop: the inputs, the outputs and the transactions' own rows come
-    back as one sorted result (`part` 0, 1, 2) that is sliced, without copying, into the
-    three tables the taint step reads. Heights are given as a literal IN list so DuckDB
-    skips the row groups (zone maps) that hold none of the hop's blocks.
+    One round trip per hop on the tracing index: both sides of the transactions
+    (`trace_coins`, inputs then outputs) and their own rows (`trace_txs`) come back as one
+    sorted result that is sliced, without copying, into the three tables the taint step
+    reads. The frontier is matched to its rows in the same query (`fidx`).
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, chain: str) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, chain: str, forward: bool) -> None:
         self.con, self.chain = con, chain
+        # forward, the frontier is spent by inputs; backward, it is the outputs themselves
+        self.match = (
+            "c.side = 0 AND f.tx = c.link_tx AND f.n = c.link_n"
+            if forward
+            else "c.side = 1 AND f.tx = c.tx_id AND f.n = c.n"
+        )
 
-    def fetch(self, txs: NDArray[Any], heights: NDArray[np.int64], front: Coins) -> dict[str, Any]:
+    def fetch(self, txs: NDArray[np.int64], front: Coins) -> dict[str, Any]:
+        """Rows of the transactions `txs` (sorted, unique ids), `seg` = position in `txs`."""
         con = self.con
-        order = np.argsort(txs)
-        txs = txs[order]
-        con.register("_seg", pa.table({"tx_hash": txs, "seg": np.arange(len(txs))}))
+        con.register("_seg", pa.table({"tx_id": txs, "seg": np.arange(len(txs))}))
         con.register(
-            "_front",
-            pa.table({"tx_hash": front.tx_hash, "n": front.n, "fidx": np.arange(len(front))}),
+            "_front", pa.table({"tx": front.tx, "n": front.n, "fidx": np.arange(len(front))})
         )
-        if (heights < 0).any():  # backward: the creating transactions' heights are not known yet
-            heights = np.asarray(
-                con.sql(
-                    "SELECT DISTINCT t.block_height FROM txs t JOIN _seg s USING (tx_hash)"
-                    " WHERE t.chain = ?",
-                    params=[self.chain],
-                )
-                .to_arrow_table()
-                .column(0)
-                .to_numpy(),
-                dtype=np.int64,
-            )
-        hs = _heights_sql(heights)
-        both = con.sql(
-            f"""SELECT 0 AS part, s.seg, i.n::BIGINT AS n, coalesce(i.value, 0) AS value,
-                coalesce(i.address_id, -1) AS address_id, coalesce(f.fidx, -1) AS fidx,
-                i.prev_tx_hash, coalesce(i.prev_n, -1) AS prev_n, NULL::VARCHAR AS tx_hash,
-                NULL::BIGINT AS block_height, NULL::VARCHAR AS spent_by,
-                NULL::BIGINT AS spent_height, NULL::TIMESTAMP AS time, NULL::BIGINT AS fee,
-                NULL::BOOLEAN AS is_coinbase
-            FROM inputs i JOIN _seg s ON s.tx_hash = i.tx_hash
-            LEFT JOIN _front f ON f.tx_hash = i.prev_tx_hash AND f.n = i.prev_n
-            WHERE i.chain = $chain AND i.block_height IN ({hs})
-            UNION ALL
-            SELECT 1, s.seg, o.n, o.value, coalesce(o.address_id, -1), coalesce(f.fidx, -1),
-                NULL, NULL, o.tx_hash, o.block_height, o.spent_by,
-                coalesce(o.spent_height, -1), b.time, NULL, NULL
-            FROM outputs o JOIN _seg s ON s.tx_hash = o.tx_hash
-            JOIN blocks b ON b.chain = o.chain AND b.height = o.block_height
-            LEFT JOIN _front f ON f.tx_hash = o.tx_hash AND f.n = o.n
-            WHERE o.chain = $chain AND o.block_height IN ({hs})
-            UNION ALL
-            SELECT 2, s.seg, NULL, NULL, NULL, NULL, NULL, NULL, t.tx_hash, NULL, NULL, NULL,
-                t.time, coalesce(t.fee, 0)::BIGINT, t.is_coinbase
-            FROM txs t JOIN _seg s ON s.tx_hash = t.tx_hash
-            WHERE t.chain = $chain AND t.block_height IN ({hs})
-            ORDER BY part, seg, n""",
-            params={"chain": self.chain},
-        ).to_arrow_table()
-        con.unregister("_seg")
-        con.unregister("_front")
-        part = both.column("part").to_numpy()
-        n_in, n_out = int((part == 0).sum()), int((part == 1).sum())
-        ins = both.slice(0, n_in).select(
-            ["seg", "value", "address_id", "fidx", "prev_tx_hash", "prev_n"]
-        )
-        outs = both.slice(n_in, n_out).select(
-            [
-                "seg",
-                "tx_hash",
-                "n",
-                "block_height",
-                "address_id",
-                "value",
-                "spent_by",
-                "spent_height",
-                "time",
-                "fidx",
-            ]
-        )
-        meta = both.slice(n_in + n_out).select(["seg", "tx_hash", "fee", "time", "is_coinbase"])
-        return {"ins": ins, "outs": outs, "meta": meta, "n": len(txs)}
+        try:
+            both = con.sql(
+                f"""SELECT 0 AS part, s.seg, c.side, c.n, c.value, c.address_id,
+                    coalesce(c.link_tx, {NO_LINK}) AS link_tx, c.link_n,
+                    coalesce(f.fidx, -1) AS fidx, NULL::VARCHAR AS tx_hash,
+                    NULL::TIMESTAMP AS time, NULL::BIGINT AS fee, NULL::BOOLEAN AS is_coinbase
+                FROM trace_coins c JOIN _seg s ON s.tx_id = c.tx_id
+                LEFT JOIN _front f ON {self.match}
+                WHERE c.chain = $chain
+                UNION ALL
+                SELECT 1, s.seg, NULL, NULL, NULL, NULL, NULL, NULL, NULL, t.tx_hash, t.time,
+                    t.fee, t.is_coinbase
+                FROM trace_txs t JOIN _seg s ON s.tx_id = t.tx_id
+                WHERE t.chain = $chain
+                ORDER BY part, side, seg, n""",
+                params={"chain": self.chain},
+            ).to_arrow_table()
+        finally:
+            con.unregister("_seg")
+            con.unregister("_front")
+        side = both.column("side").to_numpy(zero_copy_only=False)
+        n_in, n_out = int((side == 0).sum()), int((side == 1).sum())
+        coin_cols = ["seg", "n", "value", "address_id", "link_tx", "link_n", "fidx"]
+        return {
+            "ins": both.slice(0, n_in).select(coin_cols),
+            "outs": both.slice(n_in, n_out).select(coin_cols),
+            "meta": both.slice(n_in + n_out).select(
+                ["seg", "tx_hash", "fee", "time", "is_coinbase"]
+            ),
+            "txs": txs,
+        }
 
 
 def _col(table: pa.Table, name: str) -> NDArray[Any]:
@@ -234,29 +214,49 @@ def trace_utxo(
         float(seeds.taint.sum()),
         ASSET.get(chain, chain),
     )
-    hop_fetch = _Hop(con, chain)
+    hop_fetch = _Hop(con, chain, forward)
     front = seeds
-    visited: set[tuple[str, int]] = set()
+    visited: set[tuple[int, int]] = set()
     edge_rows: list[pa.Table] = []
+    unnamed: list[tuple[Arrival, int]] = []
     for hop in range(1, params.max_hops + 1):
         if len(front) == 0:
             break
         if on_hop:
             on_hop(hop, len(front))
         amount = _amounts(front, model)
-        front = _settle(front, amount, hop, forward, params, result)
+        front = _settle(front, amount, hop, forward, params, result, unnamed)
         if len(front) == 0:
             break
-        txs = front.spent_by if forward else front.tx_hash
-        heights = front.spent_height if forward else front.height
-        uniq, first = np.unique(txs.astype(str), return_index=True)
-        data = hop_fetch.fetch(uniq, heights[first] if len(first) else heights, front)
+        data = hop_fetch.fetch(np.unique(front.spent_tx if forward else front.tx), front)
         front = _step(con, data, front, hop, forward, params, result, edge_rows, visited)
         result.hops = hop
     if len(front):
         result.beyond_max_hops += float(_amounts(front, model).sum())
+    _name_arrival_txs(con, chain, unnamed)
     finish_edges(con, chain, result, edge_rows)
     return result
+
+
+def _name_arrival_txs(
+    con: duckdb.DuckDBPyConnection, chain: str, unnamed: list[tuple[Arrival, int]]
+) -> None:
+    """Fill in the transaction hash of arrivals on coins reached backward (ids until now)."""
+    if not unnamed:
+        return
+    con.register("_ids", pa.table({"tx_id": np.array([i for _, i in unnamed], np.int64)}))
+    try:
+        names = dict(
+            con.execute(
+                "SELECT t.tx_id, t.tx_hash FROM trace_txs t JOIN _ids USING (tx_id)"
+                " WHERE t.chain = ?",
+                [chain],
+            ).fetchall()
+        )
+    finally:
+        con.unregister("_ids")
+    for arrival, tx in unnamed:
+        arrival.tx_hash = str(names.get(tx, ""))
 
 
 def _amounts(coins: Coins, model: Model) -> NDArray[np.float64]:
@@ -272,26 +272,31 @@ def _settle(
     forward: bool,
     params: TraceParams,
     result: TraceResult,
+    unnamed: list[tuple[Arrival, int]],
 ) -> Coins:
     """Record coins that end here (endpoint, threshold, unspent, time); return the rest."""
     at_stop = np.zeros(len(front), dtype=bool)
-    if hop > 1 and params.stops:
-        at_stop = np.fromiter((int(a) in params.stops for a in front.address_id), bool, len(front))
-        for i in np.flatnonzero(at_stop):
-            result.arrivals.append(
-                Arrival(
-                    params.stops[int(front.address_id[i])],
-                    str(front.address_id[i]),
+    if hop > 1:
+        found = stops_at(params.stops, front.address_id)
+        at_stop = np.fromiter((e is not None for e in found), bool, len(front))
+        for k, stop in enumerate(found):
+            if stop is not None:
+                name = front.tx_hash[k]
+                arrival = Arrival(
+                    stop,
+                    str(front.address_id[k]),
                     result.asset,
-                    float(amount[i]),
-                    front.time[i],
-                    str(front.tx_hash[i]),
+                    float(amount[k]),
+                    front.time[k],
+                    "" if name is None else str(name),
                 )
-            )
+                result.arrivals.append(arrival)
+                if name is None:
+                    unnamed.append((arrival, int(front.tx[k])))
     small = ~at_stop & (amount < params.min_amount)
     result.below_threshold += float(amount[small].sum())
     if forward:
-        ended = ~at_stop & ~small & (front.spent_height < 0)
+        ended = ~at_stop & ~small & (front.spent_tx < 0)
         for i in np.flatnonzero(ended):
             key = str(front.address_id[i])
             result.held[key] = result.held.get(key, 0.0) + float(amount[i])
@@ -309,10 +314,11 @@ def _step(
     params: TraceParams,
     result: TraceResult,
     edge_rows: list[pa.Table],
-    visited: set[tuple[str, int]],
+    visited: set[tuple[int, int]],
 ) -> Coins:
     """Apply the model to one hop's transactions; return the coins tainted next."""
-    ins, outs, meta, n_seg = data["ins"], data["outs"], data["meta"], data["n"]
+    ins, outs, meta, txs = data["ins"], data["outs"], data["meta"], data["txs"]
+    n_seg = len(txs)
     model = params.model
     seg_time = _col(meta, "time")
     seg_tx = _col(meta, "tx_hash").astype(str)
@@ -395,7 +401,7 @@ def _step(
     hit = (tgt_taint > 0) & (tgt_row >= 0)
     rows = tgt_row[hit]
     if forward:
-        nxt = _coins_from(outs.take(pa.array(rows)), tgt_taint[hit])
+        nxt = _next_coins(outs.take(pa.array(rows)), tgt_taint[hit], txs, seg_tx, seg_time)
     else:
         nxt = _prev_coins(dst_tab, rows, tgt_taint[hit], result)
     tile_to_coin = np.full(len(tgt.value), -1, dtype=np.int64)
@@ -405,10 +411,9 @@ def _step(
         tile_to_coin[out_iv.tile[keep_iv]], out_iv.start[keep_iv], out_iv.end[keep_iv]
     )
     if model is Model.poison:  # a coin once fully tainted is not tainted again
-        fresh = np.array(
-            [(str(t), int(n)) not in visited for t, n in zip(nxt.tx_hash, nxt.n, strict=True)], bool
-        )
-        visited.update((str(t), int(n)) for t, n in zip(nxt.tx_hash, nxt.n, strict=True))
+        keys = list(zip(nxt.tx.tolist(), nxt.n.tolist(), strict=True))
+        fresh = np.array([k not in visited for k in keys], bool)
+        visited.update(keys)
         nxt = nxt.take(fresh) if len(fresh) else nxt
         hit_tiles = np.flatnonzero(hit)[fresh] if len(fresh) else np.zeros(0, np.int64)
     else:
@@ -432,32 +437,51 @@ def _step(
     return nxt
 
 
+def _next_coins(
+    outs: pa.Table,
+    taint: NDArray[np.float64],
+    txs: NDArray[np.int64],
+    seg_tx: NDArray[Any],
+    seg_time: NDArray[Any],
+) -> Coins:
+    """Forward: the given output rows of the hop's transactions, with their taint."""
+    seg = _col(outs, "seg").astype(np.int64)
+    value = _col(outs, "value").astype(np.int64)
+    return Coins(
+        txs[seg],
+        seg_tx[seg].astype(object),
+        _col(outs, "n").astype(np.int64),
+        _col(outs, "address_id").astype(np.int64),
+        value,
+        _col(outs, "link_tx").astype(np.int64),
+        seg_time[seg],
+        taint,
+        _whole(value),
+    )
+
+
 def _prev_coins(
     ins: pa.Table, rows: NDArray[np.int64], taint: NDArray[np.float64], result: TraceResult
 ) -> Coins:
     """Backward: the coins spent by the given input rows (minted value is recorded apart)."""
     sub = ins.take(pa.array(rows))
-    prev = _col(sub, "prev_tx_hash")
-    minted = np.array([p is None for p in prev], dtype=bool)
+    prev = _col(sub, "link_tx").astype(np.int64)
+    minted = prev == NO_LINK
     if minted.any():
         result.held["(newly minted)"] = result.held.get("(newly minted)", 0.0) + float(
             taint[minted].sum()
         )
-    keep = ~minted
     n = len(sub)
-    value = _col(sub, "value").astype(np.int64)
     none = np.array([None] * n, dtype=object)
     coins = Coins(
-        prev.astype(object),
-        _col(sub, "prev_n").astype(np.int64),
-        np.full(n, -1, np.int64),
-        _col(sub, "address_id").astype(np.int64),
-        value,
+        prev,
         none,
-        np.full(n, -1, np.int64),
+        np.nan_to_num(_col(sub, "link_n").astype(np.float64), nan=-1).astype(np.int64),
+        _col(sub, "address_id").astype(np.int64),
+        _col(sub, "value").astype(np.int64),
+        np.full(n, NO_LINK, np.int64),
         none,
         taint,
         Intervals.empty(),
     )
-    coins = coins.take(keep)
-    return coins
+    return coins.take(~minted)

@@ -14,31 +14,15 @@ def intern_addresses(con: duckdb.DuckDBPyConnection, chain: str, source_sql: str
 
     Returns the number of new addresses. Runs in the caller's transaction.
     """
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _new_addresses AS
-        SELECT DISTINCT s.address FROM ({source_sql}) s
-        WHERE s.address IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM addresses a
-                          WHERE a.chain = $chain AND a.address = s.address)
-        """,
-        {"chain": chain},
-    )
-    added = int(con.execute("SELECT count(*) FROM _new_addresses").fetchall()[0][0])
-    if added:
-        con.execute(
-            "INSERT INTO addresses SELECT $chain, address, nextval('address_id_seq')"
-            " FROM _new_addresses ORDER BY address",
-            {"chain": chain},
-        )
-    con.execute("DROP TABLE _new_addresses")
+    added = map_addresses(con, chain, source_sql, "_interned_addresses")
+    con.execute("DROP TABLE _interned_addresses")
     return added
 
 
 def map_addresses(con: duckdb.DuckDBPyConnection, chain: str, source_sql: str, into: str) -> int:
     """Create temp table `into` (address, address_id) for every address of `source_sql`.
 
-    Addresses not yet known get new ids first (in address order, like `intern_addresses`).
+    Addresses not yet known get new ids first, in address order (same input, same ids).
     Writers join their rows to this per-batch map rather than to the whole dictionary,
     which grows with the chain. Returns the number of new addresses. Runs in the caller's
     transaction.

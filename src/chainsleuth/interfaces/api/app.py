@@ -15,6 +15,7 @@ OpenAPI spec and serves the requests with a query string (`explain`).
 
 from __future__ import annotations
 
+import gc
 import re
 import threading
 import time
@@ -251,6 +252,9 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         worker = threading.Thread(target=background, name="chainsleuth-bg", daemon=True)
         worker.start()
+        # What is loaded by now lives as long as the service: out of the collector's sight,
+        # a full collection walks only what requests made (~0.1 s pause otherwise).
+        gc.freeze()
         yield
         stop.set()
         worker.join(timeout=5)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 from typing import Any
 
 import duckdb
+import numpy as np
 import orjson
 import pyarrow as pa
 
@@ -66,16 +68,7 @@ class AuditLog:
     ) -> None:
         """Queue one row; `result` is a value or its JSON already encoded. Values are
         encoded at flush time, off the request's path."""
-        row = (
-            key_id,
-            dt.datetime.now(dt.UTC).replace(tzinfo=None),
-            endpoint,
-            request,
-            score,
-            decision,
-            policy_version,
-            result,
-        )
+        row = (key_id, time.time(), endpoint, request, score, decision, policy_version, result)
         with self._buffer_lock:
             self._rows.append(row)
 
@@ -85,26 +78,25 @@ class AuditLog:
             pending, self._rows = self._rows, []
         if not pending:
             return 0
-        names = [
-            "key_id",
-            "time",
-            "endpoint",
-            "request",
-            "score",
-            "decision",
-            "policy_version",
-            "result",
-        ]
-        encoded = [
-            (
-                *r[:3],
-                encode_json(r[3]).decode(),
-                *r[4:7],
-                (r[7] if isinstance(r[7], bytes) else encode_json(r[7])).decode(),
-            )
-            for r in pending
-        ]
-        table = pa.table({n: [r[i] for r in encoded] for i, n in enumerate(names)})
+        key_ids, times, endpoints, requests, scores, decisions, versions, results = zip(
+            *pending, strict=True
+        )
+        table = pa.table(
+            {
+                "key_id": pa.array(key_ids, pa.int64()),
+                "time": pa.array(
+                    (np.array(times) * 1e6).astype(np.int64), pa.timestamp("us")
+                ),  # UTC, without a zone, as the column holds it
+                "endpoint": pa.array(endpoints, pa.string()),
+                "request": pa.array([encode_json(r) for r in requests], pa.string()),
+                "score": pa.array(scores, pa.int64()),
+                "decision": pa.array(decisions, pa.string()),
+                "policy_version": pa.array(versions, pa.string()),
+                "result": pa.array(
+                    [r if isinstance(r, bytes) else encode_json(r) for r in results], pa.string()
+                ),
+            }
+        )
         with self.lock:
             self.con.register("_audit_rows", table)
             self.con.execute(

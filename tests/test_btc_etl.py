@@ -342,3 +342,25 @@ def test_missing_directory_and_files(tmp_path: Path, con: duckdb.DuckDBPyConnect
     with pytest.raises(InputError, match=r"found 1 and 0"):
         ingest_etl(con, str(tmp_path), IngestOptions())
     shutil.rmtree(tmp_path)
+
+
+def test_memory_limit_is_checked_and_applied(simulated: Path, tmp_path: Path) -> None:
+    """A bad size is refused by name; a tight limit still stores every transaction exactly."""
+
+    def run(limit: str) -> subprocess.CompletedProcess[str]:
+        cli = str(Path(sys.executable).parent / "chainsleuth")
+        db = str(tmp_path / "s.duckdb")
+        argv = [cli, "--db", db, "--quiet", "ingest", "bitcoin", "--from", "etl", str(simulated)]
+        return subprocess.run(
+            [*argv, "--memory-limit", limit], capture_output=True, text=True, timeout=300
+        )
+
+    bad = run("lots")
+    assert bad.returncode == 2 and "--memory-limit 'lots': expected a size" in bad.stderr
+    assert run("300MB").returncode == 0
+    n, out_value, fees, n_inputs = file_totals(simulated)
+    con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
+    assert stored(con, "SELECT count(*), sum(output_value), sum(fee) FROM txs") == [
+        (n, out_value, fees)
+    ]
+    assert stored(con, "SELECT count(*) FROM outputs WHERE spent_by IS NOT NULL") == [(n_inputs,)]

@@ -23,6 +23,7 @@ class IngestOptions:
     rpc_password: str | None = None
     rpc_cookie: str | None = None
     poll_seconds: float = 10.0
+    memory_limit: str = "2GB"
     progress: Progress | None = None
 
 

@@ -145,7 +145,7 @@ def _read(
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_json({_sql_list(paths)},"
             f" columns = {spec}, format = 'newline_delimited', filename = true,"
-            " maximum_object_size = 268435456)"
+            " maximum_object_size = 67108864)"
         )
     except duckdb.Error as exc:
         raise ParseError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict
 from enum import StrEnum
 from typing import Any
@@ -27,10 +28,19 @@ class Network(StrEnum):
     regtest = "regtest"
 
 
+MEMORY_HELP = (
+    "Memory the store's engine may use (DuckDB size such as 2GB); beyond it, large exports"
+    " spill to a temporary directory beside the store."
+)
+
+
 def _run(ctx: typer.Context, chain: str, source: tuple[str, str], opts: IngestOptions) -> None:
     kind, location = source
     s = settings(ctx)
     con = store(ctx)
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", opts.memory_limit, re.IGNORECASE):
+        raise InputError(f"--memory-limit {opts.memory_limit!r}: expected a size such as 2GB")
+    con.execute(f"SET memory_limit = '{opts.memory_limit}'")
     with progress(s.quiet) as bar:
         opts.progress = bar
         summary: IngestSummary
@@ -106,6 +116,9 @@ def register(app: typer.Typer) -> None:
         rpc_password: str = typer.Option(None, "--rpc-password", envvar="CHAINSLEUTH_RPC_PASSWORD"),
         rpc_cookie: str = typer.Option(None, "--rpc-cookie", help="Bitcoin Core .cookie file."),
         batch: int = typer.Option(100, "--batch", help="Blocks per committed batch."),
+        memory_limit: str = typer.Option(
+            "2GB", "--memory-limit", envvar="CHAINSLEUTH_MEMORY_LIMIT", help=MEMORY_HELP
+        ),
     ) -> None:
         """Ingest Bitcoin blocks from a node, block files, a raw block or ETL exports."""
         _run(
@@ -122,6 +135,7 @@ def register(app: typer.Typer) -> None:
                 rpc_user=rpc_user,
                 rpc_password=rpc_password,
                 rpc_cookie=rpc_cookie,
+                memory_limit=memory_limit,
             ),
         )
 
@@ -134,11 +148,21 @@ def register(app: typer.Typer) -> None:
         follow: bool = typer.Option(False, "--follow", help="Keep following the tip (RPC)."),
         behind: int = typer.Option(6, "--behind", help="With --follow, stay N blocks behind."),
         batch: int = typer.Option(100, "--batch", help="Blocks per committed batch."),
+        memory_limit: str = typer.Option(
+            "2GB", "--memory-limit", envvar="CHAINSLEUTH_MEMORY_LIMIT", help=MEMORY_HELP
+        ),
     ) -> None:
         """Ingest Ethereum blocks, transactions, traces and token transfers."""
         _run(
             ctx,
             "ethereum",
             source,
-            IngestOptions(start=start, end=end, follow=follow, behind=behind, batch_blocks=batch),
+            IngestOptions(
+                start=start,
+                end=end,
+                follow=follow,
+                behind=behind,
+                batch_blocks=batch,
+                memory_limit=memory_limit,
+            ),
         )

@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from chainsleuth.chains.ethereum.events import TRANSFER
 from chainsleuth.errors import ParseError
 from chainsleuth.ingest.common import IngestOptions
 from chainsleuth.ingest.ethereum_etl import ingest_eth_etl
@@ -458,6 +459,29 @@ def test_partitioned_export_commits_each_range(
     summary = ingest_eth_etl(con, tmp_path / "export", IngestOptions())
     assert (summary.blocks, summary.first_height) == (1, 17173050)
     assert count(con, "blocks") == 2
+    # Addresses seen in both partitions keep the id the first batch gave them.
+    stored = set(
+        con.execute(
+            """
+            SELECT t.tx_hash, t.position, f.address, o.address
+            FROM transfers t JOIN addresses f ON f.address_id = t.from_id
+            JOIN addresses o ON o.address_id = t.to_id WHERE t.kind = 'token'
+            """
+        ).fetchall()
+    )
+    expected = {
+        (
+            lg["transaction_hash"],
+            f"log:{lg['log_index']}",
+            *("0x" + t[26:] for t in lg["topics"][1:]),
+        )
+        for lg in ndjson(src / "expected_logs.json")
+        if len(lg["topics"]) == 3 and lg["topics"][0] == TRANSFER and len(lg["data"]) == 66
+    }
+    assert len(expected) > 250 and expected <= stored
+    assert con.execute("SELECT count(*) - count(DISTINCT address) FROM addresses").fetchall() == [
+        (0,)
+    ]
 
 
 def test_overlapping_exports_are_an_error_not_duplicates(

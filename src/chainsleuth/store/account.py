@@ -2,8 +2,9 @@
 
 Every source (JSON-RPC, ethereum-etl exports, the simulator) ends here through one path:
 the source fills the staging relations below with address *strings* (decoded value flows,
-see `chains.ethereum.flows`), then `apply_staged` dictionary-encodes the addresses and
-inserts everything in one transaction. A batch is whole blocks or nothing; heights already
+see `chains.ethereum.flows`), then `apply_staged` dictionary-encodes the addresses (a map
+of the batch's own addresses to ids, `store.addresses.map_addresses`) and inserts
+everything in one transaction. A batch is whole blocks or nothing; heights already
 stored are skipped, so re-running is harmless.
 
 Staging relations (temp tables), columns by name:
@@ -28,7 +29,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from chainsleuth.store.addresses import intern_addresses
+from chainsleuth.store.addresses import map_addresses
 from chainsleuth.store.db import transaction
 from chainsleuth.store.utxo import BatchResult, close_batch, stored_tip
 
@@ -47,9 +48,14 @@ _ADDRESSES_SQL = """
 """
 
 
+_MAP = "_eth_batch_addresses"
+
+
 def _id(alias: str, column: str) -> str:
-    """SQL joining `addresses` as `alias` to the address string `column` (id: alias.address_id)."""
-    return f"LEFT JOIN addresses {alias} ON {alias}.chain = $chain AND {alias}.address = {column}"
+    """SQL joining the batch's address map as `alias` to the address string `column`
+    (id: alias.address_id). The map holds the batch's addresses only, so the joins do not
+    grow with the dictionary."""
+    return f"LEFT JOIN {_MAP} {alias} ON {alias}.address = {column}"
 
 
 def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> BatchResult:
@@ -72,7 +78,7 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
                     f"DELETE FROM {name}"
                     " WHERE block_height NOT IN (SELECT height FROM stg_eth_blocks)"
                 )
-        added = intern_addresses(con, chain, _ADDRESSES_SQL)
+        added = map_addresses(con, chain, _ADDRESSES_SQL, _MAP)
         con.execute(
             "INSERT INTO blocks SELECT $chain, height, hash, parent_hash, time, tx_count"
             " FROM stg_eth_blocks",
@@ -140,6 +146,7 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
             p,
         )
         result = close_batch(con, chain, source, added, "stg_eth_blocks", "stg_eth_txs")
+        con.execute(f"DROP TABLE {_MAP}")
     return result
 
 

@@ -10,11 +10,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from chainsleuth.analytics.tracing.endpoints import (
-    CustodialStops,
-    endpoints_current,
-    refresh_endpoints,
-)
+from chainsleuth.analytics.tracing.endpoints import CustodialStops
 from chainsleuth.analytics.tracing.result import Endpoint
 from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams, seed_coins, trace_utxo
@@ -149,15 +145,9 @@ def test_index_follows_new_blocks_and_reorgs(con: duckdb.DuckDBPyConnection) -> 
 
 def test_tags_added_after_a_trace_are_endpoints(store: duckdb.DuckDBPyConnection) -> None:
     def endpoints() -> list[tuple[str, int]]:
-        refresh_endpoints(store, "bitcoin")
-        assert endpoints_current(store, "bitcoin")  # the indexed endpoints are the ones read
-        d = run(
-            store,
-            Model.haircut,
-            "o.tx_hash = ? AND o.n = 0",
-            ["t0"],
-            stops=CustodialStops(store, "bitcoin"),
-        )
+        stops = CustodialStops(store, "bitcoin")
+        assert stops.indexed  # brought up to date: the indexed endpoints are the ones read
+        d = run(store, Model.haircut, "o.tx_hash = ? AND o.n = 0", ["t0"], stops=stops)
         found = d["endpoints"]
         assert isinstance(found, list)
         return [(e["label"], e["amount"]) for e in found]

@@ -18,8 +18,13 @@ from chainsleuth.analytics.tracing.result import Edge, TraceResult
 from chainsleuth.analytics.tracing.taint import Tiles
 
 
+def _groups(*keys: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Distinct rows of the key columns (sorted) and, per input row, its group's index."""
+    uniq, inverse = np.unique(np.stack(keys, axis=1), axis=0, return_inverse=True)
+    return uniq, inverse.reshape(-1)
+
+
 def hop_edges(
-    con: duckdb.DuckDBPyConnection,
     src: Tiles,
     src_taint: NDArray[np.float64],
     src_addr: NDArray[Any],
@@ -32,35 +37,42 @@ def hop_edges(
     joins: NDArray[np.bool_],
     hop: int,
 ) -> pa.Table:
-    """Edges source address -> target address per transaction, split by source share."""
+    """Edges source address -> target address per transaction, split by source share.
+
+    Each target coin's taint is split among its transaction's tainted source addresses in
+    proportion to what each brought; rows are summed per (transaction, source, target) and
+    ordered by transaction hash, source, target.
+    """
     s = np.flatnonzero(src_taint > 0)
-    sources = pa.table({"seg": src.seg[s], "src": src_addr[s].astype(np.int64), "t": src_taint[s]})
-    targets = pa.table(
+    pairs, of_pair = _groups(src.seg[s], src_addr[s].astype(np.int64))  # (seg, source)
+    brought = np.bincount(of_pair, weights=src_taint[s], minlength=len(pairs))
+    total = np.bincount(pairs[:, 0], weights=brought, minlength=len(seg_tx))
+    t_seg = tgt.seg[hit_tiles]
+    first = np.searchsorted(pairs[:, 0], t_seg, side="left")
+    count = np.searchsorted(pairs[:, 0], t_seg, side="right") - first
+    target = np.repeat(np.arange(len(t_seg)), count)  # one row per (target coin, source)
+    pair = (
+        np.repeat(first, count)
+        + np.arange(len(target))
+        - np.repeat(np.cumsum(count) - count, count)
+    )
+    amount = tgt_taint[hit_tiles][target] * brought[pair] / total[t_seg[target]]
+    edges, of_edge = _groups(t_seg[target], pairs[pair, 1], tgt_addr.astype(np.int64)[target])
+    summed = np.bincount(of_edge, weights=amount, minlength=len(edges))
+    seg, src_id, dst_id = edges[:, 0], edges[:, 1], edges[:, 2]
+    tx = np.asarray(seg_tx, dtype=object)[seg]
+    order = np.lexsort((dst_id, src_id, tx.astype(str)))
+    return pa.table(
         {
-            "seg": tgt.seg[hit_tiles],
-            "dst": tgt_addr.astype(np.int64),
-            "amount": tgt_taint[hit_tiles],
+            "hop": np.full(len(order), hop, dtype=np.int64),
+            "tx_hash": tx[order],
+            "src": src_id[order],
+            "dst": dst_id[order],
+            "amount": summed[order],
+            "time": pa.array(list(np.asarray(seg_time, dtype=object)[seg][order])),
+            "coinjoin": joins[seg][order],
         }
     )
-    segs = pa.table(
-        {"seg": np.arange(len(seg_tx)), "tx_hash": seg_tx, "time": seg_time, "coinjoin": joins}
-    )
-    names = {"_e_sources": sources, "_e_targets": targets, "_e_segs": segs}
-    for name, table in names.items():
-        con.register(name, table)
-    try:
-        return con.sql(
-            f"""WITH s AS (SELECT seg, src, sum(t) AS t FROM _e_sources GROUP BY ALL),
-                     st AS (SELECT seg, sum(t) AS total FROM s GROUP BY seg)
-                SELECT {hop} AS hop, g.tx_hash, s.src, d.dst,
-                       sum(d.amount * s.t / st.total) AS amount,
-                       any_value(g.time) AS time, any_value(g.coinjoin) AS coinjoin
-                FROM _e_targets d JOIN s USING (seg) JOIN st USING (seg) JOIN _e_segs g USING (seg)
-                GROUP BY ALL ORDER BY g.tx_hash, s.src, d.dst"""
-        ).to_arrow_table()
-    finally:
-        for name in names:
-            con.unregister(name)
 
 
 def finish_edges(

@@ -129,25 +129,20 @@ def _endpoints_state(con: duckdb.DuckDBPyConnection, chain: str) -> tuple[str, i
     return key, done, _endpoints_key(con, chain), int(top)
 
 
-def endpoints_current(con: duckdb.DuckDBPyConnection, chain: str) -> bool:
-    """Whether `trace_endpoints` of `chain` reflects the store's tags, clusters and addresses."""
-    if not _has_table(con, "trace_index_state"):
-        return False
-    key, done, now_key, top = _endpoints_state(con, chain)
-    return key == now_key and done == top
-
-
-def refresh_endpoints(con: duckdb.DuckDBPyConnection, chain: str) -> None:
-    """Bring `trace_endpoints` of `chain` up to date (nothing is written when read-only).
+def refresh_endpoints(con: duckdb.DuckDBPyConnection, chain: str) -> bool:
+    """Bring `trace_endpoints` of `chain` up to date; return whether it is current.
 
     New addresses only are looked up while tags and clusters are unchanged (ingestion adds
     addresses every block); a tag import or a clustering run rebuilds the chain's rows.
+    Nothing is written on a read-only connection.
     """
-    if read_only(con) or not _has_table(con, "trace_index_state"):
-        return
+    if not _has_table(con, "trace_index_state"):
+        return False
     key, done, now_key, top = _endpoints_state(con, chain)
     if key == now_key and done == top:
-        return
+        return True
+    if read_only(con):
+        return False
     with transaction(con):
         if key != now_key:
             con.execute("DELETE FROM trace_endpoints WHERE chain = ?", [chain])
@@ -162,15 +157,16 @@ def refresh_endpoints(con: duckdb.DuckDBPyConnection, chain: str) -> None:
             " VALUES (?, ?, ?)",
             [chain, now_key, top],
         )
+    return True
 
 
 class CustodialStops:
     """The custodial endpoints of `chain`, looked up for the addresses a trace reaches.
 
     `resolve` reads a batch of address ids in one query (ids already asked are not asked
-    again) from `trace_endpoints` when it is current and `categories` are the custodial
-    ones, else from the tags themselves; `get` answers from what was resolved, asking the
-    store for an id not seen yet.
+    again) from `trace_endpoints` when `categories` are the custodial ones (`indexed`: it is
+    brought up to date first, unless the store is read-only), else from the tags
+    themselves; `get` answers from what was resolved, asking the store for an id not seen.
     """
 
     def __init__(
@@ -178,7 +174,7 @@ class CustodialStops:
     ) -> None:
         self.con, self.chain, self.categories = con, chain, categories
         self._known: dict[int, Endpoint | None] = {}
-        self._indexed = categories == CUSTODIAL and endpoints_current(con, chain)
+        self.indexed = categories == CUSTODIAL and refresh_endpoints(con, chain)
         self._tagged = _has_table(con, "tags")
 
     def resolve(self, ids: NDArray[np.int64] | list[int]) -> None:
@@ -192,11 +188,11 @@ class CustodialStops:
             sql = (
                 "SELECT address_id, entity, label, category FROM trace_endpoints a"
                 " WHERE chain = $chain AND address_id IN (SELECT address_id FROM _stop_ids)"
-                if self._indexed
+                if self.indexed
                 else endpoints_sql(self.con, "a.address_id IN (SELECT address_id FROM _stop_ids)")
             )
             params: dict[str, Any] = {"chain": self.chain}
-            if not self._indexed:
+            if not self.indexed:
                 params["cats"] = list(self.categories)
             self.con.register("_stop_ids", pa.table({"address_id": np.array(new, np.int64)}))
             try:

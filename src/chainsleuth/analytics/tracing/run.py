@@ -9,11 +9,7 @@ from typing import Any
 import duckdb
 
 from chainsleuth.analytics.tracing.account import Taint, seed_taints, trace_account
-from chainsleuth.analytics.tracing.endpoints import (
-    CustodialStops,
-    custodial_stops,
-    refresh_endpoints,
-)
+from chainsleuth.analytics.tracing.endpoints import CustodialStops, custodial_stops
 from chainsleuth.analytics.tracing.result import TraceResult
 from chainsleuth.analytics.tracing.utxo import (
     Coins,
@@ -67,7 +63,6 @@ def trace(
     if chain not in ("bitcoin", "ethereum"):
         raise InputError(f"tracing on {chain!r} is not available; chains: bitcoin, ethereum")
     if use_tags and not params.stops:
-        refresh_endpoints(con, chain)
         params.stops = CustodialStops(con, chain)
     if chain == "ethereum":
         return _trace_ethereum(con, seeds, params, on_hop)

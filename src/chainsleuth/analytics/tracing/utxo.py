@@ -229,7 +229,7 @@ def trace_utxo(
         if len(front) == 0:
             break
         data = hop_fetch.fetch(np.unique(front.spent_tx if forward else front.tx), front)
-        front = _step(con, data, front, hop, forward, params, result, edge_rows, visited)
+        front = _step(data, front, hop, forward, params, result, edge_rows, visited)
         result.hops = hop
     if len(front):
         result.beyond_max_hops += float(_amounts(front, model).sum())
@@ -306,7 +306,6 @@ def _settle(
 
 
 def _step(
-    con: duckdb.DuckDBPyConnection,
     data: dict[str, Any],
     front: Coins,
     hop: int,
@@ -420,7 +419,6 @@ def _step(
         hit_tiles = np.flatnonzero(hit)
     edge_rows.append(
         hop_edges(
-            con,
             src,
             src_taint,
             _col(src_tab, "address_id"),

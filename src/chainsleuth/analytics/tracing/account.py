@@ -255,46 +255,32 @@ def _cross(
     from chainsleuth.analytics.tracing.endpoints import CustodialStops
     from chainsleuth.analytics.tracing.utxo import seed_coins, trace_utxo, tx_condition
 
+    # A deposit can arrive as several taints (ETH, and what a swap turned tokens into): one
+    # deposit to match per transfer, its taints summed.
+    unique: dict[tuple[str, float], Deposit] = {}
+    for t, _ in deposits:
+        if t.time is not None:
+            key = (t.tx_hash, t.gross)
+            before = unique[key].tainted if key in unique else 0.0
+            unique[key] = Deposit(chain, t.tx_hash, t.gross, before + t.amount, t.time)
     found = {
         (m.deposit.tx_hash, m.deposit.amount): m
-        for m in match_releases(
-            con,
-            [
-                Deposit(chain, t.tx_hash, t.gross, t.amount, t.time)
-                for t, _ in deposits
-                if t.time is not None
-            ],
-            "bitcoin",
-        )
+        for m in match_releases(con, list(unique.values()), "bitcoin")
     }
+    crossed = []
     for t, bridge in deposits:
         match = found.get((t.tx_hash, t.gross))
         if match is None:
             result.arrivals.append(
                 Arrival(bridge, _name(con, chain, t.address), t.asset, t.amount, t.time, t.tx_hash)
             )
-            continue
-        coins = seed_coins(con, "bitcoin", *tx_condition(match.release_tx, match.release_n))
-        share = t.amount / t.gross if t.gross else 0.0
-        coins.taint = coins.taint * share
-        coins.intervals = Intervals(
-            coins.intervals.tile,
-            coins.intervals.start,
-            np.round(coins.intervals.end * share).astype(np.int64),
-        )
-        sub = trace_utxo(
-            con,
-            "bitcoin",
-            coins,
-            [],
-            TraceParams(
-                model=params.model,
-                max_hops=max(1, params.max_hops - t.hop),
-                min_amount=0,
-                until=params.until,
-                stops=CustodialStops(con, "bitcoin"),
-            ),
-        )
+        else:
+            crossed.append((t, bridge, match))
+    share: dict[tuple[str, int], float] = {}  # release -> its tainted share
+    for t, _, m in crossed:
+        key = (m.release_tx, m.release_n)
+        share[key] = share.get(key, 0.0) + (t.amount / t.gross if t.gross else 0.0)
+    for t, bridge, match in crossed:
         result.bridges.append(
             {
                 "bridge": bridge.label,
@@ -320,7 +306,7 @@ def _cross(
                 "(bridge deposit)",
                 match.release_address,
                 "BTC",
-                coins.taint.sum(),
+                match.release_amount * t.amount / t.gross if t.gross else 0.0,
                 t.time,
                 f"bridge: {bridge.label}, release {match.release_tx}"
                 f":{match.release_n} (confidence {match.confidence})",
@@ -328,7 +314,38 @@ def _cross(
                 "bitcoin",
             )
         )
-        result.absorb(sub, t.hop)
+    if crossed:
+        # One trace from all the releases: their coins often meet downstream, and traced
+        # apart each trace would count the others' value there again (poison).
+        conditions = [tx_condition(m.release_tx, m.release_n) for _, _, m in crossed]
+        coins = seed_coins(
+            con,
+            "bitcoin",
+            " OR ".join(f"({where})" for where, _ in conditions),
+            [p for _, params in conditions for p in params],
+        )
+        scale = np.array([share[(h, int(n))] for h, n in zip(coins.tx_hash, coins.n, strict=True)])
+        coins.taint = coins.taint * scale
+        coins.intervals = Intervals(
+            coins.intervals.tile,
+            coins.intervals.start,
+            np.round(coins.intervals.end * scale[coins.intervals.tile]).astype(np.int64),
+        )
+        first_hop = min(t.hop for t, _, _ in crossed)
+        sub = trace_utxo(
+            con,
+            "bitcoin",
+            coins,
+            [],
+            TraceParams(
+                model=params.model,
+                max_hops=max(1, params.max_hops - first_hop),
+                min_amount=0,
+                until=params.until,
+                stops=CustodialStops(con, "bitcoin"),
+            ),
+        )
+        result.absorb(sub, first_hop)
     if deposits and "bridge" not in result.flags:
         result.flags.append("bridge")
 

@@ -22,6 +22,7 @@ chain in the window: it never runs incrementally).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import duckdb
@@ -175,6 +176,12 @@ class Chainlet:
         """Sorted distinct (tx, address) keys."""
         return distinct(tx * self.pair_base + addr)
 
+    @functools.cached_property
+    def input_pairs(self) -> I64:
+        """Sorted distinct (tx, address) keys of the inputs with a known address."""
+        known = self.in_addr != NO_ADDRESS
+        return self.pairs(self.in_tx[known], self.in_addr[known])
+
 
 def member(values: I64, members: I64, bound: int) -> Bools:
     """Whether each of `values` (non-negative ids below `bound`) is one of `members`: a
@@ -204,8 +211,12 @@ def detect(c: Chainlet) -> npt.NDArray[np.int8]:
     n = c.n
     prev = c.in_prev
     n_in = np.bincount(c.in_tx[prev], minlength=n)
-    known = prev & (c.in_addr != NO_ADDRESS)
-    n_in_addr = np.bincount(c.pairs(c.in_tx[known], c.in_addr[known]) // c.pair_base, minlength=n)
+    addressed = c.in_addr != NO_ADDRESS
+    if np.any(addressed & ~prev):  # an address without a spent output: not counted here
+        spenders = c.pairs(c.in_tx[addressed & prev], c.in_addr[addressed & prev])
+    else:
+        spenders = c.input_pairs
+    n_in_addr = np.bincount(spenders // c.pair_base, minlength=n)
     paying = ~c.out_null
     tx, value = c.out_tx[paying], c.out_value[paying]
     # Group (tx, value) with one sort of an int64: the value's rank among the window's
@@ -256,9 +267,9 @@ def detect(c: Chainlet) -> npt.NDArray[np.int8]:
 
 def multi_input(c: Chainlet, coinjoin: Bools) -> tuple[I64, I64, I64]:
     """(root, other input address, tx) per co-spent address of a non-CoinJoin transaction."""
-    keep = (c.in_addr != NO_ADDRESS) & ~coinjoin[c.in_tx]
-    pairs = c.pairs(c.in_tx[keep], c.in_addr[keep])
-    tx, addr = pairs // c.pair_base, pairs % c.pair_base
+    tx, addr = c.input_pairs // c.pair_base, c.input_pairs % c.pair_base
+    keep = ~coinjoin[tx]
+    tx, addr = tx[keep], addr[keep]
     head = _runs(tx)
     root = addr[np.flatnonzero(head)][np.cumsum(head) - 1]
     return root[~head], addr[~head], tx[~head]
@@ -349,7 +360,7 @@ def change(c: Chainlet, names: list[str], kinds: npt.NDArray[np.int8]) -> list[t
     both = np.bincount(tx[keep], minlength=c.n) == 2
     pair = np.flatnonzero(both[tx])
     rows, tx, addr = rows[pair], tx[pair], addr[pair]
-    spent_pairs = c.pairs(c.in_tx[c.in_addr != NO_ADDRESS], c.in_addr[c.in_addr != NO_ADDRESS])
+    spent_pairs = c.input_pairs
     key = tx * c.pair_base + addr
     at = np.minimum(np.searchsorted(spent_pairs, key), max(spent_pairs.size - 1, 0))
     reused = (spent_pairs[at] == key) if spent_pairs.size else np.zeros(key.size, np.bool_)

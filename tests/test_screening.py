@@ -17,6 +17,7 @@ from chainsleuth.analytics.scoring.score import Exposure, Policy, score
 from chainsleuth.errors import InputError
 from chainsleuth.services.screening.engine import Screener
 from chainsleuth.services.screening.policy import load_policy
+from chainsleuth.store.addresses import intern_addresses
 from tests.chainbuilder import addr, chain, ingest, tag
 
 A = {n: addr(n) for n in "SCXYZEW"}
@@ -109,3 +110,24 @@ def test_policy_levels() -> None:
         "high",
         "severe",
     ]
+
+
+def test_stored_forms_are_taken_as_given_and_other_spellings_validated(
+    store: duckdb.DuckDBPyConnection,
+) -> None:
+    pseudo = "nonstandard" + "ab" * 20  # what a non-standard output's "address" is stored as
+    intern_addresses(store, "bitcoin", f"SELECT '{pseudo}' AS address")
+    screener = Screener(store, load_policy(), background=False)
+    # bech32 in upper case is valid but not the stored form: validated, then found.
+    shouted = screener.screen_address("bitcoin", A["X"].upper())
+    assert (shouted["address"], shouted["known"], shouted["score"]) == (A["X"], True, 100)
+    assert screener.screen_address("bitcoin", A["X"]) == shouted
+    # A stored pseudo-address is still not an address one may screen.
+    with pytest.raises(InputError):
+        screener.screen_address("bitcoin", pseudo)
+    # One wrong character: not stored, so its checksum is checked and fails.
+    typo = A["X"][:-1] + ("q" if A["X"][-1] != "q" else "p")
+    with pytest.raises(InputError):
+        screener.screen_address("bitcoin", typo)
+    with pytest.raises(InputError):
+        screener.screen_address("dogecoin", A["X"])

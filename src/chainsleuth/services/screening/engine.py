@@ -182,17 +182,30 @@ class Screener:
     ) -> dict[str, Any]:
         """Risk of one address: score, level, direct tags, indirect exposure (and path).
 
+        A string the store holds as given (in the index, or its fingerprint among the
+        stored addresses', as for `known`) is a stored form already: ingestion encoded it
+        from a script. Its checksum is not verified again (bech32 and Base58Check in Python
+        cost more than all the rest: a batch of new addresses would take seconds). Any
+        other string is validated and normalised first.
+
         The score part is shared with other results for the same address: read it, do not
         change it in place."""
-        stored = normalize_address(chain, address, network)
-        ix = self.index[chain]
-        aid = ix.ids.get(stored)
-        scored = ix.scored[aid] if aid is not None else self._clean
+        ix = self.index.get(chain)
+        stored, aid, known = address, None, False
+        if ix is not None and not address.startswith("nonstandard"):  # a pseudo-address
+            aid = ix.ids.get(address)
+            known = aid is not None or self._known(chain, address)
+        if ix is None or not known:
+            stored = normalize_address(chain, address, network)  # raises on a bad one
+            ix = self.index[chain]
+            if stored != address:
+                aid = ix.ids.get(stored)
+                known = aid is not None or self._known(chain, stored)
         result = {
             "chain": chain,
             "address": stored,
-            "known": aid is not None or self._known(chain, stored),
-            **scored,
+            "known": known,
+            **(ix.scored[aid] if aid is not None else self._clean),
         }
         if explain:
             result["paths"] = self.explain(chain, stored)

@@ -16,7 +16,9 @@ Truth format: as the Bitcoin simulator's `truth.json` (`format`, `chain`, `seed`
 `blocks`, `first_height`, `last_height`, `entities`, `thefts`, `addresses` mapping each
 address to its entity id), plus `tokens`, `bridge_releases` and `balances` (every
 address's final balance per asset, in base units, counting transfers and fees paid; the
-fee recipient's income is not a transfer).
+fee recipient's income is not a transfer). Alone, the chain's bridge is an endpoint of the
+theft; `sim.crosschain` runs the same economy with its Bitcoin side (`run_ethereum`,
+`write_ethereum`).
 """
 
 from __future__ import annotations

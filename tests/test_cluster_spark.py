@@ -9,11 +9,11 @@ import pytest
 
 from chainsleuth.analytics.clustering.engine import run
 from chainsleuth.analytics.clustering.export import export_parquet
-from chainsleuth.analytics.clustering.heuristics import defaults
+from chainsleuth.analytics.clustering.heuristics import available
 from chainsleuth.store.db import connect
 from tests.chainbuilder import chain, ingest
 from tests.test_cluster_engine import EVERY, clusters, random_chain
-from tests.test_cluster_ethereum import eth_store
+from tests.test_cluster_ethereum import World
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -38,16 +38,19 @@ def test_spark_partition_equals_embedded(tmp_path: Path) -> None:
     con.close()
 
 
-def test_spark_deposit_clusters_equal_embedded(tmp_path: Path) -> None:
+def test_spark_ethereum_clusters_equal_embedded(tmp_path: Path) -> None:
     pytest.importorskip("pyspark")
     from chainsleuth.analytics.clustering.spark import run_spark
 
     con = connect(tmp_path / "store.duckdb")
-    eth_store(con)
-    names = defaults("ethereum")
+    world = World(seed=2, users=16)  # small: Spark plans every CTE of the SQL anew
+    world.build()
+    world.write(con)
+    names = available("ethereum")
     run(con, "ethereum", names)
     embedded = con.execute("SELECT * FROM clusters ORDER BY address_id").fetchall()
     links = sorted(con.execute("SELECT * FROM cluster_links").fetchall())
+    assert {row[3] for row in links} == set(names)  # every heuristic made links
     export_parquet(con, tmp_path / "parquet")
     run_spark(con, "ethereum", names, tmp_path / "parquet", master="local[2]")
     assert con.execute("SELECT * FROM clusters ORDER BY address_id").fetchall() == embedded

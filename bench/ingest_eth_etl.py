@@ -41,7 +41,10 @@ STAGES = (
         "read+check",
         re.compile(r"INSERT INTO etl_|FROM etl_\w+\s+WHERE _bad|FROM etl_\w+ WHERE rowid"),
     ),
-    ("interning", re.compile(r"_new_addresses|INSERT INTO addresses")),
+    (
+        "interning",
+        re.compile(r"CREATE OR REPLACE TEMP TABLE \w*(batch|new)_addresses|INTO addresses"),
+    ),
     (
         "store inserts",
         re.compile(

@@ -45,17 +45,22 @@ def run_floor(directory: Path) -> dict[str, Any]:
     """DuckDB alone reads the files."""
     import duckdb
 
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     row = duckdb.connect().execute(FLOOR_SQL.format(d=directory)).fetchone()
     assert row is not None
-    return {"wall_s": time.perf_counter() - began, "txs": int(row[1]), "peak_mb": _peak_mb()}
+    return {
+        "wall_s": time.perf_counter() - began,
+        "cpu_s": time.process_time() - cpu,
+        "txs": int(row[1]),
+        "peak_mb": _peak_mb(),
+    }
 
 
 def run_ingest(directory: Path, batch: int) -> dict[str, Any]:
     """chainsleuth ingests the files into a fresh store."""
     from chainsleuth.chains.bitcoin import etl
     from chainsleuth.ingest.bitcoin_etl import ingest_etl
-    from chainsleuth.ingest.common import IngestOptions
+    from chainsleuth.ingest.common import IngestOptions, limit_memory
     from chainsleuth.store.db import connect
 
     load_s: list[float] = []
@@ -70,14 +75,17 @@ def run_ingest(directory: Path, batch: int) -> dict[str, Any]:
     etl.load = timed_load  # type: ignore[assignment]
     store = Path(tempfile.mkdtemp(prefix="chainsleuth-bench-")) / "store.duckdb"
     con = connect(store)
-    began = time.perf_counter()
-    summary = ingest_etl(con, str(directory), IngestOptions(batch_blocks=batch))
-    wall = time.perf_counter() - began
+    opts = IngestOptions(batch_blocks=batch)
+    limit_memory(con, opts.memory_limit)
+    began, cpu = time.perf_counter(), time.process_time()
+    summary = ingest_etl(con, str(directory), opts)
     con.close()
+    wall, cpu = time.perf_counter() - began, time.process_time() - cpu
     size = store.stat().st_size
     shutil.rmtree(store.parent)
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "load_s": load_s[0],
         "txs": summary.txs,
         "peak_mb": _peak_mb(),
@@ -143,6 +151,8 @@ def main() -> None:
                 "ingest_s": round(ingest_s, 2),
                 "ingest_tx_per_s": round(txs / ingest_s),
                 "ratio_to_duckdb_read": round(ingest_s / floor_s, 2),
+                "duckdb_read_cpu_s": round(statistics.median(f["cpu_s"] for f in floors), 2),
+                "ingest_cpu_s": round(statistics.median(i["cpu_s"] for i in ingests), 2),
                 "load_and_flatten_s": round(statistics.median(i["load_s"] for i in ingests), 2),
                 "store_writer_s": round(
                     statistics.median(i["wall_s"] - i["load_s"] for i in ingests), 2

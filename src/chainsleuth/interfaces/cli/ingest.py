@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import asdict
 from enum import StrEnum
 from typing import Any
@@ -12,7 +11,7 @@ import duckdb
 import typer
 
 from chainsleuth.errors import InputError
-from chainsleuth.ingest.common import IngestOptions, IngestSummary
+from chainsleuth.ingest.common import IngestOptions, IngestSummary, limit_memory
 from chainsleuth.interfaces.cli.context import output, settings, store
 from chainsleuth.interfaces.output import progress
 
@@ -38,9 +37,7 @@ def _run(ctx: typer.Context, chain: str, source: tuple[str, str], opts: IngestOp
     kind, location = source
     s = settings(ctx)
     con = store(ctx)
-    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", opts.memory_limit, re.IGNORECASE):
-        raise InputError(f"--memory-limit {opts.memory_limit!r}: expected a size such as 2GB")
-    con.execute(f"SET memory_limit = '{opts.memory_limit}'")
+    limit_memory(con, opts.memory_limit)
     with progress(s.quiet) as bar:
         opts.progress = bar
         summary: IngestSummary

@@ -155,3 +155,11 @@ def test_tags_added_after_a_trace_are_endpoints(store: duckdb.DuckDBPyConnection
     assert endpoints() == []
     tag(store, "bitcoin", "D", "Exchange K", "exchange")
     assert endpoints() == [("Exchange K", 29)]
+
+
+def test_index_takes_in_a_block_stored_late(con: duckdb.DuckDBPyConnection) -> None:
+    ingest(con, [BLOCKS[0], BLOCKS[2]])  # block 1 (t1) is missing: t0's coin looks unspent
+    assert held(run(con, Model.fifo, "o.tx_hash = ? AND o.n = 0", ["t0"])) == {"A": 50}
+    ingest(con, [BLOCKS[1]])  # stored below the indexed tip
+    d = run(con, Model.fifo, "o.tx_hash = ? AND o.n = 0", ["t0"])
+    assert held(d)["C"] == 19 and "A" not in held(d)

@@ -23,7 +23,9 @@ from chainsleuth.store.db import transaction
 STEP_TXS = 1_000_000
 
 
-def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> object:
+def _one(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | dict[str, object]
+) -> object:
     return con.execute(sql, params).fetchall()[0][0]
 
 
@@ -33,13 +35,23 @@ def read_only(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def _fork(con: duckdb.DuckDBPyConnection, chain: str) -> int | None:
-    """The lowest indexed height whose block is no longer the stored one (None: all match)."""
+    """The lowest height up to the indexed tip where the index and `blocks` differ.
+
+    A block there was replaced or removed (a reorg) or stored late (a gap filled below the
+    indexed tip); None when they agree.
+    """
     found = _one(
         con,
-        "SELECT min(t.height) FROM trace_blocks t LEFT JOIN blocks b"
-        " ON b.chain = t.chain AND b.height = t.height"
-        " WHERE t.chain = ? AND b.hash IS DISTINCT FROM t.hash",
-        [chain],
+        """SELECT min(height) FROM (
+            SELECT t.height FROM trace_blocks t LEFT JOIN blocks b
+                ON b.chain = t.chain AND b.height = t.height
+            WHERE t.chain = $chain AND b.hash IS DISTINCT FROM t.hash
+            UNION ALL
+            SELECT b.height FROM blocks b LEFT JOIN trace_blocks t
+                ON t.chain = b.chain AND t.height = b.height
+            WHERE b.chain = $chain AND t.height IS NULL
+                AND b.height < (SELECT max(height) FROM trace_blocks WHERE chain = $chain))""",
+        {"chain": chain},
     )
     return None if found is None else int(str(found))
 
@@ -76,12 +88,12 @@ def ensure(con: duckdb.DuckDBPyConnection, chain: str) -> None:
 
 
 def _cut_back(con: duckdb.DuckDBPyConnection, chain: str) -> None:
-    """Remove indexed blocks from the first one a reorg replaced or removed."""
+    """Remove indexed blocks from the first height where the index and the store differ."""
     fork = _fork(con, chain)
     if fork is None:
         return
     first = _one(
-        con, "SELECT first_tx FROM trace_blocks WHERE chain = ? AND height = ?", [chain, fork]
+        con, "SELECT min(first_tx) FROM trace_blocks WHERE chain = ? AND height >= ?", [chain, fork]
     )
     with transaction(con):
         args = [chain, first]

@@ -231,8 +231,8 @@ def _text(expr: str, rule: str) -> str:
 def _load_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path, table: str) -> None:
     """Append one file's rows (all text, with `_bad`) to temp table `table`, in file order.
 
-    CSV leaves no field NULL that the file has (an empty cell is ''), so NULL in a list
-    column means what it means in JSON: the field is absent (a log without topics).
+    An empty list cell in CSV is read as '' (an empty list), so NULL in a list column
+    means what it means in JSON: the field is absent (a log without topics, an error).
     """
     required, optional = COLUMNS[kind]
     src = _sql_str(str(path))

@@ -36,6 +36,12 @@ def get(service: Service, path: str, key: str | None = "screen", **kw: object) -
 
 def test_health_needs_no_key_and_openapi_is_published(service: Service) -> None:
     assert get(service, "/healthz", key=None)[0] == 200
+    for _ in range(100):  # the small store's fingerprints load at once
+        if get(service, "/healthz", key=None)[1]["ready"]:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the service never became ready")
     status, spec = get(service, "/openapi.json", key=None)
     assert status == 200 and "/v1/risk/{chain}/address/{address}" in spec["paths"]
 

@@ -138,15 +138,21 @@ Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]  # status, JSON body, extr
 
 class Front:
     """ASGI middleware: refuse bodies over MAX_BODY from their headers, count requests, and
-    answer `GET` on the address route without a query string through `address`.
+    answer `GET` on the address route without a query string through `address` once
+    `ready()` (until the screener's index is complete a screening may query the store,
+    which must not happen on the event loop: the routed endpoint runs it in a thread).
 
     Plain ASGI rather than `@app.middleware("http")`, which wraps every request in an
     extra task and stream."""
 
     def __init__(
-        self, app: ASGIApp, metrics: Metrics, address: Callable[[str, str, str | None], Answer]
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        address: Callable[[str, str, str | None], Answer],
+        ready: Callable[[], bool],
     ) -> None:
-        self.app, self.metrics, self.address = app, metrics, address
+        self.app, self.metrics, self.address, self.ready = app, metrics, address, ready
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -157,7 +163,7 @@ class Front:
         length = headers.get(b"content-length")
         hot = (
             None
-            if scope["method"] != "GET" or scope["query_string"]
+            if scope["method"] != "GET" or scope["query_string"] or not self.ready()
             else _ADDRESS_PATH.fullmatch(scope["path"])
         )
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
@@ -329,12 +335,19 @@ def create_app(
                 [(k.lower().encode(), v.encode()) for k, v in headers.items()],
             )
 
-    app.add_middleware(Front, metrics=metrics, address=front_address)
+    app.add_middleware(
+        Front, metrics=metrics, address=front_address, ready=lambda: screener.wait_known(0)
+    )
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> dict[str, Any]:
-        """Liveness: no key needed."""
-        return {"status": "ok", "policy_version": screener.policy.version}
+        """Liveness: no key needed. `ready` is false while the screener still loads the
+        stored addresses' fingerprints (answers are right meanwhile, but slower)."""
+        return {
+            "status": "ok",
+            "ready": screener.wait_known(0),
+            "policy_version": screener.policy.version,
+        }
 
     @app.get("/metrics", tags=["service"], response_class=PlainTextResponse)
     async def metrics_text(_: Screen) -> str:

@@ -16,7 +16,7 @@ from chainsleuth.analytics.clustering.heuristics import defaults
 from chainsleuth.store.db import connect
 
 T0 = dt.datetime(2024, 1, 1)
-NAMES = ["S1", "S2", "S3", "D1", "D2", "D3", "H", "X", "C", "DC", "W"]
+NAMES = ["S1", "S2", "S3", "D1", "D2", "D3", "H", "X", "C", "DC", "W", "F"]
 IDS = {name: 1000 + k for k, name in enumerate(NAMES)}
 
 # (height, sender, receiver)
@@ -34,6 +34,8 @@ TRANSFERS = [
     (8, "W", "DC"),
     (8, "DC", "H"),  # DC is a contract: never a deposit address
     (9, "H", "D2"),  # the hot wallet itself paying a deposit address joins no customer
+    (1, "F", "D1"),  # F pays two deposit addresses of H (a funder, not a customer)
+    (4, "F", "D2"),
 ]
 
 
@@ -68,7 +70,7 @@ def test_deposit_addresses_join_the_exchange_and_their_senders_one_customer(con)
     cluster = {name: found[aid] for name, aid in IDS.items()}
     assert cluster["D1"] == cluster["D2"] == cluster["H"]
     assert cluster["S1"] == cluster["S2"] != cluster["H"]
-    for alone in ("S3", "D3", "X", "C", "DC", "W"):
+    for alone in ("S3", "D3", "X", "C", "DC", "W", "F"):
         members = [n for n in NAMES if cluster[n] == cluster[alone]]
         assert members == [alone]
     heuristics = {

@@ -8,7 +8,9 @@ owned account that forwards what it receives to the exchange's hot wallet soon a
 - `deposit-address`: each deposit address belongs to the hot wallet's entity (the
   exchange); evidence: its first forwarding transaction;
 - `deposit-reuse`: every address that sends to one deposit address is one customer;
-  evidence: each sender's first deposit transaction.
+  evidence: each sender's first deposit transaction. An address that pays two or more
+  deposit addresses of one exchange is not a customer (a customer has one; a funder,
+  payroll or another exchange paying many customers does that) and joins no one.
 A deposit address here: not a contract (contracts are known from creation transactions
 and traces, `contracts`); every successful outgoing transfer (ETH, internal or token) goes
 to one address, the hot wallet, within `FORWARD_BLOCKS` of an incoming transfer from
@@ -132,14 +134,18 @@ def _exchange_ctes() -> str:
 def _customer_ctes() -> str:
     """CTE `customer_links`: between the senders of one deposit address (one customer)."""
     return """
-    senders AS (
-        SELECT y.to_id AS d, y.from_id AS s, min(y.block_height) AS block_height
+    deposited AS (
+        SELECT y.to_id AS d, dd.hot, y.from_id AS s, min(y.block_height) AS block_height
         FROM t y JOIN deposits dd ON dd.d = y.to_id
         WHERE y.from_id <> dd.hot
           AND y.from_id NOT IN (SELECT address_id FROM contract)
           AND y.from_id NOT IN (SELECT hot FROM hot)
           AND y.from_id NOT IN (SELECT d FROM deposits)
-        GROUP BY y.to_id, y.from_id
+        GROUP BY y.to_id, dd.hot, y.from_id
+    ), payers AS (
+        SELECT s FROM deposited GROUP BY s, hot HAVING count(*) >= 2
+    ), senders AS (
+        SELECT d, s, block_height FROM deposited WHERE s NOT IN (SELECT s FROM payers)
     ), roots AS (
         SELECT d, min(s) AS root FROM senders GROUP BY d HAVING count(*) >= 2
     ), customer_links AS (

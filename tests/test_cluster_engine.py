@@ -263,3 +263,29 @@ def test_incremental_runs_equal_a_full_recompute(seed: int, n_blocks: int, sizes
     assert clusters(con) == incremental
     assert sorted(con.execute("SELECT * FROM cluster_links").fetchall()) == links
     con.close()
+
+
+def test_a_chain_read_in_chunks_clusters_as_in_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The array heuristics read a long window a few blocks at a time (bounded memory);
+    the links, CoinJoins and partition are those of one read."""
+    from chainsleuth.analytics.clustering import links
+    from chainsleuth.analytics.clustering.window import Window
+
+    blocks = chain(*random_chain(seed=11, n_blocks=14))
+    results = []
+    for chunk in (10**9, 5):
+        monkeypatch.setattr(links, "CHUNK_TXS", chunk)
+        con = connect(":memory:")
+        ingest(con, blocks)
+        assert len(links.chunks(con, Window("bitcoin", 0, 13), ALL)) == (1 if chunk > 100 else 6)
+        run(con, "bitcoin", ALL)
+        results.append(
+            (
+                clusters(con),
+                sorted(con.execute("SELECT * FROM cluster_links").fetchall()),
+                sorted(con.execute("SELECT * FROM coinjoin_txs").fetchall()),
+            )
+        )
+        con.close()
+    assert results[0] == results[1]
+    assert len(set(results[0][0].values())) < len(results[0][0])  # something was merged

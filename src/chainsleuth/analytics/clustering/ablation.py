@@ -115,7 +115,10 @@ def evaluate_store(
     ):
         con.execute(f"CREATE OR REPLACE TEMP TABLE {temp} AS SELECT * FROM {like} LIMIT 0")
     everything = sorted({n for s in sets for n in s})
-    make_links(con, w, everything, target="_eval_links", detect_coinjoins=coinjoin_detection)
+    for _ in make_links(
+        con, w, everything, target="_eval_links", detect_coinjoins=coinjoin_detection
+    ):
+        pass  # the sets read the links back from `_eval_links`
     index = DenseIndex.of_chain(con, chain)
     nodes, owners = _truth_nodes(con, chain, truth, index)
     results = []

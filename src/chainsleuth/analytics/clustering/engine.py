@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
-import numpy as np
 
 from chainsleuth.analytics.clustering import partition
 from chainsleuth.analytics.clustering.heuristics import incremental
@@ -27,7 +26,7 @@ from chainsleuth.store.db import transaction
 Step = Callable[[str], None]
 EDGE_BATCH = 20_000_000
 """Links merged per union-find batch (bounds the memory that scales with links)."""
-STEPS = ("making links", "merging", "writing clusters")
+STEPS = ("making links", "writing clusters")
 """What `run` reports through its `step` callback, in order (some may be skipped)."""
 
 
@@ -102,22 +101,22 @@ def run(
     with transaction(con):
         w = Window(chain, lo, tip)
         forget(con, chain, lo)
-        a = b = np.empty(0, dtype=np.int64)
-        if lo <= tip:
-            say("making links")
-            made = make_links(con, w, names)
-            summary.links, summary.coinjoins = made.links, made.coinjoins
-            a, b = made.a, made.b
-        say("merging")
         stored = partition.load(con, chain)
         sets = (
             DisjointSets.singletons(len(stored.index))
             if resume is None
             else DisjointSets(stored.labels.copy())
         )
-        for start in range(0, a.size, EDGE_BATCH):
-            end = start + EDGE_BATCH
-            sets.union(stored.index.nodes(a[start:end]), stored.index.nodes(b[start:end]))
+        if lo <= tip:
+            say("making links")
+            for made in make_links(con, w, names):
+                summary.links += made.links
+                summary.coinjoins += made.coinjoins
+                for start in range(0, made.a.size, EDGE_BATCH):
+                    end = start + EDGE_BATCH
+                    sets.union(
+                        stored.index.nodes(made.a[start:end]), stored.index.nodes(made.b[start:end])
+                    )
         say("writing clusters")
         commit(con, summary, stored, sets, tip_hash)
     summary.seconds = round(time.perf_counter() - started, 3)

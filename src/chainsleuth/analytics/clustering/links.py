@@ -1,23 +1,29 @@
 """Making links in the embedded engine: each chosen heuristic's links into a link table.
 
-Bitcoin heuristics (and CoinJoin detection) run over integer arrays (`arrays`); the
-Ethereum ones run as their portable SQL. Either way the links land in `target` with their
-heuristic and evidence transaction, and their endpoints come back for the union-find.
+Bitcoin heuristics (and CoinJoin detection) run over integer arrays (`arrays`), a chunk
+of about `CHUNK_TXS` transactions at a time (whole blocks), so their memory is bounded
+whatever the chain's length: a chunk is what an incremental run would read, and
+incremental runs equal full ones. The Ethereum ones run as their portable SQL. Either way
+the links land in `target` with their heuristic and evidence transaction, and their
+endpoints come back, chunk by chunk, for the union-find.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 import duckdb
 import numpy as np
 import numpy.typing as npt
 
 from chainsleuth.analytics.clustering import arrays
-from chainsleuth.analytics.clustering.heuristics import HEURISTICS, families
+from chainsleuth.analytics.clustering.heuristics import HEURISTICS, families, incremental
 from chainsleuth.analytics.clustering.window import Window
 
 I64 = npt.NDArray[np.int64]
+CHUNK_TXS = 2_000_000
+"""Transactions the array heuristics read at once (about 1 GB of arrays)."""
 
 
 @dataclass
@@ -34,6 +40,23 @@ class Made:
         return int(self.a.size)
 
 
+def chunks(con: duckdb.DuckDBPyConnection, w: Window, names: list[str]) -> list[Window]:
+    """The window cut into runs of whole blocks of about `CHUNK_TXS` transactions (one
+    piece when a heuristic looks past its transaction's block: `change-fingerprint`)."""
+    if not incremental(names):
+        return [w]
+    counts = con.sql(
+        "SELECT height, tx_count FROM blocks WHERE chain = ? AND height BETWEEN ? AND ?"
+        " ORDER BY height",
+        params=[w.chain, w.lo, w.hi],
+    ).to_arrow_table()
+    heights = counts.column(0).to_numpy()
+    filled = np.cumsum(counts.column(1).to_numpy()) // CHUNK_TXS
+    starts = heights[np.flatnonzero(np.concatenate(([True], filled[1:] != filled[:-1])))]
+    ends = np.append(starts[1:] - 1, w.hi)
+    return [replace(w, lo=int(lo), hi=int(hi)) for lo, hi in zip(starts, ends, strict=True)]
+
+
 def make_links(
     con: duckdb.DuckDBPyConnection,
     w: Window,
@@ -41,14 +64,18 @@ def make_links(
     *,
     target: str = "cluster_links",
     detect_coinjoins: bool = True,
-) -> Made:
+) -> Iterator[Made]:
     """Insert the links the heuristics `names` make in the window into `target` (Bitcoin:
     CoinJoins into `w.coinjoins`, tx0s into `w.premixes`, unless `detect_coinjoins` is
-    false, which measures what a missed CoinJoin costs)."""
+    false, which measures what a missed CoinJoin costs); yield them chunk by chunk."""
     if uses_utxo(names):
-        made = arrays.make(con, w, names, detect_coinjoins=detect_coinjoins)
-        coinjoins = arrays.store(made, target, w.coinjoins, w.premixes)
-        return Made(made.links.a, made.links.b, coinjoins)
+        for piece in chunks(con, w, names):
+            made = arrays.make(con, piece, names, detect_coinjoins=detect_coinjoins)
+            coinjoins = arrays.store(made, target, w.coinjoins, w.premixes)
+            a, b = made.links.a, made.links.b
+            del made  # the chunk's arrays go before the next chunk is read
+            yield Made(a, b, coinjoins)
+        return
     for build, chosen in families(names):
         con.execute(
             f"INSERT INTO {target} (chain, address_id_a, address_id_b, heuristic, tx_hash,"
@@ -60,7 +87,7 @@ def make_links(
         f"SELECT address_id_a, address_id_b FROM {target}"
         f" WHERE {w.rows()} AND heuristic IN ({listed})"
     ).to_arrow_table()
-    return Made(
+    yield Made(
         found.column(0).to_numpy().astype(np.int64),
         found.column(1).to_numpy().astype(np.int64),
         0,

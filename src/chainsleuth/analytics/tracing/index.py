@@ -20,7 +20,7 @@ import duckdb
 from chainsleuth.errors import StoreError
 from chainsleuth.store.db import transaction
 
-STEP_TXS = 1_000_000
+STEP_TXS = 500_000
 
 
 def _one(
@@ -84,7 +84,8 @@ def ensure(con: duckdb.DuckDBPyConnection, chain: str) -> None:
         return
     _cut_back(con, chain)
     while _append_step(con, chain):
-        pass
+        # write the step out: DuckDB keeps updated rows' versions in memory until then
+        con.execute("CHECKPOINT")
 
 
 def _cut_back(con: duckdb.DuckDBPyConnection, chain: str) -> None:

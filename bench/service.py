@@ -1,6 +1,6 @@
 """Benchmark: the screening service under bounded load on loopback (issue 8).
 
-    python -m bench.service [--txs 10000000] [--rate 2000] [--seconds 3] [--rounds 2]
+    python -m bench.service [--txs 10000000] [--rates 2000,200] [--seconds 3] [--rounds 2]
 
 Goals: single-address screening p50 < 2 ms and p99 < 10 ms at 2,000 requests/s on 2
 cores; a batch of 10,000 addresses < 1 s; service start < 5 s (process start to the
@@ -11,23 +11,34 @@ server stack returning a constant (the framework's ceiling; goal: at least half 
 Steps, on the cached simulated store with tags and exposures (`bench/common.py`):
 1. `chainsleuth --db DB keys create --name bench --scopes screen --rate 100000000 --format json`
 2. `chainsleuth --db DB serve --port P` (real uvicorn on 127.0.0.1); the start time is
-   from spawning the process to the first 200 on /healthz.
-3. A load process (asyncio, raw HTTP/1.1 keep-alive sockets, 127.0.0.1 only) offers
-   `--rate` requests/s for `--seconds` (open loop: each request has a scheduled send time
-   and its latency counts from then, so queueing is not hidden), then runs closed loop
-   with `--connections` connections for `--seconds` for the maximal throughput. Every
-   loop is bounded in count and time. Addresses: a fixed random sample of the store's
-   exposed, risky and other addresses.
-4. One POST /v1/risk/batch of 10,000 addresses, `--batch-repeats` times.
-The same load then runs against this module's naive app (`--serve naive`: FastAPI on
-uvicorn, one DuckDB query per request) and its bare endpoint (`GET /bare`, a constant).
-The servers run one at a time (DuckDB lets one process open a store file for writing).
+   from spawning the process to the first 200 on /healthz, the ready time to the first
+   /healthz saying `ready` (the stored addresses' fingerprints loaded); the load starts
+   then.
+3. A load process (`run_load`: one process, uvloop, one asyncio protocol object per
+   keep-alive HTTP/1.1 connection and no task per request, so that it takes as little as
+   possible of the two cores it shares with the server; 127.0.0.1 only) runs a closed loop
+   with `--connections` connections for `--seconds` (the maximal throughput), then offers
+   each of `--rates` requests/s for `--seconds` (open loop: a request due while every
+   connection is busy waits, and the wait counts, so queueing is not hidden). Every phase
+   reports the server's CPU time per request from /proc (user + system, all threads), a
+   figure the other processes on the machine barely move. Every loop is bounded in count
+   and time. Addresses: a fixed random sample of the store's exposed, risky and other
+   addresses.
+4. One POST /v1/risk/batch of 10,000 addresses, `--batch-repeats` times (mostly addresses
+   the single-address load did not send: the first repeat runs on cold caches).
+The same load then runs against this module's naive app (`--serve naive`, served like
+ours): its `GET /bare` (a constant from a routed FastAPI endpoint: the issue's bare
+endpoint), its `GET /bare-asgi` (a constant from an ASGI middleware in front of the
+routing, where our address route is answered) and its address route (one DuckDB query per
+request; only the lowest rate: it serves a few dozen requests/s). The servers run one at a
+time (DuckDB lets one process open a store file for writing).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -37,8 +48,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bench.common import WORK, _cli, build_store, load
 
@@ -58,6 +71,7 @@ def naive_app(db: Path) -> Any:
     policy = load_policy(None)
     local = threading.local()
     app = FastAPI()
+    app.add_middleware(_BareFront)
 
     @app.get("/bare")
     async def bare() -> dict[str, str]:
@@ -108,40 +122,104 @@ def naive_app(db: Path) -> Any:
     return app
 
 
+class _BareFront:
+    """`GET /bare-asgi`: a constant from an ASGI middleware in front of FastAPI's routing,
+    where our service answers its address route (`interfaces.api.app.Front`): the ceiling
+    of that path, as `GET /bare` is the ceiling of a routed endpoint."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/bare-asgi":
+            await self.app(scope, receive, send)
+            return
+        body = b'{"status":"ok"}'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", str(len(body)).encode()),
+                    (b"content-type", b"application/json"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
 def serve_naive(db: Path, port: int) -> None:
-    """Run the naive app as `chainsleuth serve` runs ours."""
+    """Run the naive app with the server settings of `chainsleuth serve`."""
     import uvicorn
 
-    uvicorn.run(naive_app(db), host=HOST, port=port, log_level="warning")
+    uvicorn.run(
+        naive_app(db),
+        host=HOST,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
 
 
 # ---------------------------------------------------------------- the load generator
-async def _request(
-    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]], raw: bytes
-) -> int:
-    reader, writer = await pool.get()
-    try:
-        writer.write(raw)
-        head = await reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
+class _Conn(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection: writes a request, parses the response's status
+    and Content-Length body from the bytes as they come, and reports to `done`.
+
+    A protocol object rather than streams and a task per request: the generator shares the
+    two cores with the server, so each request must cost it as little as possible."""
+
+    def __init__(self, done: Callable[[_Conn, int], None]) -> None:
+        self.done = done
+        self.buf = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.began = 0.0  # when the request in flight counts from
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def send(self, raw: bytes, began: float) -> None:
+        assert self.transport is not None
+        self.began = began
+        self.transport.write(raw)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buf[:end]).lower()
         length = 0
-        for line in head.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        if length:
-            await reader.readexactly(length)
-        return status
-    finally:
-        pool.put_nowait((reader, writer))
+        at = head.find(b"content-length:")
+        if at >= 0:
+            line_end = head.find(b"\r\n", at)
+            length = int(head[at + 15 : line_end if line_end >= 0 else None])
+        if len(self.buf) < end + 4 + length:
+            return
+        del self.buf[: end + 4 + length]
+        self.done(self, int(head[9:12]))
 
 
-async def _pool(
-    port: int, n: int
-) -> asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
-    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+async def _connect(port: int, n: int, done: Callable[[_Conn, int], None]) -> list[_Conn]:
+    loop = asyncio.get_running_loop()
+    conns = []
     for _ in range(n):
-        pool.put_nowait(await asyncio.open_connection(HOST, port))
-    return pool
+        _, conn = await loop.create_connection(lambda: _Conn(done), HOST, port)
+        conns.append(conn)
+    return conns
+
+
+def _close(conns: list[_Conn]) -> None:
+    for c in conns:
+        if c.transport is not None:
+            c.transport.close()
+
+
+def clock() -> float:
+    """Seconds, to the microsecond (uvloop's `loop.time()` counts whole milliseconds)."""
+    return time.perf_counter()
 
 
 def _raw(path: str, key: str | None) -> bytes:
@@ -150,68 +228,97 @@ def _raw(path: str, key: str | None) -> bytes:
 
 
 async def open_loop(
-    port: int, paths: list[str], key: str | None, rate: float, seconds: float, conns: int
+    port: int, raws: list[bytes], rate: float, seconds: float, conns: int
 ) -> dict[str, Any]:
-    """Offer `rate` requests/s for `seconds`; latency from each request's scheduled time."""
-    pool = await _pool(port, conns)
+    """Offer `rate` requests/s for `seconds` over `conns` connections, whatever the answers.
+
+    A request due while every connection is busy waits in a queue, and that wait counts in
+    its latency, so the server's queueing is not hidden (open loop). The sender wakes on
+    the event loop's timer (millisecond resolution), so a request goes out up to ~1 ms
+    after its due time; latency counts from when the sender acted on it, and that lateness
+    is reported apart (`send_late_*`)."""
+    loop = asyncio.get_running_loop()
     total = int(rate * seconds)
     lat: list[float] = []
+    late: list[float] = []
     bad = 0
-    loop = asyncio.get_running_loop()
+    queued: deque[tuple[int, float]] = deque()
+    idle: deque[_Conn] = deque()
+    finished = loop.create_future()
 
-    async def one(i: int, due: float) -> None:
+    def done(conn: _Conn, status: int) -> None:
         nonlocal bad
-        status = await _request(pool, _raw(paths[i % len(paths)], key))
-        lat.append(loop.time() - due)
+        lat.append(clock() - conn.began)
         bad += status != 200
+        if queued:
+            i, began = queued.popleft()
+            conn.send(raws[i % len(raws)], began)
+        else:
+            idle.append(conn)
+        if len(lat) == total and not finished.done():
+            finished.set_result(None)
 
-    start = loop.time() + 0.05
-    tasks = []
-    for i in range(total):
-        due = start + i / rate
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.ensure_future(one(i, due)))
-    _, pending = await asyncio.wait(tasks, timeout=max(10.0, 3 * seconds))
-    for t in pending:
-        t.cancel()
-    elapsed = loop.time() - start
-    await _close(pool)
-    return _summary(lat, bad, len(pending), total, elapsed)
+    pool = await _connect(port, conns, done)
+    idle.extend(pool)
+    start = clock() + 0.05
+    sent = 0
+    while sent < total:
+        now = clock()
+        due_now = min(total, int((now - start) * rate) + 1) if now >= start else 0
+        while sent < due_now:
+            late.append(now - (start + sent / rate))
+            if idle:
+                idle.popleft().send(raws[sent % len(raws)], now)
+            else:
+                queued.append((sent, now))
+            sent += 1
+        # at least 1 ms: the loop's timers have millisecond resolution, and a shorter
+        # sleep would spin and take a core from the server
+        await asyncio.sleep(max(0.001, start + sent / rate - clock()))
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(finished), max(10.0, 3 * seconds))
+    elapsed = clock() - start
+    _close(pool)
+    summary = _summary(lat, bad, total - len(lat), total, elapsed)
+    late.sort()
+    summary["send_late_p50_ms"] = round(1000 * late[len(late) // 2], 3)
+    summary["send_late_p99_ms"] = round(1000 * late[int(0.99 * (len(late) - 1))], 3)
+    return summary
 
 
-async def closed_loop(
-    port: int, paths: list[str], key: str | None, seconds: float, conns: int
-) -> dict[str, Any]:
-    """`conns` connections each sending the next request when the last is answered."""
-    pool = await _pool(port, conns)
+async def closed_loop(port: int, raws: list[bytes], seconds: float, conns: int) -> dict[str, Any]:
+    """`conns` connections each sending the next request as soon as the last is answered."""
+    loop = asyncio.get_running_loop()
     lat: list[float] = []
     bad = 0
-    loop = asyncio.get_running_loop()
-    end = loop.time() + seconds
-    counter = iter(range(10**9))
+    count = 0
+    end = 0.0
+    active = conns
+    finished = loop.create_future()
 
-    async def worker() -> None:
-        nonlocal bad
-        while loop.time() < end:
-            i = next(counter)
-            began = loop.time()
-            status = await _request(pool, _raw(paths[i % len(paths)], key))
-            lat.append(loop.time() - began)
-            bad += status != 200
+    def done(conn: _Conn, status: int) -> None:
+        nonlocal bad, count, active
+        now = clock()
+        lat.append(now - conn.began)
+        bad += status != 200
+        if now < end:
+            count += 1
+            conn.send(raws[count % len(raws)], now)
+        else:
+            active -= 1
+            if active == 0 and not finished.done():
+                finished.set_result(None)
 
-    began = loop.time()
-    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(conns))), seconds + 30)
-    elapsed = loop.time() - began
-    await _close(pool)
+    pool = await _connect(port, conns, done)
+    began = clock()
+    end = began + seconds
+    for conn in pool:
+        count += 1
+        conn.send(raws[count % len(raws)], clock())
+    await asyncio.wait_for(finished, seconds + 30)
+    elapsed = clock() - began
+    _close(pool)
     return _summary(lat, bad, 0, len(lat), elapsed)
-
-
-async def _close(pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]]) -> None:
-    while not pool.empty():
-        _, writer = pool.get_nowait()
-        writer.close()
 
 
 def _summary(lat: list[float], bad: int, lost: int, total: int, elapsed: float) -> dict[str, Any]:
@@ -230,36 +337,53 @@ def _summary(lat: list[float], bad: int, lost: int, total: int, elapsed: float) 
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_load(spec: dict[str, Any]) -> dict[str, Any]:
-    """The load process: warm up, open loop at the rate, closed loop at saturation."""
-    port, paths, key = spec["port"], spec["paths"], spec["key"]
+    """The load process: warm up, closed loop (saturation), then each open-loop rate."""
+    import uvloop
+
+    port = spec["port"]
+    raws = [_raw(path, spec["key"]) for path in spec["paths"]]
 
     async def drain() -> None:
-        """Wait (at most 60 s) until the server answers at once: no backlog left."""
-        pool = await _pool(port, 1)
-        loop = asyncio.get_running_loop()
-        end = loop.time() + 60
-        while loop.time() < end:
-            began = loop.time()
-            await _request(pool, _raw(paths[0], key))
-            if loop.time() - began < 0.05:
-                break
+        """Wait (at most ~60 s) until a constant endpoint answers within 50 ms: the server
+        has no backlog left from the last phase."""
+        probe = [_raw(spec["drain_path"], None)]
+        for _ in range(300):
+            began = clock()
+            await closed_loop(port, probe, 0.0, 1)
+            if clock() - began < 0.05:
+                return
             await asyncio.sleep(0.2)
-        await _close(pool)
+
+    async def measured(run: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        """A phase's summary with the server's CPU time per answered request (user +
+        system, all its threads): a figure that other work on the cores barely moves."""
+        before = _cpu_seconds(spec["pid"])
+        summary = await run
+        used = _cpu_seconds(spec["pid"]) - before
+        summary["server_cpu_us_per_request"] = round(1e6 * used / max(1, summary["answered"]), 1)
+        return summary
 
     async def go() -> dict[str, Any]:
-        await closed_loop(port, paths, key, 1.0, 4)  # warm-up
+        await closed_loop(port, raws, 1.0, 4)  # warm-up
         await drain()
-        peak = await closed_loop(port, paths, key, spec["seconds"], spec["conns"])
-        out: dict[str, Any] = {"closed_loop": peak}
+        out: dict[str, Any] = {
+            "closed_loop": await measured(closed_loop(port, raws, spec["seconds"], spec["conns"]))
+        }
         for rate in spec["rates"]:
             await drain()
-            out[f"open_loop_{rate:g}"] = await open_loop(
-                port, paths, key, rate, spec["seconds"], spec["conns"]
+            out[f"open_loop_{rate:g}"] = await measured(
+                open_loop(port, raws, rate, spec["seconds"], spec["conns"])
             )
         return out
 
-    return asyncio.run(go())
+    return uvloop.run(go())
 
 
 # ---------------------------------------------------------------- orchestration
@@ -291,6 +415,17 @@ def _start(
         time.sleep(0.01)
     proc.kill()
     raise SystemExit(f"server on port {port} did not answer within {timeout} s")
+
+
+def _ready(port: int, began: float, timeout: float = 300.0) -> float:
+    """Seconds from `began` until /healthz says `ready` (the screener's index complete)."""
+    import httpx
+
+    while time.perf_counter() - began < timeout:
+        if httpx.get(f"http://{HOST}:{port}/healthz", timeout=5.0).json()["ready"]:
+            return time.perf_counter() - began
+        time.sleep(0.05)
+    raise SystemExit(f"server on port {port} not ready within {timeout} s")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -414,40 +549,59 @@ def main() -> None:
     batch = (sample["exposed"] + sample["risky"] + sample["others"])[:10_000]
     rates = [float(r) for r in args.rates.split(",")]
     spec = {"rates": rates, "seconds": args.seconds, "conns": args.connections}
+    # The naive service answers a few dozen requests/s: it gets the lowest rate only (at
+    # 2,000/s its queue would take minutes to drain and tell nothing more).
+    naive_spec = {**spec, "rates": [min(rates)], "drain_path": "/bare"}
+    naive_server = [sys.executable, "-m", "bench.service", "--serve", "naive", "--db", str(db)]
     loads = [load()]
-    runs: dict[str, list[dict[str, Any]]] = {"ours": [], "naive": [], "bare": []}
+    runs: dict[str, list[dict[str, Any]]] = {"ours": [], "bare": [], "bare_asgi": [], "naive": []}
     starts: list[float] = []
+    readies: list[float] = []
     batches: list[dict[str, Any]] = []
     for _ in range(args.rounds):
         port = _free_port()
+        began = time.perf_counter()
         proc, started = _start([*cli, "serve", "--port", str(port)], port)
         starts.append(round(started, 3))
+        readies.append(round(_ready(port, began), 3))
         try:
-            runs["ours"].append(_load_child({**spec, "port": port, "paths": single, "key": key}))
+            runs["ours"].append(
+                _load_child(
+                    {
+                        **spec,
+                        "port": port,
+                        "pid": proc.pid,
+                        "paths": single,
+                        "key": key,
+                        "drain_path": "/healthz",
+                    }
+                )
+            )
             batches.append(_batch(port, key, batch, args.batch_repeats))
         finally:
             _stop(proc)
         loads.append(load())
         port = _free_port()
-        proc, _ = _start(
-            [
-                sys.executable,
-                "-m",
-                "bench.service",
-                "--serve",
-                "naive",
-                "--db",
-                str(db),
-                "--port",
-                str(port),
-            ],
-            port,
-        )
+        proc, _ = _start([*naive_server, "--port", str(port)], port)
         try:
-            runs["bare"].append(
-                _load_child({**spec, "port": port, "paths": ["/bare"], "key": None})
+            for side, path in (("bare", "/bare"), ("bare_asgi", "/bare-asgi")):
+                runs[side].append(
+                    _load_child(
+                        {
+                            **spec,
+                            "port": port,
+                            "pid": proc.pid,
+                            "paths": [path],
+                            "key": None,
+                            "drain_path": "/bare",
+                        }
+                    )
+                )
+            runs["naive"].append(
+                _load_child(
+                    {**naive_spec, "port": port, "pid": proc.pid, "paths": single, "key": None}
+                )
             )
-            runs["naive"].append(_load_child({**spec, "port": port, "paths": single, "key": None}))
         finally:
             _stop(proc)
         loads.append(load())
@@ -458,27 +612,36 @@ def main() -> None:
     report: dict[str, Any] = {
         "txs": args.txs,
         "offered_rps": rates,
+        "load_generator": "bench.service run_load: one process, uvloop, raw HTTP/1.1 protocol",
         "start_s": starts,
         "start_median_s": round(statistics.median(starts), 3),
+        "ready_s": readies,
+        "ready_median_s": round(statistics.median(readies), 3),
         "batch_10000": batches,
         "batch_median_s": round(statistics.median(b["median_s"] for b in batches), 3),
     }
     for side in runs:
-        for phase in ["closed_loop"] + [f"open_loop_{r:g}" for r in rates]:
+        for phase in runs[side][0]:
             report[f"{side}_{phase}"] = {
-                f: med(side, phase, f) for f in ("achieved_rps", "p50_ms", "p90_ms", "p99_ms")
+                f: med(side, phase, f)
+                for f in ("achieved_rps", "p50_ms", "p90_ms", "p99_ms", "server_cpu_us_per_request")
             } | {
                 "non_200": sum(r[phase]["non_200"] for r in runs[side]),
                 "unanswered": sum(r[phase]["unanswered"] for r in runs[side]),
             }
-    o, n, b = (report[f"{s}_closed_loop"]["achieved_rps"] for s in ("ours", "naive", "bare"))
-    report["throughput_ours_over_naive"] = round(o / n, 2) if n else None
-    report["throughput_ours_over_bare"] = round(o / b, 2) if b else None
-    last = f"open_loop_{rates[-1]:g}"
-    op, np_, bp = (report[f"{s}_{last}"]["p50_ms"] for s in ("ours", "naive", "bare"))
-    report["p50_ratios_at_rps"] = rates[-1]
-    report["p50_naive_over_ours"] = round(np_ / op, 2) if op else None
-    report["p50_bare_over_ours"] = round(bp / op, 2) if op else None
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 2) if a and b else None
+
+    closed = {side: report[f"{side}_closed_loop"]["achieved_rps"] for side in runs}
+    report["throughput_ours_over_naive"] = ratio(closed["ours"], closed["naive"])
+    report["throughput_ours_over_bare"] = ratio(closed["ours"], closed["bare"])
+    report["throughput_ours_over_bare_asgi"] = ratio(closed["ours"], closed["bare_asgi"])
+    low = f"open_loop_{min(rates):g}"
+    p50 = {side: report[f"{side}_{low}"]["p50_ms"] for side in runs}
+    report["p50_ratios_at_rps"] = min(rates)
+    report["p50_naive_over_ours"] = ratio(p50["naive"], p50["ours"])
+    report["p50_bare_over_ours"] = ratio(p50["bare"], p50["ours"])
     report["runs"] = runs
     report["load_avg"] = loads
     report["cpus"] = os.cpu_count()

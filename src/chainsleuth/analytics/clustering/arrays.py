@@ -6,8 +6,12 @@ grouping and joining on 64-character transaction hashes was what made the SQL co
 20 µs per transaction, and sorting integer arrays costs a fraction of that. Both give the
 same links and CoinJoins (`tests/test_cluster_arrays.py` checks it on random chains).
 
-Transactions are keyed by DuckDB's 64-bit `hash(tx_hash, salt)`; the salt is raised until
-the window's transactions have distinct keys, so the keys are exact row identities. Rows of
+`links.make_links` hands this module one chunk of whole blocks at a time (what an
+incremental run reads), so the arrays stay bounded by the chunk.
+
+Transactions are numbered in chain order and keyed by DuckDB's 64-bit
+`hash(tx_hash, salt)`; the salt is raised until the window's transactions have distinct
+keys, so the keys are exact row identities. Rows of
 `inputs`/`outputs` find their transaction by binary search over the sorted keys (once per
 run of equal keys, since the store keeps a transaction's rows together). Links and
 CoinJoins go back to the store with their evidence hash by a join on that key.
@@ -207,7 +211,10 @@ def _runs(*columns: I64) -> Bools:
 
 
 def detect(c: Chainlet) -> npt.NDArray[np.int8]:
-    """Each transaction's CoinJoin kind (index into `coinjoin.KINDS`), -1 for none."""
+    """Each transaction's CoinJoin kind (index into `coinjoin.KINDS`), -1 for none: the
+    shapes of Wasabi 1/2 (Ficsór 2017, 2021), Whirlpool mix and tx0 (Samourai 2019),
+    JoinMarket (Belcher 2015) and the generic equal-output rule of Möser & Narayanan 2022
+    §5, in `coinjoin.detection_sql`'s order."""
     n = c.n
     prev = c.in_prev
     n_in = np.bincount(c.in_tx[prev], minlength=n)
@@ -266,7 +273,9 @@ def detect(c: Chainlet) -> npt.NDArray[np.int8]:
 
 
 def multi_input(c: Chainlet, coinjoin: Bools) -> tuple[I64, I64, I64]:
-    """(root, other input address, tx) per co-spent address of a non-CoinJoin transaction."""
+    """(root, other input address, tx) per co-spent address of a non-CoinJoin transaction:
+    common-input ownership (Meiklejohn et al. 2013, Heuristic 1), as a star from the
+    smallest input address."""
     tx, addr = c.input_pairs // c.pair_base, c.input_pairs % c.pair_base
     keep = ~coinjoin[tx]
     tx, addr = tx[keep], addr[keep]
@@ -341,7 +350,11 @@ def _fingerprints(c: Chainlet) -> tuple[Bools, I64]:
 
 
 def change(c: Chainlet, names: list[str], kinds: npt.NDArray[np.int8]) -> list[tuple[str, I64]]:
-    """For each chosen change rule, (rule, output rows it reads as change)."""
+    """For each chosen change rule, (rule, output rows it reads as change): the one output
+    of a two-output payment that the rule singles out (fresh address: Meiklejohn et al.
+    2013, Androulaki et al. 2013; script type, round payment, optimal change, wallet
+    fingerprint: Möser & Narayanan 2022 §4.2, Nick 2015, Kappos et al. 2022), as in
+    `change.change_sql`."""
     rules = [r for r in RULES if r.name in names]
     if not rules:
         return []
@@ -407,7 +420,7 @@ def change(c: Chainlet, names: list[str], kinds: npt.NDArray[np.int8]) -> list[t
 
 
 @dataclass
-class Made:
+class Found:
     """What `make` found: links, and the CoinJoins and tx0s of the window."""
 
     links: Links
@@ -417,7 +430,7 @@ class Made:
 
 def make(
     con: duckdb.DuckDBPyConnection, w: Window, names: list[str], *, detect_coinjoins: bool = True
-) -> Made:
+) -> Found:
     """The links of the Bitcoin heuristics `names` in window `w` (CoinJoins skipped unless
     `detect_coinjoins` is false, which measures what a missed CoinJoin costs)."""
     c = Chainlet(con, w, fingerprint="change-fingerprint" in names, types="change-type" in names)
@@ -436,10 +449,10 @@ def make(
         tx = c.out_tx[rows]
         code = np.full(rows.size, chosen.index(name), dtype=np.int8)
         parts.append(Links(root[tx], c.out_addr[rows], tx, code, chosen))
-    return Made(Links.concat(parts, chosen), kinds, c)
+    return Found(Links.concat(parts, chosen), kinds, c)
 
 
-def store(made: Made, target: str, coinjoins: str, premixes: str) -> int:
+def store(made: Found, target: str, coinjoins: str, premixes: str) -> int:
     """Insert the links into `target` and the CoinJoins/tx0s into their tables, each with its
     evidence hash; return the number of CoinJoins."""
     c, links = made.chainlet, made.links

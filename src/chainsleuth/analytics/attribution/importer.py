@@ -3,7 +3,7 @@
 Kinds: tagpack, actorpack (YAML); ofac-xml (SDN XML or advanced XML); ofac-list (one
 address a line, `sanctioned_addresses_XBT.txt`); ofac-sdn-csv (legacy SDN CSV); ofac-csv
 (`address,name`); sdn-entities (JSON); etherscan-labels (JSON); fbi-csv, forta-csv and
-dprk-combined-csv (address lists, `csvlists.py`); tags-csv and tags-json (chainsleuth's
+dprk-combined-csv (address lists, `csvlists/`); tags-csv and tags-json (chainsleuth's
 own exports).
 """
 

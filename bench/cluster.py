@@ -38,7 +38,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from chainsleuth.analytics.clustering.ablation import evaluate_store, load_truth, standard_sets
-from chainsleuth.analytics.clustering.engine import run
+from chainsleuth.analytics.clustering.engine import MEMORY_LIMIT, run
 from chainsleuth.analytics.clustering.heuristics import defaults
 from chainsleuth.analytics.clustering.partition import load
 from chainsleuth.analytics.clustering.unionfind import DisjointSets
@@ -46,7 +46,7 @@ from chainsleuth.ingest.bitcoin_etl import ingest_etl
 from chainsleuth.ingest.common import IngestOptions
 from chainsleuth.sim.bitcoin import simulate_bitcoin
 from chainsleuth.sim.config import SimConfig
-from chainsleuth.store.db import connect
+from chainsleuth.store.db import connect, limit_memory
 
 
 def median_seconds(fn: Callable[[], object], repeats: int = 3) -> float:
@@ -84,6 +84,7 @@ def simulate(work: Path, txs: int) -> tuple[Path, int]:
 def full_run(db: Path) -> dict[str, Any]:
     """Child process: full recompute with the default set; its wall time and peak RSS."""
     con = connect(db)
+    limit_memory(con, MEMORY_LIMIT)  # as `chainsleuth cluster` does by default
     began, cpu = time.perf_counter(), time.process_time()
     summary = run(con, "bitcoin", defaults("bitcoin"), full=True)
     seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
@@ -230,6 +231,7 @@ def main() -> None:
         first = run(con, "bitcoin", defaults("bitcoin"))
         ingest_etl(con, str(folder), IngestOptions(start=blocks - tail))
         ingested = time.perf_counter() - began - first.seconds
+    limit_memory(con, MEMORY_LIMIT)  # as `chainsleuth cluster` does by default
     cpu = time.process_time()
     incremental = run(con, "bitcoin", defaults("bitcoin"))
     incremental_cpu = time.process_time() - cpu

@@ -60,8 +60,8 @@ def run_ingest(directory: Path, batch: int) -> dict[str, Any]:
     """chainsleuth ingests the files into a fresh store."""
     from chainsleuth.chains.bitcoin import etl
     from chainsleuth.ingest.bitcoin_etl import ingest_etl
-    from chainsleuth.ingest.common import IngestOptions, limit_memory
-    from chainsleuth.store.db import connect
+    from chainsleuth.ingest.common import IngestOptions
+    from chainsleuth.store.db import connect, limit_memory
 
     load_s: list[float] = []
     original = etl.load

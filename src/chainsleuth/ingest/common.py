@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
 from rich.progress import Progress
-
-from chainsleuth.errors import InputError
-
-
-def limit_memory(con: duckdb.DuckDBPyConnection, limit: str) -> None:
-    """Cap the store engine's memory at `limit` (`--memory-limit`, a size such as 2GB).
-
-    Beyond it DuckDB spills to a temporary directory beside the store, so an export larger
-    than memory is ingested rather than killed.
-    """
-    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", limit, re.IGNORECASE):
-        raise InputError(f"--memory-limit {limit!r}: expected a size such as 2GB")
-    con.execute(f"SET memory_limit = '{limit}'")
 
 
 @dataclass

@@ -8,6 +8,7 @@ migration leaves the previous version intact.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -15,9 +16,21 @@ from pathlib import Path
 
 import duckdb
 
-from chainsleuth.errors import StoreError
+from chainsleuth.errors import InputError, StoreError
 
 DEFAULT_DB = "chainsleuth.duckdb"
+_SIZE = re.compile(r"\d+(\.\d+)?\s*[KMGT]i?B", re.IGNORECASE)
+
+
+def limit_memory(con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    """Cap the store engine's memory at `limit` (`--memory-limit`, a size such as 2GB).
+
+    Beyond it DuckDB spills to a temporary directory beside the store, so work larger than
+    memory (a big export, a long chain's clustering) finishes rather than being killed.
+    """
+    if not _SIZE.fullmatch(limit.strip()):
+        raise InputError(f"--memory-limit {limit!r}: expected a size such as 2GB or 512MiB")
+    con.execute(f"SET memory_limit = '{limit.strip()}'")
 
 
 def default_path() -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 import sys
 import tempfile
 from contextlib import closing
@@ -17,11 +16,16 @@ from chainsleuth.analytics.clustering import engine, heuristics
 from chainsleuth.analytics.clustering.explain import entity_view, why
 from chainsleuth.analytics.clustering.export import export_clusters, export_parquet
 from chainsleuth.errors import InputError
-from chainsleuth.interfaces.cli.context import FORMAT_OPTION, output, settings, store
+from chainsleuth.interfaces.cli.context import (
+    FORMAT_OPTION,
+    memory_option,
+    output,
+    settings,
+    store,
+)
 from chainsleuth.interfaces.cli.explore import Chain
 from chainsleuth.interfaces.output import Format, progress, stderr
-
-_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+from chainsleuth.store.db import limit_memory
 
 
 class Engine(StrEnum):
@@ -36,13 +40,6 @@ class ExportFormat(StrEnum):
 
     csv = "csv"
     parquet = "parquet"
-
-
-def limit_memory(con: duckdb.DuckDBPyConnection, limit: str) -> None:
-    """`SET memory_limit` after checking the value looks like `3GB` or `512MiB`."""
-    if not _MEMORY.match(limit.strip()):
-        raise InputError(f"--memory-limit: {limit!r} is not a size such as 3GB or 512MiB")
-    con.execute(f"SET memory_limit = '{limit.strip()}'")
 
 
 def _run_spark(
@@ -77,16 +74,13 @@ def register(app: typer.Typer) -> None:
             "local[*]", "--master", help="Spark master URL (with --engine spark)."
         ),
         full: bool = typer.Option(False, "--full", help="Recompute from genesis."),
-        memory_limit: str = typer.Option(
-            None, "--memory-limit", help="Cap DuckDB's memory (e.g. 3GB); it spills beyond."
-        ),
+        memory_limit: str = memory_option(engine.MEMORY_LIMIT),
         fmt: Format = FORMAT_OPTION,
     ) -> None:
         """Group addresses into entities; only blocks added since the last run are read."""
         chosen = heuristics.resolve(chain.value, names)
         with closing(store(ctx)) as con:
-            if memory_limit is not None:
-                limit_memory(con, memory_limit)
+            limit_memory(con, memory_limit)
             if run_on is Engine.spark:
                 summary = _run_spark(con, chain.value, chosen, master)
             else:

@@ -44,3 +44,14 @@ def output(
 FORMAT_OPTION: Any = typer.Option(
     None, "--format", "-f", help="Output format (overrides the global --format)."
 )
+
+
+def memory_option(default: str) -> Any:
+    """`--memory-limit` (env `CHAINSLEUTH_MEMORY_LIMIT`): the store engine's memory cap."""
+    return typer.Option(
+        default,
+        "--memory-limit",
+        envvar="CHAINSLEUTH_MEMORY_LIMIT",
+        help="Memory the store's engine may use (a DuckDB size such as 2GB); beyond it, work"
+        " spills to a temporary directory beside the store.",
+    )

@@ -11,9 +11,10 @@ import duckdb
 import typer
 
 from chainsleuth.errors import InputError
-from chainsleuth.ingest.common import IngestOptions, IngestSummary, limit_memory
-from chainsleuth.interfaces.cli.context import output, settings, store
+from chainsleuth.ingest.common import IngestOptions, IngestSummary
+from chainsleuth.interfaces.cli.context import memory_option, output, settings, store
 from chainsleuth.interfaces.output import progress
+from chainsleuth.store.db import limit_memory
 
 FROM_HELP = "Source kind and location: rpc URL | blk DIR | raw FILE | etl DIR."
 
@@ -25,12 +26,6 @@ class Network(StrEnum):
     testnet = "testnet"
     signet = "signet"
     regtest = "regtest"
-
-
-MEMORY_HELP = (
-    "Memory the store's engine may use (DuckDB size such as 2GB); beyond it, large exports"
-    " spill to a temporary directory beside the store."
-)
 
 
 def _run(ctx: typer.Context, chain: str, source: tuple[str, str], opts: IngestOptions) -> None:
@@ -113,9 +108,7 @@ def register(app: typer.Typer) -> None:
         rpc_password: str = typer.Option(None, "--rpc-password", envvar="CHAINSLEUTH_RPC_PASSWORD"),
         rpc_cookie: str = typer.Option(None, "--rpc-cookie", help="Bitcoin Core .cookie file."),
         batch: int = typer.Option(100, "--batch", help="Blocks per committed batch."),
-        memory_limit: str = typer.Option(
-            "2GB", "--memory-limit", envvar="CHAINSLEUTH_MEMORY_LIMIT", help=MEMORY_HELP
-        ),
+        memory_limit: str = memory_option("2GB"),
     ) -> None:
         """Ingest Bitcoin blocks from a node, block files, a raw block or ETL exports."""
         _run(
@@ -145,9 +138,7 @@ def register(app: typer.Typer) -> None:
         follow: bool = typer.Option(False, "--follow", help="Keep following the tip (RPC)."),
         behind: int = typer.Option(6, "--behind", help="With --follow, stay N blocks behind."),
         batch: int = typer.Option(100, "--batch", help="Blocks per committed batch."),
-        memory_limit: str = typer.Option(
-            "2GB", "--memory-limit", envvar="CHAINSLEUTH_MEMORY_LIMIT", help=MEMORY_HELP
-        ),
+        memory_limit: str = memory_option("2GB"),
     ) -> None:
         """Ingest Ethereum blocks, transactions, traces and token transfers."""
         _run(

@@ -22,7 +22,7 @@ from chainsleuth.analytics.clustering.heuristics import HEURISTICS, families, in
 from chainsleuth.analytics.clustering.window import Window
 
 I64 = npt.NDArray[np.int64]
-CHUNK_TXS = 2_000_000
+CHUNK_TXS = 1_000_000
 """Transactions the array heuristics read at once (about 1 GB of arrays)."""
 
 

@@ -49,9 +49,10 @@ def prepare(store: Path) -> dict[str, float]:
     per store (then per new block, tag import or clustering run), not part of a trace."""
     from chainsleuth.analytics.tracing import index
     from chainsleuth.analytics.tracing.endpoints import refresh_endpoints
-    from chainsleuth.store.db import connect
+    from chainsleuth.store.db import connect, limit_memory
 
     con = connect(store)
+    limit_memory(con, index.INDEX_MEMORY_LIMIT)  # as `chainsleuth trace` does by default
     w, c = time.perf_counter(), time.process_time()
     index.ensure(con, "bitcoin")
     graph = (time.perf_counter() - w, time.process_time() - c)

@@ -96,6 +96,7 @@ def test_csv_edges(db: Path) -> None:
         (["--seed", T0, "--min-amount", "lots"], "--min-amount"),
         (["--seed", T0, "--until", "yesterday"], "--until"),
         (["--seed", txid("nothing")], "no stored outputs"),
+        (["--seed", T0, "--memory-limit", "plenty"], "--memory-limit 'plenty'"),
     ],
 )
 def test_bad_input_is_one_clear_line(db: Path, args: list[str], message: str) -> None:

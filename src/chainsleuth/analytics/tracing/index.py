@@ -21,6 +21,9 @@ from chainsleuth.errors import StoreError
 from chainsleuth.store.db import transaction
 
 STEP_TXS = 500_000
+INDEX_MEMORY_LIMIT = "2GB"
+"""DuckDB's memory cap while `chainsleuth trace` may build or extend the index (its
+`--memory-limit` default): uncapped, a first build of a 10M-transaction chain held 8.9 GB."""
 
 
 def _one(

@@ -11,13 +11,21 @@ from typing import Any
 
 import typer
 
+from chainsleuth.analytics.tracing.index import INDEX_MEMORY_LIMIT
 from chainsleuth.analytics.tracing.run import trace
 from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
 from chainsleuth.errors import InputError
-from chainsleuth.interfaces.cli.context import FORMAT_OPTION, output, settings, store
+from chainsleuth.interfaces.cli.context import (
+    FORMAT_OPTION,
+    memory_option,
+    output,
+    settings,
+    store,
+)
 from chainsleuth.interfaces.output import Format, dumps, emit, progress, rows_table, stderr
 from chainsleuth.interfaces.trace_export import edge_rows, to_graphml, to_html
+from chainsleuth.store.db import limit_memory
 
 UNITS = {"btc": 10**8, "sat": 1, "eth": 10**18, "gwei": 10**9, "wei": 1}
 
@@ -97,6 +105,7 @@ def register(app: typer.Typer) -> None:
         network: str = typer.Option("mainnet", "--network", help="Bitcoin network."),
         fmt: TraceFormat = typer.Option(None, "--format", "-f", help="table|json|csv|graphml|html"),
         out: Path = typer.Option(None, "--out", help="Write to this file instead of stdout."),
+        memory_limit: str = memory_option(INDEX_MEMORY_LIMIT),
     ) -> None:
         """Trace funds under a taint model; stop at custodial services (cash-out endpoints)."""
         s = settings(ctx)
@@ -109,6 +118,7 @@ def register(app: typer.Typer) -> None:
             until=parse_until(until),
         )
         con = store(ctx)
+        limit_memory(con, memory_limit)  # bounds a first build of the tracing index
         with progress(s.quiet) as bar:
             task = bar.add_task("tracing (hops)", total=max_hops)
 

@@ -48,6 +48,9 @@ from chainsleuth.store.db import connect
 
 MAX_BODY = 8 * 1024 * 1024
 MAX_BATCH = 10_000
+AUDIT_SECONDS = 0.25
+"""How often buffered audit rows are written: small batches, each a short pause of the
+background thread (a killed process loses at most this much of its audit)."""
 ADDRESS_ROUTE = "/v1/risk/{chain}/address/{address}"
 _ADDRESS_PATH = re.compile(r"/v1/risk/([^/]+)/address/([^/]+)")
 _STATUS: list[tuple[type[ChainsleuthError], int, str]] = [
@@ -244,7 +247,7 @@ def create_app(
 
     def background() -> None:
         last_delivery, last_keys = 0.0, time.monotonic()
-        while not stop.wait(1.0):
+        while not stop.wait(AUDIT_SECONDS):
             audit.flush()
             if time.monotonic() - last_keys > REFRESH_SECONDS:
                 last_keys = time.monotonic()

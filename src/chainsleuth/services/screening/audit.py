@@ -3,7 +3,10 @@
 Rows are buffered in memory and written in batches (a request never waits on a disk
 write); `flush` runs on a timer and at shutdown. Nothing here updates or deletes rows.
 A result may come already encoded (the response body the client got), so the same JSON
-is not produced twice.
+is not produced twice. Each row is encoded as it is recorded (a few microseconds on its
+request) rather than all at flush time: encoding a second's rows in one go held the
+interpreter lock for tens of milliseconds, and the requests arriving meanwhile waited
+(the service's p99 at 2,000 requests/s).
 """
 
 from __future__ import annotations
@@ -66,9 +69,18 @@ class AuditLog:
         decision: str | None,
         policy_version: str,
     ) -> None:
-        """Queue one row; `result` is a value or its JSON already encoded. Values are
-        encoded at flush time, off the request's path."""
-        row = (key_id, time.time(), endpoint, request, score, decision, policy_version, result)
+        """Queue one row; `result` is a value or its JSON already encoded."""
+        encoded = result if isinstance(result, bytes) else encode_json(result)
+        row = (
+            key_id,
+            time.time(),
+            endpoint,
+            encode_json(request),
+            score,
+            decision,
+            policy_version,
+            encoded,
+        )
         with self._buffer_lock:
             self._rows.append(row)
 
@@ -88,13 +100,11 @@ class AuditLog:
                     (np.array(times) * 1e6).astype(np.int64), pa.timestamp("us")
                 ),  # UTC, without a zone, as the column holds it
                 "endpoint": pa.array(endpoints, pa.string()),
-                "request": pa.array([encode_json(r) for r in requests], pa.string()),
+                "request": pa.array(requests, pa.string()),
                 "score": pa.array(scores, pa.int64()),
                 "decision": pa.array(decisions, pa.string()),
                 "policy_version": pa.array(versions, pa.string()),
-                "result": pa.array(
-                    [r if isinstance(r, bytes) else encode_json(r) for r in results], pa.string()
-                ),
+                "result": pa.array(results, pa.string()),
             }
         )
         with self.lock:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import http.client
+import io
 import json
 import threading
 import time
@@ -10,8 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from chainsleuth.analytics.clustering.engine import run as cluster
+from chainsleuth.analytics.clustering.heuristics import defaults
 from chainsleuth.interfaces.api.security import ApiError, Guardian
+from chainsleuth.interfaces.cli.main import app
 from chainsleuth.services.screening.audit import export_audit
 from chainsleuth.services.screening.keys import create_key, revoke_key
 from chainsleuth.store.db import connect
@@ -240,3 +247,55 @@ def test_every_screening_is_audited(tmp_path: Path) -> None:
         ("risk.address", addr("stranger"), "low"),
     ]
     assert all(r["policy_version"] for r in rows)
+
+
+def test_audit_export_cli_filters_by_date_and_writes_csv_and_json(tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    keys = build_store(db)
+    for svc in run_service(db, keys):
+        with svc.client() as c:
+            for name in ("clean", "sanctioned"):
+                c.get(f"/v1/risk/bitcoin/address/{A[name]}", headers={"X-API-Key": keys["screen"]})
+    today = dt.datetime.now(dt.UTC).date()
+
+    def export(*args: str) -> str:
+        result = CliRunner().invoke(app, ["--db", str(db), "--quiet", "audit", "export", *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    rows = json.loads(export("--from", str(today), "--to", str(today), "--format", "json"))
+    assert [(r["request"]["address"], r["decision"]) for r in rows] == [
+        (A["clean"], "low"),
+        (A["sanctioned"], "severe"),
+    ]
+    table = list(csv.DictReader(io.StringIO(export("--format", "csv"))))
+    assert [r["decision"] for r in table] == ["low", "severe"]
+    yesterday = str(today - dt.timedelta(days=1))
+    assert json.loads(export("--to", yesterday, "--format", "json")) == []
+    bad = CliRunner().invoke(app, ["--db", str(db), "audit", "export", "--from", "last week"])
+    assert bad.exit_code != 0 and "not an ISO date" in str(bad.exception)
+
+
+def test_entity_route_needs_clustering_then_shows_the_entity_and_its_tags(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "store.duckdb"
+    keys = build_store(db)
+    headers = {"X-API-Key": keys["screen"]}
+    path = f"/v1/entities/bitcoin/{A['exchange']}"
+    for svc in run_service(db, keys):
+        with svc.client() as c:
+            before = c.get(path, headers=headers)
+    assert before.status_code == 404 and "not clustered" in before.json()["error"]["message"]
+    con = connect(db)
+    cluster(con, "bitcoin", defaults("bitcoin"))
+    con.close()
+    for svc in run_service(db, keys):
+        with svc.client() as c:
+            after = c.get(path, headers=headers)
+            unknown_chain = c.get(f"/v1/entities/dogecoin/{A['exchange']}", headers=headers)
+    body = after.json()
+    assert after.status_code == 200 and body["address"] == A["exchange"]
+    assert (body["received"], body["balance"]) == (89, 89)  # the one 89-satoshi payment
+    assert [t["label"] for t in body["tags"]] == ["Exchange K"]
+    assert unknown_chain.status_code == 400

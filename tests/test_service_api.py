@@ -299,3 +299,34 @@ def test_entity_route_needs_clustering_then_shows_the_entity_and_its_tags(
     assert (body["received"], body["balance"]) == (89, 89)  # the one 89-satoshi payment
     assert [t["label"] for t in body["tags"]] == ["Exchange K"]
     assert unknown_chain.status_code == 400
+
+
+def test_cli_keys_and_the_screen_twin_agree_with_the_api(tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    keys = build_store(db)
+
+    def cli(*args: str) -> str:
+        result = CliRunner().invoke(app, ["--db", str(db), "--quiet", *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    made = json.loads(cli("keys", "create", "--name", "desk", "--scopes", "screen", "-f", "json"))
+    assert made["key"] and made["scopes"] == ["screen"]
+    listed = json.loads(cli("--format", "json", "keys", "list"))
+    assert "desk" in [k["name"] for k in listed]
+    assert made["key"] not in json.dumps(listed)  # shown once, stored only as a salted hash
+    twin = json.loads(cli("screen", "--chain", "bitcoin", A["mule"], A["clean"], "-f", "json"))
+    for svc in run_service(db, {**keys, "desk": made["key"]}):
+        with svc.client() as c:
+            api = [
+                c.get(f"/v1/risk/bitcoin/address/{A[n]}", headers={"X-API-Key": made["key"]}).json()
+                for n in ("mule", "clean")
+            ]
+    assert twin == api and twin[0]["level"] == "severe"
+    cli("keys", "revoke", str(made["key_id"]))
+    for svc in run_service(db, keys):
+        with svc.client() as c:
+            refused = c.get(
+                f"/v1/risk/bitcoin/address/{A['clean']}", headers={"X-API-Key": made["key"]}
+            )
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_key"

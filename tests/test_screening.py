@@ -15,7 +15,7 @@ import pytest
 from chainsleuth.analytics.scoring.exposure import compute_exposures
 from chainsleuth.analytics.scoring.score import Exposure, Policy, score
 from chainsleuth.errors import InputError
-from chainsleuth.services.screening.engine import Screener
+from chainsleuth.services.screening.engine import Screener, fingerprint
 from chainsleuth.services.screening.policy import load_policy
 from chainsleuth.store.addresses import intern_addresses
 from tests.chainbuilder import addr, chain, ingest, tag
@@ -131,3 +131,32 @@ def test_stored_forms_are_taken_as_given_and_other_spellings_validated(
         screener.screen_address("bitcoin", typo)
     with pytest.raises(InputError):
         screener.screen_address("dogecoin", A["X"])
+
+
+def test_address_fingerprints_are_kept_topped_up_and_rebuilt_when_stale(
+    store: duckdb.DuckDBPyConnection,
+) -> None:
+    def kept() -> dict[int, int]:
+        return dict(
+            store.execute(
+                "SELECT address_id, print FROM address_prints WHERE chain = 'bitcoin'"
+            ).fetchall()
+        )
+
+    def expected() -> dict[int, int]:
+        rows = store.execute(
+            "SELECT address_id, address FROM addresses WHERE chain = 'bitcoin'"
+        ).fetchall()
+        return {aid: fingerprint(address) for aid, address in rows}  # Python's own MD5
+
+    Screener(store, load_policy(), background=False)
+    assert kept() == expected() and len(kept()) >= len(A)
+    newcomer = addr("newcomer")
+    intern_addresses(store, "bitcoin", f"SELECT '{newcomer}' AS address")
+    screener = Screener(store, load_policy(), background=False)  # tops the table up
+    assert kept() == expected() and screener.screen_address("bitcoin", newcomer)["known"]
+    store.execute(
+        "DELETE FROM address_prints WHERE address_id = (SELECT min(address_id) FROM addresses)"
+    )
+    Screener(store, load_policy(), background=False)  # a missing row: rebuilt whole
+    assert kept() == expected()

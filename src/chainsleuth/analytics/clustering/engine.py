@@ -29,7 +29,7 @@ EDGE_BATCH = 20_000_000
 MEMORY_LIMIT = "1GB"
 """DuckDB's memory cap for `chainsleuth cluster` by default: the heuristics' arrays and the
 union-find live outside DuckDB (about 1.7 GB at 10M transactions), so DuckDB gets less than
-ingestion does; at 10M transactions the whole job then peaks at 2.7 GB (bench/RESULTS.md)."""
+ingestion does; at 10M transactions the whole job then peaks at 2.4–3.6 GB (bench/RESULTS.md)."""
 STEPS = ("making links", "writing clusters")
 """What `run` reports through its `step` callback, in order (some may be skipped)."""
 

@@ -116,42 +116,34 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
             con.execute(
                 f"DELETE FROM {name} WHERE block_height NOT IN (SELECT height FROM stg_blocks)"
             )
-        # Split the batch's spends: of outputs staged in the same batch, and of stored ones.
+        # Every staged spend, matched (one join) to the staged output it spends, if any:
+        # `out_row` is that output's row in stg_outputs, NULL for a spend of a stored output.
         con.execute(
             """
-            CREATE OR REPLACE TEMP TABLE _batch_spends AS
-            SELECT i.tx_hash, i.block_height, i.prev_tx_hash, i.prev_n, o.address, o.value
-            FROM stg_inputs i JOIN stg_outputs o ON o.tx_hash = i.prev_tx_hash AND o.n = i.prev_n
-            """
-        )
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE _stored_spends AS
-            SELECT tx_hash, block_height, prev_tx_hash, prev_n, value FROM stg_inputs i
-            WHERE prev_tx_hash IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM stg_outputs o
-                              WHERE o.tx_hash = i.prev_tx_hash AND o.n = i.prev_n)
+            CREATE OR REPLACE TEMP TABLE _spends AS
+            SELECT i.rowid AS in_row, o.rowid AS out_row, i.tx_hash, i.block_height,
+                   i.prev_tx_hash, i.prev_n, i.value, o.address AS out_address,
+                   o.value AS out_value
+            FROM stg_inputs i
+            LEFT JOIN stg_outputs o ON o.tx_hash = i.prev_tx_hash AND o.n = i.prev_n
+            WHERE i.prev_tx_hash IS NOT NULL
             """
         )
         # Resolve inputs the source left without address/value from the outputs they spend.
         con.execute(
             """
-            UPDATE stg_inputs SET address = s.address, value = s.value
-            FROM _batch_spends s
-            WHERE stg_inputs.value IS NULL
-              AND s.tx_hash = stg_inputs.tx_hash AND s.prev_tx_hash = stg_inputs.prev_tx_hash
-              AND s.prev_n = stg_inputs.prev_n
+            UPDATE stg_inputs SET address = s.out_address, value = s.out_value
+            FROM _spends s
+            WHERE s.value IS NULL AND s.out_row IS NOT NULL AND stg_inputs.rowid = s.in_row
             """
         )
         con.execute(
             """
             UPDATE stg_inputs SET address = a.address, value = o.value
-            FROM _stored_spends s
+            FROM _spends s
             JOIN outputs o ON o.chain = $chain AND o.tx_hash = s.prev_tx_hash AND o.n = s.prev_n
             LEFT JOIN addresses a ON a.address_id = o.address_id
-            WHERE stg_inputs.value IS NULL AND s.value IS NULL
-              AND s.tx_hash = stg_inputs.tx_hash AND s.prev_tx_hash = stg_inputs.prev_tx_hash
-              AND s.prev_n = stg_inputs.prev_n
+            WHERE s.value IS NULL AND s.out_row IS NULL AND stg_inputs.rowid = s.in_row
             """,
             p,
         )
@@ -173,12 +165,12 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
                    s.tx_hash, s.block_height
             FROM stg_outputs o
             LEFT JOIN _batch_addresses a ON a.address = o.address
-            LEFT JOIN _batch_spends s ON s.prev_tx_hash = o.tx_hash AND s.prev_n = o.n
+            LEFT JOIN _spends s ON s.out_row = o.rowid
             """,
             p,
         ).fetchall()[0][0]
         staged = con.execute("SELECT count(*) FROM stg_outputs").fetchall()[0][0]
-        _refuse_double_spends(con, "_batch_spends" if inserted != staged else "_stored_spends")
+        _refuse_double_spends(con, in_batch=inserted != staged)
         con.execute(
             """
             INSERT INTO inputs
@@ -217,23 +209,28 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
         con.execute(
             """
             UPDATE outputs SET spent_by = s.tx_hash, spent_height = s.block_height
-            FROM _stored_spends s
-            WHERE outputs.chain = $chain
+            FROM _spends s
+            WHERE s.out_row IS NULL AND outputs.chain = $chain
               AND outputs.tx_hash = s.prev_tx_hash AND outputs.n = s.prev_n
             """,
             p,
         )
         result = close_batch(con, chain, source, added, "stg_blocks", "stg_txs")
-        for name in ("_batch_spends", "_stored_spends", "_batch_addresses"):
+        for name in ("_spends", "_batch_addresses"):
             con.execute(f"DROP TABLE {name}")
     return result
 
 
-def _refuse_double_spends(con: duckdb.DuckDBPyConnection, spends: str) -> None:
-    """Raise InputError if the staged inputs in `spends` spend one output twice."""
+def _refuse_double_spends(con: duckdb.DuckDBPyConnection, in_batch: bool) -> None:
+    """Raise InputError if two staged inputs spend one output.
+
+    `in_batch`: look among spends of outputs staged in the batch (the caller saw an output
+    joined to two spends), else among spends of stored outputs.
+    """
     twice = con.execute(
-        f"SELECT prev_tx_hash, prev_n, min(block_height) FROM {spends}"
-        " GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
+        "SELECT prev_tx_hash, prev_n, min(block_height) FROM _spends"
+        f" WHERE out_row IS {'NOT ' if in_batch else ''}NULL"
+        " GROUP BY prev_tx_hash, prev_n HAVING count(*) > 1 LIMIT 1"
     ).fetchall()
     if twice:
         h, n, height = twice[0]

@@ -335,6 +335,19 @@ def test_cli_reports_a_bad_export_in_one_line(tmp_path: Path) -> None:
     assert "blocks.json line 1: required field 'timestamp'" in result.stderr
 
 
+def test_follow_is_refused_for_an_export(simulated: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from chainsleuth.interfaces.cli.main import app
+
+    db = tmp_path / "s.duckdb"
+    args = ["--db", str(db), "ingest", "bitcoin", "--from", "etl", str(simulated), "--follow"]
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, InputError)
+    assert "--follow needs --from rpc" in str(result.exception)
+    assert not db.exists()
+
+
 def test_missing_directory_and_files(tmp_path: Path, con: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(InputError, match="not a directory"):
         ingest_etl(con, str(tmp_path / "nope"), IngestOptions())

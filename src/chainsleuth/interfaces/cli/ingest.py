@@ -30,6 +30,8 @@ class Network(StrEnum):
 
 def _run(ctx: typer.Context, chain: str, source: tuple[str, str], opts: IngestOptions) -> None:
     kind, location = source
+    if opts.follow and kind != "rpc":
+        raise InputError(f"--follow needs --from rpc: a {kind} source has no tip to follow")
     s = settings(ctx)
     con = store(ctx)
     limit_memory(con, opts.memory_limit)

@@ -139,3 +139,31 @@ def test_output_spent_twice_is_refused(con: duckdb.DuckDBPyConnection, in_batch:
     with pytest.raises(InputError, match="output t1:0 is spent twice"):
         apply_staged(con, "bitcoin", "test")
     assert snapshot(con) == before
+
+
+def test_output_spent_again_by_a_later_batch_is_refused(con: duckdb.DuckDBPyConnection) -> None:
+    ingest(con, CHAIN)
+    before = snapshot(con)
+    again = block(3, "h2", [{"id": "t3", "ins": [("t1", 0)], "outs": [("E", 29)]}])
+    stage_arrow(con, again)
+    with pytest.raises(InputError, match=r"output t1:0 is spent twice \(block 2 and block 3\)"):
+        apply_staged(con, "bitcoin", "test")
+    assert snapshot(con) == before
+
+
+@pytest.mark.parametrize("order", [(2, 1, 0), (1, 0, 2), (0, 2, 1)])
+def test_earlier_blocks_stored_later_link_their_stored_spenders(
+    con: duckdb.DuckDBPyConnection, tmp_path: Any, order: tuple[int, ...]
+) -> None:
+    """A range ingested after a later one: stored inputs get the address and value of the
+    outputs they spend, the outputs their spender, the spending transactions their fee."""
+    ingest(con, [CHAIN[h] for h in order])
+    from chainsleuth.store.db import migrate
+
+    fresh = duckdb.connect(str(tmp_path / "fresh.duckdb"))
+    migrate(fresh)
+    ingest(fresh, CHAIN)
+    got, want = snapshot(con), snapshot(fresh)
+    for table in ("blocks", "txs", "outputs", "inputs"):
+        assert got[table] == want[table], table
+    assert utxo_tx_view(con, "bitcoin", "t1")["fee"] == 1

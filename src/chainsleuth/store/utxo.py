@@ -106,7 +106,7 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
     """Insert the staged blocks into the store in one transaction (see module docstring)."""
     p = {"chain": chain}
     with transaction(con):
-        # Idempotence: drop staged blocks already stored at the same height and hash.
+        # Idempotence: drop staged blocks at heights already stored.
         con.execute(
             "DELETE FROM stg_blocks WHERE height IN"
             " (SELECT height FROM blocks WHERE chain = $chain)",
@@ -206,19 +206,94 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
             """,
             p,
         )
+        # Spends of stored outputs: matched once, refused if already spent, marked by row id.
         con.execute(
             """
-            UPDATE outputs SET spent_by = s.tx_hash, spent_height = s.block_height
-            FROM _spends s
-            WHERE s.out_row IS NULL AND outputs.chain = $chain
-              AND outputs.tx_hash = s.prev_tx_hash AND outputs.n = s.prev_n
+            CREATE OR REPLACE TEMP TABLE _stored_hits AS
+            SELECT o.rowid AS row, o.spent_by, o.spent_height, s.tx_hash, s.block_height,
+                   s.prev_tx_hash, s.prev_n
+            FROM outputs o JOIN _spends s ON o.tx_hash = s.prev_tx_hash AND o.n = s.prev_n
+            WHERE s.out_row IS NULL AND o.chain = $chain
             """,
             p,
         )
+        _mark_spent(con, "_stored_hits")
+        if con.execute(
+            "SELECT count(*) FROM blocks WHERE chain = $chain"
+            " AND height > (SELECT min(height) FROM stg_blocks)"
+            " AND height NOT IN (SELECT height FROM stg_blocks)",
+            p,
+        ).fetchall()[0][0]:
+            _link_stored_spenders(con, chain)
         result = close_batch(con, chain, source, added, "stg_blocks", "stg_txs")
-        for name in ("_spends", "_batch_addresses"):
+        for name in ("_spends", "_batch_addresses", "_stored_hits"):
             con.execute(f"DROP TABLE {name}")
     return result
+
+
+def _mark_spent(con: duckdb.DuckDBPyConnection, hits: str) -> None:
+    """Set `spent_by`/`spent_height` of the stored outputs in `hits` (row, spent_by,
+    spent_height, tx_hash, block_height, prev_tx_hash, prev_n: an output's row and current
+    spender, and its new spender), refusing an output that another transaction spends."""
+    twice = con.execute(
+        f"SELECT prev_tx_hash, prev_n, spent_height, block_height FROM {hits}"
+        " WHERE spent_by IS NOT NULL LIMIT 1"
+    ).fetchall()
+    if twice:
+        h, n, first, second = twice[0]
+        raise InputError(
+            f"output {h}:{n} is spent twice (block {min(first, second)} and block"
+            f" {max(first, second)})"
+        )
+    con.execute(
+        "UPDATE outputs SET spent_by = h.tx_hash, spent_height = h.block_height"
+        f" FROM {hits} h WHERE outputs.rowid = h.row"
+    )
+
+
+def _link_stored_spenders(con: duckdb.DuckDBPyConnection, chain: str) -> None:
+    """The batch lies below stored blocks (an earlier range ingested later, a filled gap):
+    stored inputs spending its outputs get their address and value, those outputs their
+    spender, and the spending transactions their input value and fee."""
+    p = {"chain": chain}
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _later_hits AS
+        SELECT o.rowid AS row, o.spent_by, o.spent_height, i.tx_hash, i.block_height,
+               i.prev_tx_hash, i.prev_n, i.n, o.address_id, o.value
+        FROM inputs i
+        JOIN outputs o ON o.tx_hash = i.prev_tx_hash AND o.n = i.prev_n
+        WHERE i.chain = $chain AND o.chain = $chain
+          AND o.block_height IN (SELECT height FROM stg_blocks)
+          AND i.block_height NOT IN (SELECT height FROM stg_blocks)
+        """,
+        p,
+    )
+    _mark_spent(con, "_later_hits")
+    con.execute(
+        """
+        UPDATE inputs SET address_id = h.address_id, value = h.value FROM _later_hits h
+        WHERE inputs.chain = $chain AND inputs.value IS NULL
+          AND inputs.block_height = h.block_height AND inputs.tx_hash = h.tx_hash
+          AND inputs.n = h.n
+        """,
+        p,
+    )
+    con.execute(
+        """
+        UPDATE txs SET input_value = v.v_in, fee = v.v_in - txs.output_value
+        FROM (SELECT block_height, tx_hash,
+                     CASE WHEN bool_and(value IS NOT NULL) THEN sum(value) END AS v_in
+              FROM inputs
+              WHERE chain = $chain AND prev_tx_hash IS NOT NULL
+                AND (block_height, tx_hash) IN (SELECT block_height, tx_hash FROM _later_hits)
+              GROUP BY ALL) v
+        WHERE txs.chain = $chain AND NOT txs.is_coinbase
+          AND txs.block_height = v.block_height AND txs.tx_hash = v.tx_hash
+        """,
+        p,
+    )
+    con.execute("DROP TABLE _later_hits")
 
 
 def _refuse_double_spends(con: duckdb.DuckDBPyConnection, in_batch: bool) -> None:

@@ -1,6 +1,6 @@
 """Benchmark: ingest simulated bitcoin-etl JSON into the DuckDB store.
 
-    python -m bench.ingest_etl [--txs 1000000] [--repeats 3] [--dir DIR] [--batch N]
+    python -m bench.ingest_etl [--txs 1000000] [--repeats 3] [--dir DIR] [--batch N] [--profile]
 
 Goals (issue 2): at least 100,000 tx/s, peak memory under 2 GB, and at most 2x the time
 DuckDB alone takes to read the same files (the practical floor: `read_json` of both files
@@ -8,6 +8,9 @@ with every nested input and output parsed, `SELECT count(*), sum(...)`). Both ar
 in the same run, alternating, each repeat in a fresh child process (its own peak RSS) and,
 for ingestion, a fresh store file. Reports medians, the ratio, and where ingestion spends
 its time (reading + flattening in `chains.bitcoin.etl.load` versus the store writer).
+
+`--profile` adds one ingestion timed per SQL statement (wall and process CPU, DuckDB's
+threads included), summed by stage and by statement over the batches, closing included.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -24,6 +28,18 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+# Stage of a statement, by the first pattern its SQL matches (else "other").
+STAGES = (
+    ("read", re.compile(r"read_json")),
+    ("check", re.compile(r"bool_or|count\(DISTINCT|ANTI JOIN|GROUP BY ALL HAVING|time IS NULL")),
+    ("flatten", re.compile(r"TEMP TABLE etl_")),
+    ("staging", re.compile(r"TEMP TABLE stg_|DELETE FROM stg_")),
+    ("addresses", re.compile(r"_batch_addresses AS|_new_addresses|INTO addresses")),
+    ("inserts", re.compile(r"INSERT (OR REPLACE )?INTO (blocks|txs|outputs|inputs|ingest_state)")),
+    ("spends", re.compile(r"_spends|_stored_hits|_later_hits|UPDATE")),
+    ("commit+close", re.compile(r"^(COMMIT|CLOSE)")),
+)
 
 FLOOR_SQL = """
 SELECT (SELECT count(*) FROM read_json('{d}/blocks.json')) AS blocks, count(*) AS txs,
@@ -56,8 +72,9 @@ def run_floor(directory: Path) -> dict[str, Any]:
     }
 
 
-def run_ingest(directory: Path, batch: int) -> dict[str, Any]:
-    """chainsleuth ingests the files into a fresh store."""
+def run_ingest(directory: Path, batch: int, profile: bool = False) -> dict[str, Any]:
+    """chainsleuth ingests the files into a fresh store (timing each statement if `profile`)."""
+    from bench.ingest_eth_etl import StatementTimer
     from chainsleuth.chains.bitcoin import etl
     from chainsleuth.ingest.bitcoin_etl import ingest_etl
     from chainsleuth.ingest.common import IngestOptions
@@ -77,13 +94,16 @@ def run_ingest(directory: Path, batch: int) -> dict[str, Any]:
     con = connect(store)
     opts = IngestOptions(batch_blocks=batch)
     limit_memory(con, opts.memory_limit)
-    began, cpu = time.perf_counter(), time.process_time()
-    summary = ingest_etl(con, str(directory), opts)
-    con.close()
-    wall, cpu = time.perf_counter() - began, time.process_time() - cpu
+    timer = StatementTimer(con) if profile else None
+    began, cpu_began = time.perf_counter(), time.process_time()
+    summary = ingest_etl(timer or con, str(directory), opts)  # type: ignore[arg-type]
+    closing, cpu_closing = time.perf_counter(), time.process_time()
+    con.close()  # checkpoints the store
+    ended, cpu_ended = time.perf_counter(), time.process_time()
+    wall, cpu = ended - began, cpu_ended - cpu_began
     size = store.stat().st_size
     shutil.rmtree(store.parent)
-    return {
+    result: dict[str, Any] = {
         "wall_s": wall,
         "cpu_s": cpu,
         "load_s": load_s[0],
@@ -91,9 +111,41 @@ def run_ingest(directory: Path, batch: int) -> dict[str, Any]:
         "peak_mb": _peak_mb(),
         "store_mb": round(size / 2**20),
     }
+    if timer is not None:
+        timer.log.append((ended - closing, cpu_ended - cpu_closing, "CLOSE (checkpoint)"))
+        result["statements"] = _by_statement(timer.log)
+    return result
+
+
+def _by_statement(log: list[tuple[float, float, str]]) -> list[tuple[str, str, int, float, float]]:
+    """(stage, statement, runs, wall s, CPU s) summed over the batches, costliest CPU first."""
+    sums: dict[str, list[Any]] = {}
+    for wall, cpu, query in log:
+        stage = next((name for name, rx in STAGES if rx.search(query)), "other")
+        entry = sums.setdefault(query[:100], [stage, 0, 0.0, 0.0])
+        entry[1] += 1
+        entry[2] += wall
+        entry[3] += cpu
+    rows = [(v[0], k, v[1], v[2], v[3]) for k, v in sums.items()]
+    return sorted(rows, key=lambda r: -r[4])
+
+
+def _report_profile(run: dict[str, Any]) -> None:
+    print(f"profile (one run): wall {run['wall_s']:.2f} s, CPU {run['cpu_s']:.2f} s")
+    stages: dict[str, list[float]] = {}
+    for stage, _, _, wall, cpu in run["statements"]:
+        total = stages.setdefault(stage, [0.0, 0.0])
+        total[0] += wall
+        total[1] += cpu
+    for stage, (wall, cpu) in sorted(stages.items(), key=lambda kv: -kv[1][1]):
+        print(f"  {stage:13} wall {wall:6.2f} s  CPU {cpu:6.2f} s ({cpu / run['cpu_s']:4.0%})")
+    print("  costliest statements (runs, wall s, CPU s):")
+    for _, query, runs, wall, cpu in run["statements"][:16]:
+        print(f"    {runs:3d} {wall:6.2f} {cpu:6.2f}  {query}")
 
 
 def _child(phase: str, directory: Path, batch: int) -> dict[str, Any]:
+    """Run `phase` (floor, ingest or profile) in a fresh process; its JSON result."""
     result = subprocess.run(
         [
             sys.executable,
@@ -121,10 +173,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=None, help="Reuse a simulated chain.")
     parser.add_argument("--batch", type=int, default=100, help="Blocks per committed batch.")
-    parser.add_argument("--child", choices=["floor", "ingest"], help=argparse.SUPPRESS)
+    parser.add_argument("--profile", action="store_true", help="Also time each statement.")
+    parser.add_argument("--child", choices=["floor", "ingest", "profile"], help=argparse.SUPPRESS)
     args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
     if args.child:
-        phase = run_floor(args.dir) if args.child == "floor" else run_ingest(args.dir, args.batch)
+        phase = (
+            run_floor(args.dir)
+            if args.child == "floor"
+            else run_ingest(args.dir, args.batch, profile=args.child == "profile")
+        )
         print(json.dumps(phase))
         return
     directory = args.dir
@@ -133,6 +190,8 @@ def main() -> None:
 
         directory = Path(tempfile.mkdtemp(prefix="chainsleuth-etl-"))
         simulate_bitcoin(directory, SimConfig(txs=args.txs, seed=args.seed))
+    if args.profile:
+        _report_profile(_child("profile", directory, args.batch))
     load = [os.getloadavg()[0]]
     floors, ingests = [], []
     for _ in range(args.repeats):

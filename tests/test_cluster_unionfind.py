@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chainsleuth.analytics.clustering.dense import DenseIndex
-from chainsleuth.analytics.clustering.unionfind import DisjointSets, first_index_per_label
+from chainsleuth.analytics.clustering.unionfind import DisjointSets
 
 edges_strategy = st.integers(min_value=1, max_value=40).flatmap(
     lambda n: st.tuples(
@@ -55,9 +55,34 @@ def test_union_reports_vanished_roots() -> None:
     assert sets.labels.tolist() == [0, 0, 2, 0, 0, 0]
 
 
-def test_first_index_fallback_when_labels_are_not_in_first_seen_order() -> None:
-    comp = np.array([1, 0, 1, 0, 2], dtype=np.int32)
-    assert first_index_per_label(comp, 3).tolist() == [1, 0, 4]
+def test_union_of_int32_labels_with_int32_links_and_a_long_chain() -> None:
+    n = 100_000
+    sets = DisjointSets.singletons(n)
+    assert sets.labels.dtype == np.int32
+    nodes = np.arange(n - 1, dtype=np.int32)
+    merge = sets.union(nodes[::-1] + 1, nodes[::-1])  # a path, linked from its far end
+    assert sets.labels.tolist() == [0] * n
+    assert merge.old.tolist() == list(range(1, n))
+    assert set(merge.new.tolist()) == {0}
+
+
+def test_union_refuses_a_node_outside_the_partition_and_keeps_earlier_links() -> None:
+    sets = DisjointSets.singletons(5)
+    with pytest.raises(ValueError, match=r"link 1: node 2-5 outside 0\.\.4"):
+        sets.union(np.array([0, 2, 3]), np.array([1, 5, 4]))
+    assert sets.canonical()
+    assert sets.labels.tolist() == [0, 0, 2, 3, 4]
+    with pytest.raises(ValueError, match="2 link starts but 1 link ends"):
+        sets.union(np.array([0, 1]), np.array([1]))
+
+
+def test_adopted_read_only_labels_are_copied_not_written() -> None:
+    labels = np.arange(4, dtype=np.int64)
+    labels.flags.writeable = False
+    sets = DisjointSets(labels)
+    sets.union(np.array([3]), np.array([2]))
+    assert sets.labels.tolist() == [0, 1, 2, 2]
+    assert labels.tolist() == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize("ids", [[3, 4, 5, 9], [10, 1_000_000, 5_000_000_000]])

@@ -37,7 +37,7 @@ def by_sql(con: duckdb.DuckDBPyConnection, w: Window, names: list[str]) -> tuple
 def by_arrays(con: duckdb.DuckDBPyConnection, w: Window, names: list[str]) -> tuple[Rows, Rows]:
     """The same from `arrays.make` / `arrays.store`."""
     made = arrays.make(con, w, names)
-    arrays.store(made, "arr_links", "arr_cj", "arr_pm")
+    arrays.store(con, made, "arr_links", "arr_cj", "arr_pm")
     links = con.execute(
         "SELECT address_id_a, address_id_b, tx_hash, block_height, heuristic FROM arr_links"
     ).fetchall()

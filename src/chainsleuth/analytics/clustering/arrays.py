@@ -452,15 +452,18 @@ def make(
     return Found(Links.concat(parts, chosen), kinds, c)
 
 
-def store(made: Found, target: str, coinjoins: str, premixes: str) -> int:
+def store(
+    con: duckdb.DuckDBPyConnection, made: Found, target: str, coinjoins: str, premixes: str
+) -> int:
     """Insert the links into `target` and the CoinJoins/tx0s into their tables, each with its
-    evidence hash; return the number of CoinJoins."""
+    evidence hash, through `con` (the run's transaction, which may not be the connection
+    that read the chunk); return the number of CoinJoins."""
     c, links = made.chainlet, made.links
     w = c.w
     heuristic = pa.DictionaryArray.from_arrays(
         pa.array(links.heuristic, type=pa.int8()), pa.array(links.names, type=pa.string())
     )
-    c.con.register(
+    con.register(
         "_made_links",
         pa.table(
             {
@@ -476,25 +479,23 @@ def store(made: Found, target: str, coinjoins: str, premixes: str) -> int:
     kind = pa.DictionaryArray.from_arrays(
         pa.array(made.kinds[found], type=pa.int8()), pa.array(list(KINDS), type=pa.string())
     )
-    c.con.register(
-        "_made_kinds", pa.table({"k": c.keys[found], "h": c.height[found], "kind": kind})
-    )
+    con.register("_made_kinds", pa.table({"k": c.keys[found], "h": c.height[found], "kind": kind}))
     hashes = f"(SELECT hash(tx_hash, {c.salt}) AS k, tx_hash FROM txs WHERE {w.rows()}) t"
-    c.con.execute(
+    con.execute(
         f"INSERT INTO {target} (chain, address_id_a, address_id_b, heuristic, tx_hash,"
         f" block_height) SELECT '{w.chain}', l.a, l.b, l.heuristic::VARCHAR, t.tx_hash, l.h"
         f" FROM _made_links l JOIN {hashes} ON t.k = l.k"
     )
-    c.con.execute(
+    con.execute(
         f"INSERT INTO {coinjoins} (chain, block_height, tx_hash, kind)"
         f" SELECT '{w.chain}', m.h, t.tx_hash, m.kind::VARCHAR FROM _made_kinds m"
         f" JOIN {hashes} ON t.k = m.k WHERE m.kind::VARCHAR <> '{TX0}'"
     )
-    c.con.execute(
+    con.execute(
         f"INSERT INTO {premixes} (chain, block_height, tx_hash)"
         f" SELECT '{w.chain}', m.h, t.tx_hash FROM _made_kinds m"
         f" JOIN {hashes} ON t.k = m.k WHERE m.kind::VARCHAR = '{TX0}'"
     )
-    c.con.unregister("_made_links")
-    c.con.unregister("_made_kinds")
+    con.unregister("_made_links")
+    con.unregister("_made_kinds")
     return int(np.count_nonzero((made.kinds >= 0) & (made.kinds != KINDS.index(TX0))))

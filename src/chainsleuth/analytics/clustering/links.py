@@ -3,14 +3,19 @@
 Bitcoin heuristics (and CoinJoin detection) run over integer arrays (`arrays`), a chunk
 of about `CHUNK_TXS` transactions at a time (whole blocks), so their memory is bounded
 whatever the chain's length: a chunk is what an incremental run would read, and
-incremental runs equal full ones. The Ethereum ones run as their portable SQL. Either way
-the links land in `target` with their heuristic and evidence transaction, and their
-endpoints come back, chunk by chunk, for the union-find.
+incremental runs equal full ones. `WORKERS` chunks are read and computed at once, each on
+its own cursor in a thread (DuckDB's scans and NumPy's sorts release the GIL), while the
+finished ones are stored in chain order through the run's own connection. The Ethereum
+ones run as their portable SQL. Either way the links land in `target` with their heuristic
+and evidence transaction, and their endpoints come back, chunk by chunk, for the
+union-find.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import duckdb
@@ -22,8 +27,10 @@ from chainsleuth.analytics.clustering.heuristics import HEURISTICS, families, in
 from chainsleuth.analytics.clustering.window import Window
 
 I64 = npt.NDArray[np.int64]
-CHUNK_TXS = 1_000_000
-"""Transactions the array heuristics read at once (about 1 GB of arrays)."""
+CHUNK_TXS = 500_000
+"""Transactions the array heuristics read per chunk (about 0.5 GB of arrays)."""
+WORKERS = 2
+"""Chunks computed at once (with the one being stored, WORKERS + 1 chunks' arrays live)."""
 
 
 @dataclass
@@ -69,12 +76,7 @@ def make_links(
     CoinJoins into `w.coinjoins`, tx0s into `w.premixes`, unless `detect_coinjoins` is
     false, which measures what a missed CoinJoin costs); yield them chunk by chunk."""
     if uses_utxo(names):
-        for piece in chunks(con, w, names):
-            made = arrays.make(con, piece, names, detect_coinjoins=detect_coinjoins)
-            coinjoins = arrays.store(made, target, w.coinjoins, w.premixes)
-            a, b = made.links.a, made.links.b
-            del made  # the chunk's arrays go before the next chunk is read
-            yield Made(a, b, coinjoins)
+        yield from _utxo_links(con, w, names, target, detect_coinjoins)
         return
     for build, chosen in families(names):
         con.execute(
@@ -92,6 +94,34 @@ def make_links(
         found.column(1).to_numpy().astype(np.int64),
         0,
     )
+
+
+def _utxo_links(
+    con: duckdb.DuckDBPyConnection,
+    w: Window,
+    names: list[str],
+    target: str,
+    detect_coinjoins: bool,
+) -> Iterator[Made]:
+    """The array heuristics chunk by chunk, `WORKERS` chunks in flight (module docstring)."""
+
+    def compute(piece: Window, cursor: duckdb.DuckDBPyConnection) -> arrays.Found:
+        with cursor:
+            return arrays.make(cursor, piece, names, detect_coinjoins=detect_coinjoins)
+
+    pieces = deque(chunks(con, w, names))
+    with ThreadPoolExecutor(WORKERS) as pool:
+        running: deque[Future[arrays.Found]] = deque()
+        while pieces or running:
+            while pieces and len(running) < WORKERS:
+                running.append(pool.submit(compute, pieces.popleft(), con.cursor()))
+            made = running.popleft().result()
+            if pieces:  # the next chunk starts while this one is stored
+                running.append(pool.submit(compute, pieces.popleft(), con.cursor()))
+            coinjoins = arrays.store(con, made, target, w.coinjoins, w.premixes)
+            a, b = made.links.a, made.links.b
+            del made  # the chunk's arrays go before another chunk is read
+            yield Made(a, b, coinjoins)
 
 
 def uses_utxo(names: list[str]) -> bool:

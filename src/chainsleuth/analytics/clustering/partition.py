@@ -57,17 +57,23 @@ def save(
 ) -> int:
     """Write `new` over `old` (only rows that changed) and log merges; return merges logged."""
     index = old.index
-    rows = np.flatnonzero(~old.known | (new.labels != old.labels))
+    changed = new.labels != old.labels
+    rows = np.flatnonzero(~old.known | changed)
+    # Only stored rows are replaced: addresses clustered for the first time have none.
+    stale = pa.table(
+        {"address_id": pa.array(index.address_ids(np.flatnonzero(old.known & changed)))}
+    )
     delta = pa.table(
         {
             "address_id": pa.array(index.address_ids(rows)),
             "cluster_id": pa.array(index.address_ids(new.labels[rows])),
         }
     )
+    con.register("_cluster_stale", stale)
     con.register("_cluster_delta", delta)
     con.execute(
         "DELETE FROM clusters WHERE chain = ? AND address_id IN"
-        " (SELECT address_id FROM _cluster_delta)",
+        " (SELECT address_id FROM _cluster_stale)",
         [chain],
     )
     con.execute(
@@ -75,6 +81,7 @@ def save(
         " ORDER BY address_id",
         [chain],
     )
+    con.unregister("_cluster_stale")
     con.unregister("_cluster_delta")
     return _log_merges(con, chain, old, new, height)
 
@@ -82,12 +89,15 @@ def save(
 def _log_merges(
     con: duckdb.DuckDBPyConnection, chain: str, old: Stored, new: DisjointSets, height: int | None
 ) -> int:
-    """Record multi-member stored clusters whose id vanished, and re-point older aliases."""
+    """Record multi-member stored clusters whose id vanished, and re-point older aliases.
+
+    No alias is a live cluster id after a save, so only ids that became live in this run
+    (a recompute that split a cluster) can be aliases to drop."""
     nodes = np.arange(old.labels.size)
-    sizes = np.bincount(old.labels[old.known], minlength=old.labels.size)
-    vanished = np.flatnonzero(
-        old.known & (old.labels == nodes) & (sizes >= 2) & (new.labels != nodes)
-    )
+    root = old.labels == nodes
+    multi = np.zeros(old.labels.size, dtype=np.bool_)  # roots of stored clusters of 2 or more
+    multi[old.labels[old.known & ~root]] = True
+    vanished = np.flatnonzero(multi & (new.labels != nodes))
     index = old.index
     merged = pa.table(
         {
@@ -95,7 +105,7 @@ def _log_merges(
             "cluster_id": pa.array(index.address_ids(new.labels[vanished])),
         }
     )
-    live = np.flatnonzero(new.labels == nodes)
+    live = np.flatnonzero((new.labels == nodes) & ~root)
     con.register("_merged", merged)
     con.register("_live", pa.table({"cluster_id": pa.array(index.address_ids(live))}))
     con.execute(

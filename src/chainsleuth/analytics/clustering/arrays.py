@@ -486,16 +486,22 @@ def store(
         f" block_height) SELECT '{w.chain}', l.a, l.b, l.heuristic::VARCHAR, t.tx_hash, l.h"
         f" FROM _made_links l JOIN {hashes} ON t.k = l.k"
     )
-    con.execute(
-        f"INSERT INTO {coinjoins} (chain, block_height, tx_hash, kind)"
-        f" SELECT '{w.chain}', m.h, t.tx_hash, m.kind::VARCHAR FROM _made_kinds m"
-        f" JOIN {hashes} ON t.k = m.k WHERE m.kind::VARCHAR <> '{TX0}'"
-    )
-    con.execute(
-        f"INSERT INTO {premixes} (chain, block_height, tx_hash)"
-        f" SELECT '{w.chain}', m.h, t.tx_hash FROM _made_kinds m"
-        f" JOIN {hashes} ON t.k = m.k WHERE m.kind::VARCHAR = '{TX0}'"
-    )
+    if found.size:  # few: their hashes are read from their own blocks only
+        heights = ", ".join(str(h) for h in np.unique(c.height[found]).tolist())
+        few = (
+            f"(SELECT hash(tx_hash, {c.salt}) AS k, tx_hash FROM txs WHERE {w.rows()}"
+            f" AND block_height IN ({heights})) t"
+        )
+        con.execute(
+            f"INSERT INTO {coinjoins} (chain, block_height, tx_hash, kind)"
+            f" SELECT '{w.chain}', m.h, t.tx_hash, m.kind::VARCHAR FROM _made_kinds m"
+            f" JOIN {few} ON t.k = m.k WHERE m.kind::VARCHAR <> '{TX0}'"
+        )
+        con.execute(
+            f"INSERT INTO {premixes} (chain, block_height, tx_hash)"
+            f" SELECT '{w.chain}', m.h, t.tx_hash FROM _made_kinds m"
+            f" JOIN {few} ON t.k = m.k WHERE m.kind::VARCHAR = '{TX0}'"
+        )
     con.unregister("_made_links")
     con.unregister("_made_kinds")
     return int(np.count_nonzero((made.kinds >= 0) & (made.kinds != KINDS.index(TX0))))

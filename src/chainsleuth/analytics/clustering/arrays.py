@@ -14,7 +14,7 @@ Transactions are numbered in chain order and keyed by DuckDB's 64-bit
 keys, so the keys are exact row identities. Rows of
 `inputs`/`outputs` find their transaction by binary search over the sorted keys (once per
 run of equal keys, since the store keeps a transaction's rows together). Links and
-CoinJoins go back to the store with their evidence hash by a join on that key.
+CoinJoins go back to the store with their evidence hash, read once with the transactions.
 
 What is read: every input and output of the window (key, address, value), the window's
 transactions (coinbase flag, output count, height); for `change-fresh` in an incremental
@@ -98,8 +98,8 @@ class Chainlet:
         extra = ", version, locktime" if fingerprint else ""
         for salt in range(MAX_SALTS):
             txs = con.sql(
-                f"SELECT hash(tx_hash, {salt}) AS k, block_height, is_coinbase, output_count"
-                f"{extra} FROM txs WHERE {w.rows()} ORDER BY block_height, position"
+                f"SELECT hash(tx_hash, {salt}) AS k, tx_hash, block_height, is_coinbase,"
+                f" output_count{extra} FROM txs WHERE {w.rows()} ORDER BY block_height, position"
             ).to_arrow_table()
             keys = txs.column("k").to_numpy()
             by_key = np.argsort(keys)
@@ -113,6 +113,8 @@ class Chainlet:
         """Each transaction's key; transactions are numbered in chain order."""
         self.sorted_keys, self.by_key = ordered, by_key
         self.n = int(keys.size)
+        self.tx_hash = txs.column("tx_hash")
+        """Each transaction's hash: the evidence stored with its links and CoinJoin kind."""
         self.height = _col(txs, "block_height")
         self.coinbase = _flag(txs, "is_coinbase")
         self.output_count = _col(txs, "output_count", 0)
@@ -469,7 +471,7 @@ def store(
             {
                 "a": links.a,
                 "b": links.b,
-                "k": c.keys[links.tx],
+                "tx_hash": c.tx_hash.take(links.tx),
                 "h": c.height[links.tx],
                 "heuristic": heuristic,
             }
@@ -479,29 +481,24 @@ def store(
     kind = pa.DictionaryArray.from_arrays(
         pa.array(made.kinds[found], type=pa.int8()), pa.array(list(KINDS), type=pa.string())
     )
-    con.register("_made_kinds", pa.table({"k": c.keys[found], "h": c.height[found], "kind": kind}))
-    hashes = f"(SELECT hash(tx_hash, {c.salt}) AS k, tx_hash FROM txs WHERE {w.rows()}) t"
+    con.register(
+        "_made_kinds",
+        pa.table({"tx_hash": c.tx_hash.take(found), "h": c.height[found], "kind": kind}),
+    )
     con.execute(
         f"INSERT INTO {target} (chain, address_id_a, address_id_b, heuristic, tx_hash,"
-        f" block_height) SELECT '{w.chain}', l.a, l.b, l.heuristic::VARCHAR, t.tx_hash, l.h"
-        f" FROM _made_links l JOIN {hashes} ON t.k = l.k"
+        f" block_height) SELECT '{w.chain}', a, b, heuristic::VARCHAR, tx_hash, h"
+        " FROM _made_links"
     )
-    if found.size:  # few: their hashes are read from their own blocks only
-        heights = ", ".join(str(h) for h in np.unique(c.height[found]).tolist())
-        few = (
-            f"(SELECT hash(tx_hash, {c.salt}) AS k, tx_hash FROM txs WHERE {w.rows()}"
-            f" AND block_height IN ({heights})) t"
-        )
-        con.execute(
-            f"INSERT INTO {coinjoins} (chain, block_height, tx_hash, kind)"
-            f" SELECT '{w.chain}', m.h, t.tx_hash, m.kind::VARCHAR FROM _made_kinds m"
-            f" JOIN {few} ON t.k = m.k WHERE m.kind::VARCHAR <> '{TX0}'"
-        )
-        con.execute(
-            f"INSERT INTO {premixes} (chain, block_height, tx_hash)"
-            f" SELECT '{w.chain}', m.h, t.tx_hash FROM _made_kinds m"
-            f" JOIN {few} ON t.k = m.k WHERE m.kind::VARCHAR = '{TX0}'"
-        )
+    con.execute(
+        f"INSERT INTO {coinjoins} (chain, block_height, tx_hash, kind)"
+        f" SELECT '{w.chain}', h, tx_hash, kind::VARCHAR FROM _made_kinds"
+        f" WHERE kind::VARCHAR <> '{TX0}'"
+    )
+    con.execute(
+        f"INSERT INTO {premixes} (chain, block_height, tx_hash)"
+        f" SELECT '{w.chain}', h, tx_hash FROM _made_kinds WHERE kind::VARCHAR = '{TX0}'"
+    )
     con.unregister("_made_links")
     con.unregister("_made_kinds")
     return int(np.count_nonzero((made.kinds >= 0) & (made.kinds != KINDS.index(TX0))))

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 
 from chainsleuth.analytics.clustering import partition
 from chainsleuth.analytics.clustering.heuristics import incremental
@@ -24,8 +26,10 @@ from chainsleuth.errors import NotFoundError
 from chainsleuth.store.db import transaction
 
 Step = Callable[[str], None]
+Ids = npt.NDArray[np.int64]
 EDGE_BATCH = 20_000_000
-"""Links merged per union-find batch (bounds the memory that scales with links)."""
+"""Links held before a union-find batch: each batch ends with a pass over every address,
+so chunks' links are merged together, up to this many (bounds their memory)."""
 MEMORY_LIMIT = "1GB"
 """DuckDB's memory cap for `chainsleuth cluster` by default: the heuristics' arrays and the
 union-find live outside DuckDB (about 1.7 GB at 10M transactions), so DuckDB gets less than
@@ -113,18 +117,30 @@ def run(
         )
         if lo <= tip:
             say("making links")
+            pending: list[tuple[Ids, Ids]] = []
+            held = 0
             for made in make_links(con, w, names):
                 summary.links += made.links
                 summary.coinjoins += made.coinjoins
-                for start in range(0, made.a.size, EDGE_BATCH):
-                    end = start + EDGE_BATCH
-                    sets.union(
-                        stored.index.nodes(made.a[start:end]), stored.index.nodes(made.b[start:end])
-                    )
+                pending.append((made.a, made.b))
+                held += made.links
+                if held >= EDGE_BATCH:
+                    _merge(sets, stored, pending)
+                    held = 0
+            _merge(sets, stored, pending)
         say("writing clusters")
         commit(con, summary, stored, sets, tip_hash)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
+
+
+def _merge(sets: DisjointSets, stored: partition.Stored, pending: list[tuple[Ids, Ids]]) -> None:
+    """Merge the held links (address ids) into `sets` in one batch, and forget them."""
+    if pending:
+        a = np.concatenate([p[0] for p in pending])
+        b = np.concatenate([p[1] for p in pending])
+        pending.clear()
+        sets.union(stored.index.nodes(a), stored.index.nodes(b))
 
 
 def commit(

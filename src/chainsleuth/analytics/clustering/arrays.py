@@ -43,6 +43,8 @@ I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 NO_ADDRESS = -1
 MAX_SALTS = 8
+FIRST_PAID_BATCH = 1 << 22
+"""Outputs read per Arrow batch by `first_paid`."""
 SEQUENCE_FINAL = 4294967294
 """An input with a lower nSequence signals replace-by-fee (BIP 125)."""
 
@@ -91,10 +93,18 @@ class Chainlet:
     """The window's transactions, inputs and outputs as arrays keyed by dense tx index."""
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, w: Window, *, fingerprint: bool, types: bool
+        self,
+        con: duckdb.DuckDBPyConnection,
+        w: Window,
+        *,
+        fingerprint: bool,
+        types: bool,
+        paid: npt.NDArray[np.int32] | None = None,
     ) -> None:
-        """Read the window; `fingerprint` and `types` add what those change rules need."""
+        """Read the window; `fingerprint` and `types` add what those change rules need;
+        `paid` is `first_paid` of a window holding this one, if already read."""
         self.con, self.w = con, w
+        self.first_paid = paid
         extra = ", version, locktime" if fingerprint else ""
         for salt in range(MAX_SALTS):
             txs = con.sql(
@@ -306,18 +316,35 @@ def _first_paid(c: Chainlet, addresses: I64) -> tuple[I64, I64]:
     return first, n_first
 
 
+def first_paid(con: duckdb.DuckDBPyConnection, w: Window) -> npt.NDArray[np.int32]:
+    """Each address id's first height paid on the chain up to the window's end (int32 max
+    where never, or beyond the ids seen): `change-fresh` asks of every chunk whether its
+    candidates were paid before the chunk, and one read of the outputs per run answers all
+    chunks (a query per chunk would read every earlier output again)."""
+    never = np.iinfo(np.int32).max
+    first = np.full(0, never, dtype=np.int32)
+    rows = con.sql(
+        f"SELECT address_id, block_height FROM outputs WHERE {w.chain_rows()}"
+        f" AND block_height <= {int(w.hi)} AND address_id IS NOT NULL"
+    ).to_arrow_reader(FIRST_PAID_BATCH)
+    for batch in rows:
+        addr = batch.column(0).to_numpy()
+        if addr.size and int(addr.max()) >= first.size:
+            grown = np.full(int(addr.max()) + 1, never, dtype=np.int32)
+            grown[: first.size] = first
+            first = grown
+        np.minimum.at(first, addr, batch.column(1).to_numpy().astype(np.int32))
+    return first
+
+
 def _paid_before(c: Chainlet, addresses: I64) -> Bools:
     """Whether each of the sorted `addresses` was paid in a block before the window."""
-    if not addresses.size:
-        return np.zeros(0, dtype=np.bool_)
-    c.con.register("_fresh_candidates", pa.table({"address_id": addresses}))
-    seen = c.con.sql(
-        "SELECT DISTINCT o.address_id FROM outputs o JOIN _fresh_candidates f"
-        f" ON f.address_id = o.address_id WHERE {c.w.chain_rows('o')}"
-        f" AND o.block_height < {int(c.w.lo)}"
-    ).to_arrow_table()
-    c.con.unregister("_fresh_candidates")
-    return member(addresses, _col(seen, "address_id"), c.pair_base)
+    if c.first_paid is None:
+        c.first_paid = first_paid(c.con, c.w)
+    known = addresses < c.first_paid.size
+    before = np.zeros(addresses.size, dtype=np.bool_)
+    before[known] = c.first_paid[addresses[known]] < c.w.lo
+    return before
 
 
 def _input_types(c: Chainlet, out_rows: I64) -> tuple[Bools, I64, I64]:
@@ -431,11 +458,23 @@ class Found:
 
 
 def make(
-    con: duckdb.DuckDBPyConnection, w: Window, names: list[str], *, detect_coinjoins: bool = True
+    con: duckdb.DuckDBPyConnection,
+    w: Window,
+    names: list[str],
+    *,
+    detect_coinjoins: bool = True,
+    paid: npt.NDArray[np.int32] | None = None,
 ) -> Found:
     """The links of the Bitcoin heuristics `names` in window `w` (CoinJoins skipped unless
-    `detect_coinjoins` is false, which measures what a missed CoinJoin costs)."""
-    c = Chainlet(con, w, fingerprint="change-fingerprint" in names, types="change-type" in names)
+    `detect_coinjoins` is false, which measures what a missed CoinJoin costs); `paid` is
+    `first_paid` of a window holding `w`, shared by a run's chunks (read here if needed)."""
+    c = Chainlet(
+        con,
+        w,
+        fingerprint="change-fingerprint" in names,
+        types="change-type" in names,
+        paid=paid,
+    )
     kinds = detect(c) if detect_coinjoins else np.full(c.n, -1, dtype=np.int8)
     coinjoin = (kinds >= 0) & (kinds != KINDS.index(TX0))
     chosen = [n for n in ("multi-input", *(r.name for r in RULES)) if n in names]

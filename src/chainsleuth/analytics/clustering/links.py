@@ -105,11 +105,17 @@ def _utxo_links(
 ) -> Iterator[Made]:
     """The array heuristics chunk by chunk, `WORKERS` chunks in flight (module docstring)."""
 
+    pieces = deque(chunks(con, w, names))
+    paid = (
+        arrays.first_paid(con, w)
+        if "change-fresh" in names and any(p.lo > 0 for p in pieces)
+        else None
+    )
+
     def compute(piece: Window, cursor: duckdb.DuckDBPyConnection) -> arrays.Found:
         with cursor:
-            return arrays.make(cursor, piece, names, detect_coinjoins=detect_coinjoins)
+            return arrays.make(cursor, piece, names, detect_coinjoins=detect_coinjoins, paid=paid)
 
-    pieces = deque(chunks(con, w, names))
     with ThreadPoolExecutor(WORKERS) as pool:
         running: deque[Future[arrays.Found]] = deque()
         while pieces or running:

@@ -15,11 +15,13 @@ from typing import Any
 
 import duckdb
 import pytest
+from typer.testing import CliRunner
 
 from chainsleuth.chains.jsonrpc import RetryPolicy
 from chainsleuth.errors import ParseError, SourceError
 from chainsleuth.ingest.common import IngestOptions
 from chainsleuth.ingest.ethereum_rpc import ingest_eth_rpc
+from chainsleuth.interfaces.cli.main import app
 from chainsleuth.store.account_queries import eth_tx_view
 from tests import rpcserver
 from tests.rpcserver import RpcFault, RpcServer
@@ -233,3 +235,22 @@ def test_receipt_log_without_topics_is_named(
     ):
         ingest_eth_rpc(con, rpc_server.url, IngestOptions(start=1755634), policy=FAST)
     assert con.execute("SELECT count(*) FROM transfers").fetchall() == [(0,)]
+
+
+def test_cli_ingest_from_rpc_then_tx_view(
+    db_path: Path, rpc_server: RpcServer, shared_data: Path
+) -> None:
+    load_stream(rpc_server, shared_data)
+    base = ["--db", str(db_path), "--quiet", "--format", "json"]
+    r = CliRunner().invoke(
+        app, [*base, "ingest", "ethereum", "--from", "rpc", rpc_server.url, "--start", "1755634"]
+    )
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    assert (summary["blocks"], summary["txs"]) == (2, 2)
+    assert any("neither trace_block nor debug_traceBlockByNumber" in n for n in summary["notes"])
+    for tx in ndjson(shared_data / STREAM / "expected_transactions.json"):
+        r = CliRunner().invoke(app, [*base, "tx", "ethereum", tx["hash"]])
+        assert r.exit_code == 0, r.output
+        view = json.loads(r.output)
+        assert (view["value"], view["block_height"]) == (tx["value"], tx["block_number"])

@@ -117,7 +117,7 @@ COLUMNS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
         },
         {},
     ),
-    "contracts": ({"address": ADDRESS, "block_number": INT}, {}),
+    "contracts": ({"address": ADDRESS}, {"block_number": INT}),
     "tokens": ({"address": ADDRESS}, {"symbol": TEXT, "name": TEXT, "decimals": INT}),
 }
 LIST_COLUMNS = ("topics", "trace_address")
@@ -381,7 +381,7 @@ _RAW_SQL = {
     """,
     "raw_eth_contracts": f"""
         SELECT block_number::BIGINT AS block_height, address FROM etl_contracts
-        WHERE coalesce(block_number::BIGINT, 0) {_RANGE}
+        WHERE block_number IS NULL OR block_number::BIGINT {_RANGE}
     """,
 }
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import os
 from dataclasses import asdict
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import typer
 
+from chainsleuth.chains.ethereum.tokens import token_list_rows
 from chainsleuth.errors import InputError
 from chainsleuth.ingest.common import IngestOptions, IngestSummary
 from chainsleuth.interfaces.cli.context import memory_option, output, settings, store
 from chainsleuth.interfaces.output import progress
+from chainsleuth.store.account import upsert_token_rows
 from chainsleuth.store.db import limit_memory
 
 FROM_HELP = "Source kind and location: rpc URL | blk DIR | raw FILE | etl DIR."
@@ -28,8 +31,15 @@ class Network(StrEnum):
     regtest = "regtest"
 
 
-def _run(ctx: typer.Context, chain: str, source: tuple[str, str], opts: IngestOptions) -> None:
+def _run(
+    ctx: typer.Context,
+    chain: str,
+    source: tuple[str, str],
+    opts: IngestOptions,
+    token_list: Path | None = None,
+) -> None:
     kind, location = source
+    tokens = token_list_rows(token_list) if token_list is not None else None  # checked first
     if opts.follow and kind != "rpc":
         raise InputError(f"--follow needs --from rpc: a {kind} source has no tip to follow")
     s = settings(ctx)
@@ -67,6 +77,8 @@ def _run(ctx: typer.Context, chain: str, source: tuple[str, str], opts: IngestOp
             raise InputError(f"--from {kind!r} is not a {chain} source; use one of: {allowed}")
     result: dict[str, Any] = asdict(summary)
     result["alerts"] = _alerts(con, summary)
+    if tokens is not None:  # after the blocks, so the list's names win over bare events
+        result["token_list"] = upsert_token_rows(con, chain, tokens)
     output(ctx, result, title=f"ingested {chain}")
 
 
@@ -141,6 +153,11 @@ def register(app: typer.Typer) -> None:
         behind: int = typer.Option(6, "--behind", help="With --follow, stay N blocks behind."),
         batch: int = typer.Option(100, "--batch", help="Blocks per committed batch."),
         memory_limit: str = memory_option("2GB"),
+        token_list: Path = typer.Option(
+            None,
+            "--token-list",
+            help="A Uniswap token-list JSON file: symbols, names and decimals of tokens.",
+        ),
     ) -> None:
         """Ingest Ethereum blocks, transactions, traces and token transfers."""
         _run(
@@ -155,4 +172,5 @@ def register(app: typer.Typer) -> None:
                 batch_blocks=batch,
                 memory_limit=memory_limit,
             ),
+            token_list,
         )

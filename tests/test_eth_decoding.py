@@ -208,3 +208,9 @@ def test_unknown_parity_trace_type_is_named() -> None:
         parity_rows(7, bad)
     with pytest.raises(ParseError, match="block 7: debug_traceBlockByNumber gave 0 traces for 1"):
         geth_rows(7, [], [TX])
+    # A Geth frame of an unknown type, nested one level down, is named by its place.
+    frame = {"type": "CALL", "calls": [{"type": "TELEPORT"}]}
+    with pytest.raises(ParseError, match=rf"block 7 tx {TX} trace \[0\]: unknown call frame"):
+        geth_rows(7, [{"result": frame}], [TX])
+    with pytest.raises(ParseError, match=rf"block 7 tx {TX}: no callTracer result"):
+        geth_rows(7, [{"error": {"message": "execution timeout"}}], [TX])

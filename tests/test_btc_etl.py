@@ -248,6 +248,36 @@ def test_rerun_and_resume_store_nothing_twice(simulated: Path, tmp_path: Path) -
         assert stored(whole, sql) == stored(parts, sql)
 
 
+def test_a_height_range_reads_only_its_blocks(simulated: Path, tmp_path: Path) -> None:
+    """--start/--end keep only those heights from the files (the block below for its hash):
+    a bad row outside the range no longer stops the run, and the range stores as a whole
+    run would."""
+    from chainsleuth.store.db import connect
+
+    blocks = read_lines(simulated / "blocks.json")
+    txs = read_lines(simulated / "transactions.json")
+    damaged = next(t for t in txs if t["block_number"] == 20 and t["outputs"])
+    del damaged["outputs"][0]["value"]
+    broken = export_dir(tmp_path / "broken", blocks, txs)
+    whole = connect(tmp_path / "whole.duckdb")
+    with pytest.raises(InputError, match=re.escape("required field 'outputs[].value' is missing")):
+        ingest_etl(whole, str(broken), IngestOptions())
+    ingest_etl(whole, str(simulated), IngestOptions())
+    part = connect(tmp_path / "part.duckdb")
+    ingest_etl(part, str(simulated), IngestOptions(end=99))
+    summary = ingest_etl(part, str(broken), IngestOptions(start=100, end=160))
+    assert (summary.first_height, summary.last_height) == (100, 160)
+    parent = next(b["hash"] for b in blocks if b["number"] == 99)
+    assert stored(part, "SELECT parent_hash FROM blocks WHERE height = 100") == [(parent,)]
+    for sql in (
+        "SELECT * FROM blocks WHERE height <= 160 ORDER BY ALL",
+        "SELECT * EXCLUDE (chain) FROM txs WHERE block_height <= 160 ORDER BY ALL",
+        "SELECT i.* EXCLUDE (address_id), a.address FROM inputs i"
+        " LEFT JOIN addresses a USING (address_id) WHERE block_height <= 160 ORDER BY ALL",
+    ):
+        assert stored(whole, sql) == stored(part, sql)
+
+
 @pytest.mark.parametrize(
     ("target", "field", "line"),
     [

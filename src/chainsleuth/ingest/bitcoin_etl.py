@@ -46,7 +46,7 @@ def ingest_etl(con: duckdb.DuckDBPyConnection, location: str, opts: IngestOption
     """Ingest the bitcoin-etl exports under directory `location`."""
     summary = IngestSummary(chain=CHAIN, source=SOURCE)
     try:
-        n_blocks, _ = etl.load(con, Path(location), CHAIN)
+        n_blocks, _ = etl.load(con, Path(location), CHAIN, opts.start, opts.end)
         heights = pending_heights(con, opts)
         skipped = n_blocks - len(heights)
         if skipped:

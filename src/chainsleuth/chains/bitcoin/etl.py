@@ -138,14 +138,18 @@ def _sql_list(paths: list[Path]) -> str:
 
 
 def _read(
-    con: duckdb.DuckDBPyConnection, table: str, paths: list[Path], columns: dict[str, str]
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    paths: list[Path],
+    columns: dict[str, str],
+    where: str = "true",
 ) -> None:
     spec = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_json({_sql_list(paths)},"
             f" columns = {spec}, format = 'newline_delimited', filename = true,"
-            " maximum_object_size = 67108864)"
+            f" maximum_object_size = 67108864) WHERE {where}"
         )
     except duckdb.Error as exc:
         raise ParseError(
@@ -190,15 +194,31 @@ def _validate(con: duckdb.DuckDBPyConnection, table: str, checks: list[Check]) -
         raise InputError(f"{path} line {_locate(path, test)}: required field {name!r} is missing")
 
 
-def load(con: duckdb.DuckDBPyConnection, directory: Path, chain: str) -> tuple[int, int]:
+def load(
+    con: duckdb.DuckDBPyConnection,
+    directory: Path,
+    chain: str,
+    start: int | None = None,
+    end: int | None = None,
+) -> tuple[int, int]:
     """Read the exports under `directory` into the flat `etl_*` temp tables; validate them.
 
-    Returns (blocks, transactions) read.
+    With `start`/`end`, only those heights (and the block below `start`, whose hash is the
+    parent of `start`) are kept from the files: the rest is parsed but neither checked
+    nor flattened, so a range of a large export costs the read, not the whole ingest.
+    Rows without a height are kept, so the checks still name them. Returns (blocks,
+    transactions) read.
     """
     block_files, tx_files = find_exports(directory)
-    _read(con, "etl_raw_blocks", block_files, BLOCK_COLUMNS)
+
+    def heights(column: str) -> str:
+        bounds = [f"{column} >= {int(start) - 1}"] if start is not None else []
+        bounds += [f"{column} <= {int(end)}"] if end is not None else []
+        return f"({column} IS NULL OR ({' AND '.join(bounds)}))" if bounds else "true"
+
+    _read(con, "etl_raw_blocks", block_files, BLOCK_COLUMNS, heights("number"))
     _validate(con, "etl_raw_blocks", BLOCK_CHECKS)
-    _read(con, "etl_raw_txs", tx_files, TX_COLUMNS)
+    _read(con, "etl_raw_txs", tx_files, TX_COLUMNS, heights("block_number"))
     _validate(con, "etl_raw_txs", TX_CHECKS)
     _build_blocks(con, chain)
     _build_txs(con)

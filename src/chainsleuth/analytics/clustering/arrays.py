@@ -9,12 +9,8 @@ same links and CoinJoins (`tests/test_cluster_arrays.py` checks it on random cha
 `links.make_links` hands this module one chunk of whole blocks at a time (what an
 incremental run reads), so the arrays stay bounded by the chunk.
 
-Transactions are numbered in chain order and keyed by DuckDB's 64-bit
-`hash(tx_hash, salt)`; the salt is raised until the window's transactions have distinct
-keys, so the keys are exact row identities. Rows of
-`inputs`/`outputs` find their transaction by binary search over the sorted keys (once per
-run of equal keys, since the store keeps a transaction's rows together). Links and
-CoinJoins go back to the store with their evidence hash, read once with the transactions.
+The window is read by `chainlet.Chainlet`; links and CoinJoins go back to the store with
+their evidence hash, read once with the window's transactions.
 
 What is read: every input and output of the window (key, address, value), the window's
 transactions (coinbase flag, output count, height); for `change-fresh` in an incremental
@@ -26,7 +22,6 @@ chain in the window: it never runs incrementally).
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import duckdb
@@ -35,18 +30,19 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from chainsleuth.analytics.clustering.chainlet import (
+    I64,
+    NO_ADDRESS,
+    Bools,
+    Chainlet,
+    distinct,
+    first_paid,
+    member,
+    runs,
+)
 from chainsleuth.analytics.clustering.change import ROUND_SAT, RULES
 from chainsleuth.analytics.clustering.coinjoin import KINDS, TX0, WHIRLPOOL_POOLS_SAT
 from chainsleuth.analytics.clustering.window import Window
-
-I64 = npt.NDArray[np.int64]
-Bools = npt.NDArray[np.bool_]
-NO_ADDRESS = -1
-MAX_SALTS = 8
-FIRST_PAID_BATCH = 1 << 22
-"""Outputs read per Arrow batch by `first_paid`."""
-SEQUENCE_FINAL = 4294967294
-"""An input with a lower nSequence signals replace-by-fee (BIP 125)."""
 
 
 @dataclass
@@ -71,157 +67,6 @@ class Links:
         )
 
 
-def _col(table: pa.Table, name: str, null: int = NO_ADDRESS) -> I64:
-    """An integer column as int64, NULL read as `null`."""
-    column = table.column(name)
-    if column.null_count:
-        column = pc.fill_null(column, null)
-    found: I64 = column.to_numpy().astype(np.int64, copy=False)
-    return found
-
-
-def _flag(table: pa.Table, name: str) -> Bools:
-    """A boolean column, NULL read as false."""
-    column = table.column(name)
-    if column.null_count:
-        column = pc.fill_null(column, False)
-    found: Bools = column.to_numpy(zero_copy_only=False).astype(np.bool_, copy=False)
-    return found
-
-
-class Chainlet:
-    """The window's transactions, inputs and outputs as arrays keyed by dense tx index."""
-
-    def __init__(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        w: Window,
-        *,
-        fingerprint: bool,
-        types: bool,
-        paid: npt.NDArray[np.int32] | None = None,
-    ) -> None:
-        """Read the window; `fingerprint` and `types` add what those change rules need;
-        `paid` is `first_paid` of a window holding this one, if already read."""
-        self.con, self.w = con, w
-        self.first_paid = paid
-        extra = ", version, locktime" if fingerprint else ""
-        for salt in range(MAX_SALTS):
-            txs = con.sql(
-                f"SELECT hash(tx_hash, {salt}) AS k, tx_hash, block_height, is_coinbase,"
-                f" output_count{extra} FROM txs WHERE {w.rows()} ORDER BY block_height, position"
-            ).to_arrow_table()
-            keys = txs.column("k").to_numpy()
-            by_key = np.argsort(keys)
-            ordered = keys[by_key]
-            if not np.any(ordered[1:] == ordered[:-1]):
-                break
-        else:  # pragma: no cover - 2^-64 per pair, eight times over
-            raise RuntimeError("transaction hash keys collide under every salt")
-        self.salt = salt
-        self.keys = keys
-        """Each transaction's key; transactions are numbered in chain order."""
-        self.sorted_keys, self.by_key = ordered, by_key
-        self.n = int(keys.size)
-        self.tx_hash = txs.column("tx_hash")
-        """Each transaction's hash: the evidence stored with its links and CoinJoin kind."""
-        self.height = _col(txs, "block_height")
-        self.coinbase = _flag(txs, "is_coinbase")
-        self.output_count = _col(txs, "output_count", 0)
-        if fingerprint:
-            self.version = _col(txs, "version", -1)
-            self.version_known = ~np.asarray(txs.column("version").is_null())
-            self.locktime_set = _col(txs, "locktime", 0) > 0
-        seq = ", sequence" if fingerprint else ""
-        ins = con.sql(
-            f"SELECT hash(tx_hash, {salt}) AS k, address_id, value,"
-            f" prev_tx_hash IS NOT NULL AS has_prev{seq} FROM inputs WHERE {w.rows()}"
-        ).to_arrow_table()
-        self.in_tx = self.tx_of(ins.column("k").to_numpy())
-        self.in_addr = _col(ins, "address_id")
-        self.in_value_known = ~np.asarray(ins.column("value").is_null())
-        self.in_value = _col(ins, "value", 0)
-        self.in_prev = _flag(ins, "has_prev")
-        if fingerprint:
-            sequence = _col(ins, "sequence", SEQUENCE_FINAL)
-            self.in_rbf = (sequence < SEQUENCE_FINAL) & ~np.asarray(
-                ins.column("sequence").is_null()
-            )
-        spender = (
-            f", CASE WHEN spent_by IS NOT NULL THEN hash(spent_by, {salt}) END AS spender"
-            if fingerprint
-            else ""
-        )
-        script = ", script_type" if types else ""
-        outs = con.sql(
-            f"SELECT hash(tx_hash, {salt}) AS k, address_id, value,"
-            f" script_type = 'nulldata' AS nulldata{spender}{script}"
-            f" FROM outputs WHERE {w.rows()}"
-        ).to_arrow_table()
-        self.out_tx = self.tx_of(outs.column("k").to_numpy())
-        self.out_addr = _col(outs, "address_id")
-        self.out_value = _col(outs, "value", 0)
-        self.out_null = _flag(outs, "nulldata")
-        if fingerprint:
-            spent = ~np.asarray(outs.column("spender").is_null())
-            spenders = pc.fill_null(outs.column("spender"), 0).to_numpy()
-            self.out_spender = np.full(self.out_tx.size, -1, dtype=np.int64)
-            self.out_spender[spent] = self.tx_of(spenders[spent])
-        if types:
-            self.out_type = outs.column("script_type")
-        high = max(int(self.in_addr.max(initial=0)), int(self.out_addr.max(initial=0)))
-        self.pair_base = high + 1
-        """Multiplier making (tx, address) one int64 key."""
-
-    def tx_of(self, keys: npt.NDArray[np.uint64]) -> I64:
-        """The dense index of each row's transaction (-1 if not in the window)."""
-        if not keys.size:
-            return np.empty(0, dtype=np.int64)
-        heads = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-        wanted = keys[heads]
-        order = np.argsort(wanted)
-        at = np.empty(wanted.size, dtype=np.int64)
-        at[order] = np.searchsorted(
-            self.sorted_keys, wanted[order]
-        )  # sorted probes: cache friendly
-        at[at >= self.n] = 0
-        found = np.where(self.sorted_keys[at] == wanted, self.by_key[at], -1)
-        return np.repeat(found, np.diff(np.append(heads, keys.size)))
-
-    def pairs(self, tx: I64, addr: I64) -> I64:
-        """Sorted distinct (tx, address) keys."""
-        return distinct(tx * self.pair_base + addr)
-
-    @functools.cached_property
-    def input_pairs(self) -> I64:
-        """Sorted distinct (tx, address) keys of the inputs with a known address."""
-        known = self.in_addr != NO_ADDRESS
-        return self.pairs(self.in_tx[known], self.in_addr[known])
-
-
-def member(values: I64, members: I64, bound: int) -> Bools:
-    """Whether each of `values` (non-negative ids below `bound`) is one of `members`: a
-    byte per possible id, cheaper than sorting or hashing millions of values."""
-    mask = np.zeros(bound, dtype=np.bool_)
-    mask[members] = True
-    return mask[values]
-
-
-def distinct(values: I64) -> I64:
-    """Sorted distinct values (`np.unique` hashes first, several times slower here)."""
-    ordered = np.sort(values)
-    return ordered[_runs(ordered)]
-
-
-def _runs(*columns: I64) -> Bools:
-    """True where a row starts a new run of equal values of all `columns` (sorted rows)."""
-    start = np.zeros(columns[0].size, dtype=np.bool_)
-    start[:1] = True
-    for c in columns:
-        start[1:] |= c[1:] != c[:-1]
-    return start
-
-
 def detect(c: Chainlet) -> npt.NDArray[np.int8]:
     """Each transaction's CoinJoin kind (index into `coinjoin.KINDS`), -1 for none: the
     shapes of Wasabi 1/2 (Ficsór 2017, 2021), Whirlpool mix and tx0 (Samourai 2019),
@@ -242,10 +87,10 @@ def detect(c: Chainlet) -> npt.NDArray[np.int8]:
     # values, below the transaction number (a lexsort of the two is several times slower).
     by_value = np.argsort(value)
     rank = np.empty(value.size, dtype=np.int64)
-    rank[by_value] = np.cumsum(_runs(value[by_value])) - 1
+    rank[by_value] = np.cumsum(runs(value[by_value])) - 1
     base = int(rank.max(initial=0)) + 1
     grouped = np.sort(tx * base + rank)
-    heads = np.flatnonzero(_runs(grouped))
+    heads = np.flatnonzero(runs(grouped))
     k = np.diff(np.append(heads, grouped.size))
     g_tx = grouped[heads] // base
     g_value = np.empty(base, dtype=np.int64)
@@ -254,7 +99,7 @@ def detect(c: Chainlet) -> npt.NDArray[np.int8]:
     n_out = np.bincount(g_tx, weights=k, minlength=n).astype(np.int64)
     max_eq = np.zeros(n, dtype=np.int64)
     if g_tx.size:
-        starts = np.flatnonzero(_runs(g_tx))
+        starts = np.flatnonzero(runs(g_tx))
         max_eq[g_tx[starts]] = np.maximum.reduceat(k, starts)
     eq_groups = np.bincount(g_tx[k >= 2], minlength=n)
     top = np.flatnonzero(k == max_eq[g_tx])
@@ -291,12 +136,12 @@ def multi_input(c: Chainlet, coinjoin: Bools) -> tuple[I64, I64, I64]:
     tx, addr = c.input_pairs // c.pair_base, c.input_pairs % c.pair_base
     keep = ~coinjoin[tx]
     tx, addr = tx[keep], addr[keep]
-    head = _runs(tx)
+    head = runs(tx)
     root = addr[np.flatnonzero(head)][np.cumsum(head) - 1]
     return root[~head], addr[~head], tx[~head]
 
 
-def _first_paid(c: Chainlet, addresses: I64) -> tuple[I64, I64]:
+def _paid_in_window(c: Chainlet, addresses: I64) -> tuple[I64, I64]:
     """For each of the sorted distinct `addresses`: the first height it is paid in the
     window, and whether one transaction (1) or more (2) paid it there."""
     known = c.out_addr != NO_ADDRESS
@@ -304,7 +149,7 @@ def _first_paid(c: Chainlet, addresses: I64) -> tuple[I64, I64]:
     # Transactions are numbered in chain order, so (address, tx) orders by height too.
     paid = distinct(c.out_addr[rows] * c.n + c.out_tx[rows])
     addr, tx = paid // c.n, paid % c.n
-    heads = np.flatnonzero(_runs(addr))
+    heads = np.flatnonzero(runs(addr))
     following = np.minimum(heads + 1, addr.size - 1)
     alone = (following == heads) | (addr[following] != addr[heads])
     single = alone | (c.height[tx[following]] != c.height[tx[heads]])
@@ -314,27 +159,6 @@ def _first_paid(c: Chainlet, addresses: I64) -> tuple[I64, I64]:
     first[at] = c.height[tx[heads]]
     n_first[at] = np.where(single, 1, 2)
     return first, n_first
-
-
-def first_paid(con: duckdb.DuckDBPyConnection, w: Window) -> npt.NDArray[np.int32]:
-    """Each address id's first height paid on the chain up to the window's end (int32 max
-    where never, or beyond the ids seen): `change-fresh` asks of every chunk whether its
-    candidates were paid before the chunk, and one read of the outputs per run answers all
-    chunks (a query per chunk would read every earlier output again)."""
-    never = np.iinfo(np.int32).max
-    first = np.full(0, never, dtype=np.int32)
-    rows = con.sql(
-        f"SELECT address_id, block_height FROM outputs WHERE {w.chain_rows()}"
-        f" AND block_height <= {int(w.hi)} AND address_id IS NOT NULL"
-    ).to_arrow_reader(FIRST_PAID_BATCH)
-    for batch in rows:
-        addr = batch.column(0).to_numpy()
-        if addr.size and int(addr.max()) >= first.size:
-            grown = np.full(int(addr.max()) + 1, never, dtype=np.int32)
-            grown[: first.size] = first
-            first = grown
-        np.minimum.at(first, addr, batch.column(1).to_numpy().astype(np.int32))
-    return first
 
 
 def _paid_before(c: Chainlet, addresses: I64) -> Bools:
@@ -415,7 +239,7 @@ def change(c: Chainlet, names: list[str], kinds: npt.NDArray[np.int8]) -> list[t
     for rule in rules:
         if rule.name == "change-fresh":
             wanted = distinct(addr)
-            first, n_first = _first_paid(c, wanted)
+            first, n_first = _paid_in_window(c, wanted)
             if c.w.lo > 0:
                 first[_paid_before(c, wanted)] = -1
             fresh = np.zeros(c.pair_base, dtype=np.int64) - 1

@@ -22,7 +22,7 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 
-from chainsleuth.analytics.clustering import arrays
+from chainsleuth.analytics.clustering import arrays, chainlet
 from chainsleuth.analytics.clustering.heuristics import HEURISTICS, families, incremental
 from chainsleuth.analytics.clustering.window import Window
 
@@ -107,7 +107,7 @@ def _utxo_links(
 
     pieces = deque(chunks(con, w, names))
     paid = (
-        arrays.first_paid(con, w)
+        chainlet.first_paid(con, w)
         if "change-fresh" in names and any(p.lo > 0 for p in pieces)
         else None
     )

@@ -63,6 +63,15 @@ def test_cluster_entity_why_and_exports(store: Path, tmp_path: Path) -> None:
     assert set(entity["sample"]) == {"A0", "A1", "A2", "B0"}
     assert entity["balance"] == 0
     assert {h["heuristic"] for h in entity["heuristics"]} == {"multi-input", "change-round"}
+    by_id = invoke(
+        store, "-f", "json", "entity", "bitcoin", "--cluster-id", str(entity["cluster_id"])
+    )
+    assert by_id.exit_code == 0, by_id.output
+    assert json.loads(by_id.stdout) == {
+        **entity,
+        "address": "A0",  # the cluster's id is its smallest address id: A0's
+        "resolved_from": entity["cluster_id"],
+    }
 
     explained = invoke(store, "entity", "bitcoin", "A1", "--why", "A2", "--format", "json")
     assert explained.exit_code == 0, explained.output
@@ -117,6 +126,12 @@ def test_unknown_address_and_heuristic_are_one_line_errors(store: Path) -> None:
     assert invoke(store, "cluster", "--memory-limit", "1GB").exit_code == 0
     missing = invoke(store, "entity", "bitcoin", "nobody")
     assert isinstance(missing.exception, NotFoundError)
+    for args in ([], ["nobody", "--cluster-id", "1"]):
+        both = invoke(store, "entity", "bitcoin", *args)
+        assert isinstance(both.exception, InputError)
+        assert "an address or --cluster-id" in str(both.exception)
+    never = invoke(store, "entity", "bitcoin", "--cluster-id", "987654")
+    assert isinstance(never.exception, NotFoundError)
 
 
 def test_eval_clustering_scores_against_truth(store: Path, tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from chainsleuth.analytics.clustering import heuristics
 from chainsleuth.analytics.clustering.engine import run
+from chainsleuth.analytics.clustering.explain import entity_of_id
 from chainsleuth.analytics.clustering.partition import resolve_cluster_id
+from chainsleuth.errors import NotFoundError
 from chainsleuth.store.db import connect
 from chainsleuth.store.utxo import rollback
 from tests.chainbuilder import chain, ingest
@@ -180,6 +182,14 @@ def test_ids_are_stable_merges_log_aliases_and_reruns_change_nothing(con) -> Non
     aliases = con.execute("SELECT alias_id, cluster_id FROM cluster_aliases").fetchall()
     assert aliases == [(aid(con, "C"), aid(con, "A"))]
     assert resolve_cluster_id(con, "bitcoin", aid(con, "C")) == aid(con, "A")
+    cited = entity_of_id(con, "bitcoin", aid(con, "C"))  # the id a case cited before the merge
+    assert (cited["cluster_id"], cited["resolved_from"], cited["size"]) == (
+        aid(con, "A"),
+        aid(con, "C"),
+        3,
+    )
+    with pytest.raises(NotFoundError, match="cluster id 999999 was never issued"):
+        entity_of_id(con, "bitcoin", 999_999)
     again = run(con, "bitcoin", ["multi-input"])
     assert again.mode == "unchanged"
     assert clusters(con) == now

@@ -12,6 +12,7 @@ import duckdb
 
 from chainsleuth.analytics.clustering.ablation import evaluate_store, load_truth, standard_sets
 from chainsleuth.analytics.clustering.engine import run
+from chainsleuth.analytics.clustering.explain import entity_view
 from chainsleuth.analytics.clustering.heuristics import defaults
 from chainsleuth.store.db import connect
 
@@ -94,6 +95,23 @@ def test_deposit_addresses_join_the_exchange_and_their_senders_one_customer(con)
         )
         == found
     )
+
+
+def test_an_ethereum_entity_counts_only_flows_across_its_boundary(con) -> None:
+    eth_store(con)
+    run(con, "ethereum", defaults("ethereum"))
+    view = entity_view(con, "ethereum", "0xh")
+    members = {"D1", "D2", "H"}
+    assert view["size"] == len(members)
+    inflow = [(a, b) for _, a, b in TRANSFERS if b in members and a not in members]
+    outflow = [(a, b) for _, a, b in TRANSFERS if a in members and b not in members]
+    touching = [t for t in TRANSFERS if t[1] in members or t[2] in members]
+    eth = next(b for b in view["balances"] if b["asset"] == "ETH")
+    assert (eth["received"], eth["transfers_in"]) == (1000 * len(inflow), len(inflow))
+    assert (eth["sent"], eth["transfers_out"]) == (1000 * len(outflow), len(outflow))
+    assert eth["balance"] == 1000 * (len(inflow) - len(outflow))
+    assert view["tx_count"] == len(touching)
+    assert view["first_seen"] == view["last_seen"] == T0
 
 
 class World:

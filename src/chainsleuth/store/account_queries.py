@@ -46,52 +46,7 @@ def eth_address_view(
         raise NotFoundError(f"{CHAIN} address {stored} is not in the store")
     p: dict[str, Any] = {"chain": CHAIN, "aid": aid}
     pl = {**p, "limit": limit}
-    assets = rows(
-        con,
-        f"""
-        WITH t AS (SELECT * FROM transfers
-                   WHERE chain = $chain AND success AND (from_id = $aid OR to_id = $aid)),
-             io AS (
-                SELECT asset, 'in' AS dir, count(*) AS n, {EXACT_SUM} AS total
-                FROM t WHERE to_id = $aid GROUP BY asset
-                UNION ALL
-                SELECT asset, 'out', count(*), {EXACT_SUM} FROM t WHERE from_id = $aid
-                GROUP BY asset)
-        SELECT io.asset, k.symbol, k.decimals, k.standard,
-               max(io.n) FILTER (WHERE dir = 'in') AS transfers_in,
-               max(io.total) FILTER (WHERE dir = 'in') AS received,
-               max(io.n) FILTER (WHERE dir = 'out') AS transfers_out,
-               max(io.total) FILTER (WHERE dir = 'out') AS sent
-        FROM io LEFT JOIN tokens k ON k.chain = $chain AND k.contract = io.asset
-        GROUP BY io.asset, k.symbol, k.decimals, k.standard
-        ORDER BY io.asset = 'ETH' DESC, io.asset
-        """,
-        p,
-    )
-    fees = rows(
-        con,
-        "SELECT count(*) AS n, sum(fee::BIGNUM)::VARCHAR AS total FROM eth_txs"
-        " WHERE chain = $chain AND from_id = $aid",
-        p,
-    )[0]
-    balances = []
-    for a in assets:
-        received, sent = _int(a["received"]), _int(a["sent"])
-        fee = _int(fees["total"]) if a["asset"] == "ETH" else 0
-        balances.append(
-            {
-                "asset": a["asset"],
-                "symbol": "ETH" if a["asset"] == "ETH" else a["symbol"],
-                "decimals": 18 if a["asset"] == "ETH" else a["decimals"],
-                "standard": a["standard"],
-                "balance": received - sent - fee,
-                "received": received,
-                "sent": sent,
-                "fees_paid": fee,
-                "transfers_in": _int(a["transfers_in"]),
-                "transfers_out": _int(a["transfers_out"]),
-            }
-        )
+    activity = account_activity(con, "SELECT $aid AS address_id", p)
     counterparties = rows(
         con,
         f"""
@@ -121,27 +76,6 @@ def eth_address_view(
         """,
         pl,
     )
-    span = rows(
-        con,
-        """
-        WITH touched AS (
-            SELECT tx_hash, block_height, time FROM transfers
-            WHERE chain = $chain AND (from_id = $aid OR to_id = $aid)
-            UNION
-            SELECT x.tx_hash, x.block_height, t.time FROM eth_txs x
-            JOIN txs t ON t.chain = x.chain AND t.tx_hash = x.tx_hash
-            WHERE x.chain = $chain AND x.from_id = $aid
-        )
-        SELECT count(DISTINCT t.tx_hash) AS tx_count, min(t.time) AS first_seen,
-               max(t.time) AS last_seen,
-               count(DISTINCT t.block_height)
-                   FILTER (WHERE NOT coalesce(b.internal_available, false))
-                   AS blocks_without_internal
-        FROM touched t
-        LEFT JOIN eth_blocks b ON b.chain = $chain AND b.height = t.block_height
-        """,
-        p,
-    )[0]
     contract = rows(
         con,
         "SELECT count(*) AS n FROM contracts WHERE chain = $chain AND address_id = $aid",
@@ -152,6 +86,93 @@ def eth_address_view(
         "address": stored,
         "address_id": aid,
         "is_contract": bool(contract["n"]),
+        **activity,
+        "counterparties": [{**c, "amount": _int(c["amount"])} for c in counterparties],
+        "transfers": [{**r, "amount": _int(r["amount"])} for r in recent],
+    }
+
+
+def account_activity(
+    con: duckdb.DuckDBPyConnection, members: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    """Balances per asset, fees, transaction count and first/last activity of a set of
+    addresses (`members`: a query of `address_id`, with `$chain` among `params`): of one
+    address, or of an entity. Only flows crossing the set's boundary count as received or
+    sent (an entity moving coins between its own addresses neither receives nor sends)."""
+    with_members = f"""
+        WITH m AS ({members}),
+        t AS (
+            SELECT *, from_id IN (SELECT address_id FROM m) AS from_in,
+                   to_id IN (SELECT address_id FROM m) AS to_in
+            FROM transfers WHERE chain = $chain
+              AND (from_id IN (SELECT address_id FROM m) OR to_id IN (SELECT address_id FROM m))
+        )"""
+    assets = rows(
+        con,
+        f"""
+        {with_members},
+             io AS (
+                SELECT asset, 'in' AS dir, count(*) AS n, {EXACT_SUM} AS total
+                FROM t WHERE success AND to_in AND NOT from_in GROUP BY asset
+                UNION ALL
+                SELECT asset, 'out', count(*), {EXACT_SUM} FROM t
+                WHERE success AND from_in AND NOT to_in GROUP BY asset)
+        SELECT io.asset, k.symbol, k.decimals, k.standard,
+               max(io.n) FILTER (WHERE dir = 'in') AS transfers_in,
+               max(io.total) FILTER (WHERE dir = 'in') AS received,
+               max(io.n) FILTER (WHERE dir = 'out') AS transfers_out,
+               max(io.total) FILTER (WHERE dir = 'out') AS sent
+        FROM io LEFT JOIN tokens k ON k.chain = $chain AND k.contract = io.asset
+        GROUP BY io.asset, k.symbol, k.decimals, k.standard
+        ORDER BY io.asset = 'ETH' DESC, io.asset
+        """,
+        params,
+    )
+    fees = rows(
+        con,
+        f"WITH m AS ({members}) SELECT count(*) AS n, sum(fee::BIGNUM)::VARCHAR AS total"
+        " FROM eth_txs WHERE chain = $chain AND from_id IN (SELECT address_id FROM m)",
+        params,
+    )[0]
+    balances = []
+    for a in assets:
+        received, sent = _int(a["received"]), _int(a["sent"])
+        fee = _int(fees["total"]) if a["asset"] == "ETH" else 0
+        balances.append(
+            {
+                "asset": a["asset"],
+                "symbol": "ETH" if a["asset"] == "ETH" else a["symbol"],
+                "decimals": 18 if a["asset"] == "ETH" else a["decimals"],
+                "standard": a["standard"],
+                "balance": received - sent - fee,
+                "received": received,
+                "sent": sent,
+                "fees_paid": fee,
+                "transfers_in": _int(a["transfers_in"]),
+                "transfers_out": _int(a["transfers_out"]),
+            }
+        )
+    span = rows(
+        con,
+        f"""
+        {with_members}, touched AS (
+            SELECT tx_hash, block_height, time FROM t
+            UNION
+            SELECT x.tx_hash, x.block_height, s.time FROM eth_txs x
+            JOIN txs s ON s.chain = x.chain AND s.tx_hash = x.tx_hash
+            WHERE x.chain = $chain AND x.from_id IN (SELECT address_id FROM m)
+        )
+        SELECT count(DISTINCT t.tx_hash) AS tx_count, min(t.time) AS first_seen,
+               max(t.time) AS last_seen,
+               count(DISTINCT t.block_height)
+                   FILTER (WHERE NOT coalesce(b.internal_available, false))
+                   AS blocks_without_internal
+        FROM touched t
+        LEFT JOIN eth_blocks b ON b.chain = $chain AND b.height = t.block_height
+        """,
+        params,
+    )[0]
+    return {
         "tx_count": _int(span["tx_count"]),
         "first_seen": span["first_seen"],
         "last_seen": span["last_seen"],
@@ -159,8 +180,6 @@ def eth_address_view(
         "txs_sent": _int(fees["n"]),
         "internal_transfers_complete": _int(span["blocks_without_internal"]) == 0,
         "balances": balances,
-        "counterparties": [{**c, "amount": _int(c["amount"])} for c in counterparties],
-        "transfers": [{**r, "amount": _int(r["amount"])} for r in recent],
     }
 
 

@@ -14,8 +14,10 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
 from chainsleuth.analytics.attribution.propagation import entity_tags
+from chainsleuth.analytics.clustering.partition import resolve_cluster_id
 from chainsleuth.analytics.clustering.window import first_row
 from chainsleuth.errors import NotFoundError
+from chainsleuth.store.account_queries import account_activity
 from chainsleuth.store.addresses import address_id
 from chainsleuth.store.queries import rows
 
@@ -83,11 +85,31 @@ def entity_view(con: duckdb.DuckDBPyConnection, chain: str, address: str) -> dic
         p,
     )
     view: dict[str, Any] = {"chain": chain, "address": address, "cluster_id": cid, "size": size}
-    if chain != "ethereum":
+    if chain == "ethereum":
+        members = "SELECT address_id FROM clusters WHERE chain = $chain AND cluster_id = $cid"
+        view.update(account_activity(con, members, p))
+    else:
         view.update(_utxo_activity(con, chain, cid))
     view["sample"] = [r["address"] for r in sample]
     view["heuristics"] = built_by
     view["tags"] = entity_tags(con, chain, cid)
+    return view
+
+
+def entity_of_id(con: duckdb.DuckDBPyConnection, chain: str, cluster_id: int) -> dict[str, Any]:
+    """`entity_view` of the cluster an id ever issued names now: a cluster id is its
+    smallest member's address id, so a merged-away id still leads to its entity."""
+    current = resolve_cluster_id(con, chain, cluster_id)
+    if current is None:
+        raise NotFoundError(f"{chain} cluster id {cluster_id} was never issued")
+    found = first_row(
+        con.execute(
+            "SELECT address FROM addresses WHERE chain = ? AND address_id = ?", [chain, current]
+        )
+    )
+    assert found is not None  # a cluster id is a stored address's id
+    view = entity_view(con, chain, str(found[0]))
+    view["resolved_from"] = cluster_id
     return view
 
 

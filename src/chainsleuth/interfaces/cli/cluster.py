@@ -13,7 +13,7 @@ import duckdb
 import typer
 
 from chainsleuth.analytics.clustering import engine, heuristics
-from chainsleuth.analytics.clustering.explain import entity_view, why
+from chainsleuth.analytics.clustering.explain import entity_of_id, entity_view, why
 from chainsleuth.analytics.clustering.export import export_clusters, export_parquet
 from chainsleuth.errors import InputError
 from chainsleuth.interfaces.cli.context import (
@@ -98,15 +98,26 @@ def register(app: typer.Typer) -> None:
     def entity_cmd(
         ctx: typer.Context,
         chain: Chain = typer.Argument(..., help="bitcoin or ethereum"),
-        address: str = typer.Argument(..., help="Any address of the entity."),
+        address: str = typer.Argument(None, help="Any address of the entity."),
         other: str = typer.Option(
             None, "--why", help="Another address: print the links that joined the two."
+        ),
+        cluster_id: int = typer.Option(
+            None,
+            "--cluster-id",
+            help="A cluster id instead of an address (an id merged away resolves).",
         ),
         fmt: Format = FORMAT_OPTION,
     ) -> None:
         """An entity's size, members, balance, activity, heuristics and tags (or --why)."""
+        if (address is None) == (cluster_id is None):
+            raise InputError("entity: give an address or --cluster-id, not both or neither")
+        if other is not None and address is None:
+            raise InputError("--why needs an address, not --cluster-id")
         with closing(store(ctx, read_only=True)) as con:
-            if other is not None:
+            if cluster_id is not None:
+                view = entity_of_id(con, chain.value, cluster_id)
+            elif other is not None:
                 view = why(con, chain.value, address, other)
             else:
                 view = entity_view(con, chain.value, address)

@@ -292,3 +292,16 @@ def test_a_misreported_simulated_amount_differs(sim: dict[str, Any], tmp_path: P
         stolen,
         -1,
     )
+
+
+@pytest.mark.slow
+def test_trace_from_an_incident_id(sim: dict[str, Any]) -> None:
+    base = ["--db", str(sim["db"]), "-q", "-f", "json", "trace", "--max-hops", "3"]
+    result = CliRunner().invoke(app, [*base, "--seed", f"incident:{sim['id']}"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {i["kind"] for i in data["seed"]["items"]} == {"output"}
+    assert {i["tx_hash"] for i in data["seed"]["items"]} == {sim["theft"]["seed"]["txid"]}
+    assert data["seed"]["amount"] == sim["theft"]["stolen"]
+    unknown = CliRunner().invoke(app, [*base, "--seed", "incident:no-such-incident"])
+    assert isinstance(unknown.exception, NotFoundError)

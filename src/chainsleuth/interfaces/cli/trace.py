@@ -9,13 +9,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import typer
 
 from chainsleuth.analytics.tracing.index import INDEX_MEMORY_LIMIT
 from chainsleuth.analytics.tracing.run import trace
 from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
-from chainsleuth.errors import InputError
+from chainsleuth.errors import InputError, NotFoundError
 from chainsleuth.interfaces.cli.context import (
     FORMAT_OPTION,
     memory_option,
@@ -25,6 +26,8 @@ from chainsleuth.interfaces.cli.context import (
 )
 from chainsleuth.interfaces.output import Format, dumps, emit, progress, rows_table, stderr
 from chainsleuth.interfaces.trace_export import edge_rows, to_graphml, to_html
+from chainsleuth.services.incidents.repository import show_incident
+from chainsleuth.services.incidents.verify import theft_seeds
 from chainsleuth.store.db import limit_memory
 
 UNITS = {"btc": 10**8, "sat": 1, "eth": 10**18, "gwei": 10**9, "wei": 1}
@@ -89,6 +92,29 @@ def _write(text: str, out: Path | None) -> None:
         stderr.print(f"wrote {out}")
 
 
+INCIDENT_PREFIX = "incident:"
+
+
+def incident_seeds(con: duckdb.DuckDBPyConnection, chain: str, seeds: list[str]) -> list[str]:
+    """The seeds with each `incident:ID` replaced by that incident's seeds on `chain`: its
+    stored theft outputs (UTXO chains) or theft transactions (Ethereum), else its seed
+    addresses, as `report incident` traces them."""
+    found: list[str] = []
+    for seed in seeds:
+        if not seed.startswith(INCIDENT_PREFIX):
+            found.append(seed)
+            continue
+        record = show_incident(con, seed.removeprefix(INCIDENT_PREFIX))
+        these = theft_seeds(con, record, chain)["seeds"]
+        if not these:
+            raise NotFoundError(
+                f"--seed {seed}: no {chain} theft transactions or seed addresses of the"
+                " incident are stored"
+            )
+        found.extend(these)
+    return found
+
+
 def register(app: typer.Typer) -> None:
     """Add `trace`."""
 
@@ -96,7 +122,9 @@ def register(app: typer.Typer) -> None:
     def trace_cmd(
         ctx: typer.Context,
         chain: str = typer.Option("bitcoin", "--chain", help="Chain to trace on."),
-        seed: list[str] = typer.Option(..., "--seed", help="ADDR, TXID or TXID:N; repeatable."),
+        seed: list[str] = typer.Option(
+            ..., "--seed", help="ADDR, TXID, TXID:N or incident:ID; repeatable."
+        ),
         direction: Direction = typer.Option(Direction.forward, "--direction"),
         model: Model = typer.Option(Model.haircut, "--model", help="Taint model."),
         max_hops: int = typer.Option(10, "--max-hops", min=1),
@@ -127,7 +155,8 @@ def register(app: typer.Typer) -> None:
                     task, completed=hop - 1, description=f"tracing hop {hop}, {frontier} coins"
                 )
 
-            result = trace(con, chain, seed, params, network=network, on_hop=on_hop)
+            seeds = incident_seeds(con, chain, seed)
+            result = trace(con, chain, seeds, params, network=network, on_hop=on_hop)
             bar.update(task, completed=max_hops)
         data = result.to_dict()
         if chosen is TraceFormat.json:

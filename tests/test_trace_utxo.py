@@ -6,24 +6,28 @@ x0 mints 10 to X; t3 spends C (19) then X (10) to E 5 and F 23 (fee 1).
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
 import pyarrow as pa
 import pytest
 
 from chainsleuth.analytics.tracing.endpoints import CustodialStops
 from chainsleuth.analytics.tracing.result import Endpoint
+from chainsleuth.analytics.tracing.run import trace
 from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams, seed_coins, trace_utxo
 from chainsleuth.store.addresses import address_id
 from chainsleuth.store.utxo import rollback
-from tests.chainbuilder import block, chain, ingest, tag
+from tests.chainbuilder import T0, addr, block, chain, ingest, tag
 
-BLOCKS = chain(
+RAW = [
     [{"id": "t0", "ins": [], "outs": [("A", 50)]}, {"id": "x0", "ins": [], "outs": [("X", 10)]}],
     [{"id": "t1", "ins": [("t0", 0)], "outs": [("B", 30), ("C", 19)]}],
     [{"id": "t2", "ins": [("t1", 0)], "outs": [("D", 29)]}],
     [{"id": "t3", "ins": [("t1", 1), ("x0", 0)], "outs": [("E", 5), ("F", 23)]}],
-)
+]
+BLOCKS = chain(*RAW)
 
 
 @pytest.fixture
@@ -163,3 +167,33 @@ def test_index_takes_in_a_block_stored_late(con: duckdb.DuckDBPyConnection) -> N
     ingest(con, [BLOCKS[1]])  # stored below the indexed tip
     d = run(con, Model.fifo, "o.tx_hash = ? AND o.n = 0", ["t0"])
     assert held(d)["C"] == 19 and "A" not in held(d)
+
+
+def test_until_leaves_later_spends_where_they_are(store: duckdb.DuckDBPyConnection) -> None:
+    # Blocks are 10 minutes apart from T0: t2 (block 2) is before the cut, t3 (block 3) after.
+    until = T0 + dt.timedelta(minutes=25)
+    d = run(store, Model.haircut, "o.tx_hash = ? AND o.n = 0", ["t0"], until=until)
+    assert held(d) == {"D": 29}
+    rem = d["remainder"]
+    assert isinstance(rem, dict) and (rem["after_until"], rem["fees"]) == (19, 2)
+
+
+def test_an_address_seed_traces_what_it_received(con: duckdb.DuckDBPyConnection) -> None:
+    named = chain(
+        *[
+            [
+                {
+                    **tx,
+                    "outs": [(addr(name), value) for name, value in tx["outs"]],
+                }
+                for tx in txs
+            ]
+            for txs in RAW
+        ]
+    )
+    ingest(con, named)
+    result = trace(con, "bitcoin", [addr("A")], TraceParams(model=Model.fifo), use_tags=False)
+    d = result.to_dict()
+    assert d["seed"]["items"] == [{"kind": "address", "address": addr("A")}]
+    assert d["seed"]["amount"] == 50
+    assert held(d) == {addr("D"): 29, addr("E"): 5, addr("F"): 14}  # test_forward_models' FIFO

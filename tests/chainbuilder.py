@@ -17,7 +17,8 @@ def block(height: int, parent: str, txs: list[dict[str, Any]]) -> dict[str, pa.T
     """Staging tables for one block.
 
     Each tx is {"id", "ins": [(prev_txid, prev_n)], "outs": [(address, value)]}; a tx without
-    inputs is a coinbase. Inputs carry no address/value: the writer resolves them.
+    inputs is a coinbase, an output without address an OP_RETURN. Inputs carry no
+    address/value: the writer resolves them.
     """
     tables: dict[str, list[dict[str, Any]]] = {name: [] for name in STAGING_SCHEMAS}
     tables["stg_blocks"].append(
@@ -63,7 +64,7 @@ def block(height: int, parent: str, txs: list[dict[str, Any]]) -> dict[str, pa.T
                     "n": n,
                     "address": addr,
                     "value": value,
-                    "script_type": "p2wpkh",
+                    "script_type": "p2wpkh" if addr is not None else "nulldata",
                 }
             )
     return {k: pa.Table.from_pylist(v, schema=STAGING_SCHEMAS[k]) for k, v in tables.items()}

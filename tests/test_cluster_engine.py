@@ -161,6 +161,33 @@ def test_change_fingerprint_follows_the_spenders_and_always_recomputes(con) -> N
     assert con.execute(sql).fetchall() == []
 
 
+def test_wasabi2_rounds_and_whirlpool_tx0s_are_recognised(con) -> None:
+    coins = {"id": "cb2", "ins": [], "outs": [(f"V{k}", 1_000_000) for k in range(52)]}
+    # Wasabi 2.0: 50+ inputs, several groups of equal standard denominations.
+    wasabi2 = {
+        "id": "w2",
+        "ins": [("cb2", k) for k in range(50)],
+        "outs": [
+            *((f"O{g}.{j}", 100_000 * (g + 1)) for g in range(5) for j in range(2)),
+            *((f"R{k}", 3_000_000 + k) for k in range(3)),
+        ],
+    }
+    # Whirlpool tx0: one owner's premixes of the 0.001 BTC pool plus its fee, an OP_RETURN.
+    tx0 = {
+        "id": "tx0",
+        "ins": [("cb2", 50), ("cb2", 51)],
+        "outs": [(None, 0), *((f"P{k}", 100_500) for k in range(3)), ("TXCH", 1_690_000)],
+    }
+    ingest(con, chain([coins], [wasabi2, tx0]))
+    run(con, "bitcoin", ["multi-input", "change-fresh"])
+    assert con.execute("SELECT tx_hash, kind FROM coinjoin_txs").fetchall() == [("w2", "wasabi2")]
+    assert con.execute("SELECT tx_hash FROM premix_txs").fetchall() == [("tx0",)]
+    evidence = {r[0] for r in con.execute("SELECT tx_hash FROM cluster_links").fetchall()}
+    assert evidence == {"tx0"}  # the tx0's two inputs are one owner; the round is skipped
+    links = con.execute("SELECT heuristic FROM cluster_links").fetchall()
+    assert links == [("multi-input",)]  # a tx0's outputs are never read as change
+
+
 def test_ids_are_stable_merges_log_aliases_and_reruns_change_nothing(con) -> None:
     outs = [("A", 10), ("B", 10), ("C", 10), ("D", 10), ("C", 10)]
     blocks = chain(

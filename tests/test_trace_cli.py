@@ -52,6 +52,10 @@ def test_json_contract(db: Path) -> None:
     )
     assert set(data) >= {"seed", "model", "endpoints", "remainder", "edges"}
     (ep,) = data["endpoints"]
+    contract = {"entity", "label", "category", "chain", "asset", "amount", "share"}
+    assert set(ep) >= contract | {"first_seen", "addresses"}
+    assert ep["chain"] == "bitcoin" and ep["entity"]
+    assert ep["first_seen"].startswith("2024-05-31T12:20")  # block 2, T2's block time
     assert (ep["label"], ep["category"], ep["amount"], ep["asset"]) == (
         "Exchange K",
         "exchange",
@@ -112,3 +116,25 @@ def test_bad_input_is_one_clear_line(db: Path, args: list[str], message: str) ->
     )
     assert proc.returncode != 0
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_table_format_and_backward_lifo_through_the_command(db: Path) -> None:
+    table = run(db, "trace", "--seed", f"{T0}:0")  # the default format: a table
+    assert "Exchange K" in table and "59" in table
+    back = json.loads(
+        run(
+            db,
+            "-f",
+            "json",
+            "trace",
+            "--seed",
+            f"{T2}:0",
+            "--direction",
+            "backward",
+            "--model",
+            "lifo",
+        )
+    )
+    assert (back["model"], back["direction"]) == ("lifo", "backward")
+    # deposit's 59 came from mule1's coin (60), which came from the minted 100.
+    assert back["remainder"]["held"] == [{"address": "(newly minted)", "amount": 59}]

@@ -224,6 +224,23 @@ def test_ids_are_stable_merges_log_aliases_and_reruns_change_nothing(con) -> Non
     assert clusters(con) == now
 
 
+def test_a_block_stored_below_the_clustered_tip_is_clustered(con) -> None:
+    blocks = chain(
+        [{"id": "cb", "ins": [], "outs": [("A", 10), ("B", 10), ("C", 10)]}],
+        [{"id": "t1", "ins": [("cb", 2)], "outs": [("D", 9)]}],
+        [{"id": "t2", "ins": [("cb", 0), ("cb", 1)], "outs": [("E", 19)]}],  # A and B: one owner
+        [{"id": "t3", "ins": [("t1", 0)], "outs": [("F", 8)]}],
+    )
+    ingest(con, [blocks[0], blocks[1], blocks[3]])  # block 2 comes later (a gap filled)
+    run(con, "bitcoin", ["multi-input"])
+    assert clusters(con)["A"] != clusters(con)["B"]
+    ingest(con, [blocks[2]])
+    summary = run(con, "bitcoin", ["multi-input"])
+    assert (summary.mode, summary.links) == ("full", 1)
+    assert clusters(con)["A"] == clusters(con)["B"] == aid(con, "A")
+    assert run(con, "bitcoin", ["multi-input"]).mode == "unchanged"
+
+
 def test_reorg_below_clustered_tip_forces_a_full_rebuild(con) -> None:
     b0 = {"id": "cb", "ins": [], "outs": [("A", 10), ("B", 10)]}
     blocks = chain([b0], [{"id": "t1", "ins": [("cb", 0), ("cb", 1)], "outs": [("C", 15)]}])

@@ -1,8 +1,9 @@
 """The embedded clustering job: links for new blocks, union-find, stable ids, state.
 
-A run reads only the blocks after the last clustered one when the heuristics are the same
-and that block is still on the chain; otherwise (first run, other heuristics, a reorg
-below the clustered tip, or `full=True`) it rebuilds the links from genesis. Either way the
+A run reads only the blocks after the last clustered one when the heuristics are the same,
+that block is still on the chain and no block was stored below it since; otherwise (first
+run, other heuristics, a reorg below the clustered tip, a gap filled below it, or
+`full=True`) it rebuilds the links from genesis. Either way the
 partition written is the one a full recompute gives (each link depends only on its
 transaction and the chain before it), and ids follow `partition`'s rules.
 """
@@ -70,12 +71,14 @@ def chain_span(con: duckdb.DuckDBPyConnection, chain: str) -> tuple[int, int, st
 
 
 def _resume_height(con: duckdb.DuckDBPyConnection, chain: str, key: str) -> int | None:
-    """The last clustered height if an incremental run can continue from it, else None."""
+    """The last clustered height if an incremental run can continue from it, else None:
+    that block is still on the chain and no block was stored below it since."""
     row = first_row(
         con.execute(
             "SELECT s.last_height FROM cluster_state s JOIN blocks b"
             " ON b.chain = s.chain AND b.height = s.last_height AND b.hash = s.last_hash"
-            " WHERE s.chain = ? AND s.heuristics = ?",
+            " WHERE s.chain = ? AND s.heuristics = ? AND s.blocks = (SELECT count(*)"
+            " FROM blocks c WHERE c.chain = s.chain AND c.height <= s.last_height)",
             [chain, key],
         )
     )
@@ -157,13 +160,15 @@ def commit(
     summary.clusters = sets.components()
     con.execute(
         "INSERT OR REPLACE INTO cluster_state (chain, heuristics, last_height, last_hash,"
-        " addresses, clusters, updated_at) VALUES (?, ?, ?, ?, ?, ?, current_timestamp)",
-        [
-            summary.chain,
-            ",".join(summary.heuristics),
-            summary.to_height,
-            tip_hash,
-            summary.addresses,
-            summary.clusters,
-        ],
+        " addresses, clusters, blocks, updated_at) VALUES ($chain, $h, $last, $hash, $a, $c,"
+        " (SELECT count(*) FROM blocks WHERE chain = $chain AND height <= $last),"
+        " current_timestamp)",
+        {
+            "chain": summary.chain,
+            "h": ",".join(summary.heuristics),
+            "last": summary.to_height,
+            "hash": tip_hash,
+            "a": summary.addresses,
+            "c": summary.clusters,
+        },
     )

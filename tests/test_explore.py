@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 from typer.testing import CliRunner
 
+from chainsleuth.errors import InputError
 from chainsleuth.interfaces.cli.main import app
 from chainsleuth.store.db import connect
 from tests.chainbuilder import addr, chain, ingest, tag
@@ -41,3 +43,32 @@ def test_bad_address_checksum_is_one_line(db_path: Path) -> None:
     bad = A[:-1] + ("q" if A[-1] != "q" else "p")
     r = CliRunner().invoke(app, ["--db", str(db_path), "address", "bitcoin", bad])
     assert r.exit_code != 0
+
+
+def test_tx_command_json_and_a_bad_txid(db_path: Path) -> None:
+    t0, t1 = (hashlib.sha256(name.encode()).hexdigest() for name in ("t0", "t1"))
+    con = connect(db_path)
+    ingest(
+        con,
+        chain(
+            [{"id": t0, "ins": [], "outs": [(A, 70)]}],
+            [{"id": t1, "ins": [(t0, 0)], "outs": [(B, 60), (A, 9)]}],
+        ),
+    )
+    con.close()
+    base = ["--db", str(db_path), "tx", "bitcoin"]
+    r = CliRunner().invoke(app, [*base, t1.upper(), "-f", "json"])  # any case is accepted
+    assert r.exit_code == 0, r.output
+    view = json.loads(r.stdout)
+    assert (view["tx_hash"], view["block_height"], view["fee"]) == (t1, 1, 70 - 60 - 9)
+    assert [(i["prev_tx_hash"], i["prev_n"], i["address"], i["value"]) for i in view["inputs"]] == [
+        (t0, 0, A, 70)
+    ]
+    assert [(o["n"], o["address"], o["value"], o["spent_by"]) for o in view["outputs"]] == [
+        (0, B, 60, None),
+        (1, A, 9, None),
+    ]
+    spent = json.loads(CliRunner().invoke(app, [*base, t0, "-f", "json"]).stdout)
+    assert spent["outputs"][0]["spent_by"] == t1 and spent["is_coinbase"] is True
+    bad = CliRunner().invoke(app, [*base, "abc"])
+    assert isinstance(bad.exception, InputError) and "64 hex digits" in str(bad.exception)

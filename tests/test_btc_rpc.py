@@ -411,6 +411,36 @@ def test_error_object_is_a_clear_error_and_keeps_earlier_batches(
     assert con.execute("SELECT list(height) FROM blocks").fetchone() == ([50000],)
 
 
+def test_error_object_through_the_command_is_one_line(
+    tmp_path: Path,
+    rec: Recordings,
+    rpc_servers: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    core = FakeCore(rec, rec.blocks)
+    broken = rec.blocks[50001]["hash"]
+
+    def answer(method: str, params: Any) -> Any:
+        if method == "getblock" and params[0] == broken:
+            raise RpcFault(-5, "Block not found")
+        return core(method, params)
+
+    server = rpc_servers(handler=answer)
+    db = tmp_path / "cli.duckdb"
+    args = ["--db", str(db), "--quiet", "ingest", "bitcoin", "--from", "rpc", server.url]
+    monkeypatch.setattr(sys, "argv", ["chainsleuth", *args, "--start", "50000", "--batch", "1"])
+    with pytest.raises(SystemExit) as exited:
+        run()
+    assert exited.value.code not in (0, None)
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: getblock failed at {server.url}: JSON-RPC error -5: Block not found"
+    ]
+    stored = duckdb.connect(str(db))  # the command's own connection may still be open
+    assert stored.execute("SELECT list(height) FROM blocks").fetchone() == ([50000],)
+    stored.close()
+
+
 def test_wrong_network_is_refused(
     con: duckdb.DuckDBPyConnection, rec: Recordings, rpc_servers: Any
 ) -> None:

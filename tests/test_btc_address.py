@@ -228,3 +228,28 @@ def test_classify_standard_and_edge_scripts() -> None:
         "witness_unknown",
         addr.encode_segwit("bcrt", 1, b"\x4e\x73"),
     )
+
+
+def test_signet_shares_testnet_encodings_and_regtest_has_its_own() -> None:
+    from chainsleuth.chains.bitcoin.script import classify
+
+    key_hash = bytes(range(20))
+    p2pkh = b"\x76\xa9\x14" + key_hash + b"\x88\xac"
+    p2wpkh = b"\x00\x14" + key_hash
+    by_net = {
+        net: (classify(p2pkh, net)[1], classify(p2wpkh, net)[1])
+        for net in ("mainnet", "testnet", "signet", "regtest")
+    }
+    assert by_net["signet"] == by_net["testnet"]  # same version byte 0x6F and hrp "tb"
+    assert by_net["signet"][0] == addr.base58check_encode(0x6F, key_hash)
+    assert by_net["signet"][1] == addr.encode_segwit("tb", 0, key_hash)
+    assert by_net["regtest"][1] == addr.encode_segwit("bcrt", 0, key_hash)
+    assert by_net["mainnet"] == (
+        addr.base58check_encode(0x00, key_hash),
+        addr.encode_segwit("bc", 0, key_hash),
+    )
+    for net in ("signet", "regtest"):  # each address round-trips to its script
+        assert addr.to_script(by_net[net][0], net) == p2pkh
+        assert addr.to_script(by_net[net][1], net) == p2wpkh
+    with pytest.raises(AddressError, match="not regtest"):
+        addr.validate(by_net["signet"][1], "regtest")

@@ -85,3 +85,21 @@ def test_address_json_amounts_are_integer_satoshi(store: Path) -> None:
         "2024-05-31T12:00:00Z",
         "2024-05-31T12:10:00Z",
     )
+
+
+def test_progress_bars_go_to_stderr_and_quiet_silences_them(tmp_path: Path) -> None:
+    from chainsleuth.sim import SimConfig, simulate_bitcoin
+
+    export = tmp_path / "x"
+    simulate_bitcoin(export, SimConfig(txs=500, seed=1))
+    seen = {}
+    for quiet in ([], ["--quiet"]):
+        db = tmp_path / f"s{len(quiet)}.duckdb"
+        args = ["--db", str(db), *quiet, "--format", "json", "ingest", "bitcoin"]
+        r = CliRunner().invoke(app, [*args, "--from", "etl", str(export)])
+        assert r.exit_code == 0, r.output
+        seen[bool(quiet)] = (json.loads(r.stdout)["blocks"], r.stderr)  # stdout: JSON only
+    (blocks, bar), (same, silent) = seen[False], seen[True]
+    assert blocks == same > 0
+    assert "etl: ingesting" in bar and f"{blocks}/{blocks}" in bar
+    assert silent == ""

@@ -224,6 +224,8 @@ def test_trace_job_watchlists_and_metrics(service: Service) -> None:
         assert bad.status_code == 400
         assert c.delete(f"/v1/watchlists/{wid}", headers=admin).status_code == 204
         assert c.get(f"/v1/watchlists/{wid}", headers=admin).status_code == 404
+        screened = c.get(f"/v1/risk/bitcoin/address/{A['sanctioned']}", headers=admin)
+        assert screened.json()["level"] == "severe"  # counted whatever ran before this test
         text = c.get("/metrics", headers=admin).text
         assert "chainsleuth_requests_total" in text and 'level="severe"' in text
 

@@ -129,3 +129,45 @@ def test_address_seed_and_bad_seeds(store: duckdb.DuckDBPyConnection) -> None:
         trace(store, "ethereum", ["0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"], TraceParams())
     with pytest.raises(NotFoundError):
         trace(store, "ethereum", ["0x" + "9" * 40], TraceParams())
+
+
+@pytest.mark.parametrize(
+    ("model", "origins"),
+    [
+        # The mule's 50 came from the thief's b1, paid from the thief's balance of a1
+        # (victim, 100, first) and a2 (clean, 100, second).
+        (Model.haircut, {"victim": 25, "clean": 25}),
+        (Model.fifo, {"victim": 50}),
+        (Model.lifo, {"clean": 50}),
+        (Model.poison, {"victim": 100, "clean": 100}),  # every earlier inflow, whole
+    ],
+)
+def test_backward_finds_where_a_deposit_came_from(
+    store: duckdb.DuckDBPyConnection, model: Model, origins: dict[str, int]
+) -> None:
+    params = TraceParams(model=model, direction="backward")
+    d = trace(store, "ethereum", [txhash("c1")], params, use_tags=False).to_dict()
+    assert d["direction"] == "backward"
+    assert d["seed"]["amount"] == 50 * E
+    by_address = {v: k for k, v in ADDR.items()}
+    held = {by_address[h["address"]]: h["amount"] for h in d["remainder"]["held"]}
+    assert held == {k: v * E for k, v in origins.items()}
+    first = [
+        (by_address[e["from"]], by_address[e["to"]], e["amount"])
+        for e in d["edges"]
+        if e["hop"] == 1
+    ]
+    assert first == [("mule", "thief", 50 * E)]
+    second = {by_address[e["to"]]: e["amount"] for e in d["edges"] if e["hop"] == 2}
+    assert second == {k: v * E for k, v in origins.items()}
+
+
+def test_backward_from_an_address_asks_the_senders_of_all_it_received(
+    store: duckdb.DuckDBPyConnection,
+) -> None:
+    # Everything the exchange received, asked backward: the mule's 50 ETH (from the thief,
+    # from the victim and the clean source) and the thief's 1,000 TOK (from the pool's swap).
+    params = TraceParams(model=Model.fifo, direction="backward", max_hops=1)
+    d = trace(store, "ethereum", [ADDR["exchange"]], params, use_tags=False).to_dict()
+    assert d["seed"]["amount"] == 1050 * E
+    assert d["remainder"]["beyond_max_hops"] == 1050 * E

@@ -8,7 +8,12 @@ from typing import Any
 
 import duckdb
 
-from chainsleuth.analytics.tracing.account import Taint, seed_taints, trace_account
+from chainsleuth.analytics.tracing.account import (
+    Taint,
+    seed_taints,
+    trace_account,
+    trace_account_backward,
+)
 from chainsleuth.analytics.tracing.endpoints import CustodialStops, custodial_stops
 from chainsleuth.analytics.tracing.result import TraceResult
 from chainsleuth.analytics.tracing.utxo import (
@@ -91,29 +96,31 @@ def _trace_ethereum(
     params: TraceParams,
     on_hop: Callable[[int, int], None] | None,
 ) -> TraceResult:
-    """Ethereum seeds: a transaction hash (its flows) or an address (everything it received)."""
+    """Ethereum seeds: a transaction hash (its flows) or an address (everything it received);
+    backward, the senders of those flows are asked where the value came from."""
     from chainsleuth.chains.ethereum.address import normalize
     from chainsleuth.store.addresses import address_id
 
-    if params.direction != "forward":
-        raise InputError("backward tracing is available on bitcoin; on ethereum use forward")
+    backward = params.direction == "backward"
     taints: list[Taint] = []
     items: list[dict[str, Any]] = []
     for seed in seeds:
         text = seed.strip().lower()
         if _TXID.match(text.removeprefix("0x")) and len(text.removeprefix("0x")) == 64:
             tx = "0x" + text.removeprefix("0x")
-            found = seed_taints(con, "ethereum", "f.tx_hash = ?", [tx])
+            found = seed_taints(con, "ethereum", "f.tx_hash = ?", [tx], backward=backward)
             items.append({"kind": "tx", "tx_hash": tx})
         else:
             address = normalize(seed, where="--seed")
             aid = address_id(con, "ethereum", address)
             if aid is None:
                 raise NotFoundError(f"--seed {address}: address is not in the store")
-            found = seed_taints(con, "ethereum", "f.to_id = ?", [aid])
+            found = seed_taints(con, "ethereum", "f.to_id = ?", [aid], backward=backward)
             items.append({"kind": "address", "address": address})
         if not found:
             raise NotFoundError(f"--seed {seed}: no successful value flows stored")
         taints.extend(found)
+    if backward:
+        return trace_account_backward(con, "ethereum", taints, items, params, on_hop=on_hop)
     bridges = custodial_stops(con, "ethereum", ("defi_bridge",))
     return trace_account(con, "ethereum", taints, items, params, on_hop=on_hop, bridges=bridges)

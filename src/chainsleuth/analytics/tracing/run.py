@@ -8,12 +8,8 @@ from typing import Any
 
 import duckdb
 
-from chainsleuth.analytics.tracing.account import (
-    Taint,
-    seed_taints,
-    trace_account,
-    trace_account_backward,
-)
+from chainsleuth.analytics.tracing.account import Taint, seed_taints, trace_account
+from chainsleuth.analytics.tracing.account_backward import trace_account_backward
 from chainsleuth.analytics.tracing.endpoints import CustodialStops, custodial_stops
 from chainsleuth.analytics.tracing.result import TraceResult
 from chainsleuth.analytics.tracing.utxo import (

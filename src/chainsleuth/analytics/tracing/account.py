@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,6 +192,30 @@ def seed_taints(
     ]
 
 
+def hops(
+    pending: list[Taint],
+    params: TraceParams,
+    result: TraceResult,
+    on_hop: Callable[[int, int], None] | None,
+) -> Iterator[tuple[int, list[tuple[Taint, Endpoint | None]]]]:
+    """The taints of `pending` hop by hop (the caller adds each hop's successors to the same
+    list), each with the custodial stop at its address (none on the first hop); what is
+    left past `--max-hops` is counted in `result` at the end."""
+    hop = 0
+    while pending and hop < params.max_hops:
+        hop = min(p.hop for p in pending)
+        batch = [p for p in pending if p.hop == hop]
+        pending[:] = [p for p in pending if p.hop != hop]
+        if on_hop:
+            on_hop(hop, len(batch))
+        result.hops = max(result.hops, hop)
+        at = np.array([t.address for t in batch], np.int64)
+        stops = stops_at(params.stops, at) if hop > 1 else [None] * len(batch)
+        yield hop, list(zip(batch, stops, strict=True))
+    for p in pending:
+        result.beyond_max_hops += p.amount
+
+
 def trace_account(
     con: duckdb.DuckDBPyConnection,
     chain: str,
@@ -211,18 +235,9 @@ def trace_account(
     pending = [s for s in seeds if s.amount > 0]
     poisoned: set[tuple[int, str]] = set()
     deposits: list[tuple[Taint, Endpoint]] = []
-    hop = 0
-    while pending and hop < params.max_hops:
-        hop = min(p.hop for p in pending)
-        batch = [p for p in pending if p.hop == hop]
-        pending = [p for p in pending if p.hop != hop]
-        if on_hop:
-            on_hop(hop, len(batch))
-        result.hops = max(result.hops, hop)
+    for hop, batch in hops(pending, params, result, on_hop):
         live: list[Taint] = []
-        at = np.array([t.address for t in batch], np.int64)
-        stops = stops_at(params.stops, at) if hop > 1 else [None] * len(batch)
-        for t, stop in zip(batch, stops, strict=True):
+        for t, stop in batch:
             names.add(t.address)
             bridge = (bridges or {}).get(t.address)
             if bridge is not None and t.asset == "ETH" and t.time is not None:
@@ -243,8 +258,6 @@ def trace_account(
             arrivals[(t.address, t.asset)].append(t)
             poisoned.add((t.address, t.asset))
         pending.extend(_replay(events, arrivals, hop, params, result, names))
-    for p in pending:
-        result.beyond_max_hops += p.amount
     name_addresses(con, chain, result, names)
     _cross(con, chain, deposits, params, result)
     return result

@@ -15,17 +15,16 @@ from collections.abc import Callable
 from typing import Any
 
 import duckdb
-import numpy as np
 
 from chainsleuth.analytics.tracing.account import (
     RULES,
     Event,
     Key,
     Taint,
+    hops,
     load_events,
     name_addresses,
 )
-from chainsleuth.analytics.tracing.endpoints import stops_at
 from chainsleuth.analytics.tracing.result import Arrival, Edge, TraceResult
 from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
@@ -96,18 +95,9 @@ def trace_account_backward(
     )
     names: set[int] = set()
     pending = [a for a in asks if a.amount > 0]
-    hop = 0
-    while pending and hop < params.max_hops:
-        hop = min(p.hop for p in pending)
-        batch = [p for p in pending if p.hop == hop]
-        pending = [p for p in pending if p.hop != hop]
-        if on_hop:
-            on_hop(hop, len(batch))
-        result.hops = max(result.hops, hop)
+    for hop, batch in hops(pending, params, result, on_hop):
         live: list[Taint] = []
-        at = np.array([t.address for t in batch], np.int64)
-        stops = stops_at(params.stops, at) if hop > 1 else [None] * len(batch)
-        for t, stop in zip(batch, stops, strict=True):
+        for t, stop in batch:
             names.add(t.address)
             if stop is not None:
                 result.arrivals.append(Arrival(stop, str(t.address), t.asset, t.amount, None, ""))
@@ -120,8 +110,6 @@ def trace_account_backward(
         if live:
             events = load_events(con, chain, sorted({t.address for t in live}))
             pending.extend(_explain(events, live, hop, params, result, names))
-    for p in pending:
-        result.beyond_max_hops += p.amount
     name_addresses(con, chain, result, names)
     return result
 

@@ -28,14 +28,19 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
 from chainsleuth.errors import ChainsleuthError, InputError, NotFoundError, SourceError, StoreError
 from chainsleuth.interfaces.api.metrics import Metrics
+from chainsleuth.interfaces.api.models import (
+    BatchRequest,
+    GuardCheckRequest,
+    TraceRequest,
+    WatchItemsRequest,
+    WatchlistRequest,
+)
 from chainsleuth.interfaces.api.security import REFRESH_SECONDS, ApiError, Guardian
 from chainsleuth.interfaces.output import to_jsonable
 from chainsleuth.services.screening import alerts as alerts_service
@@ -47,7 +52,6 @@ from chainsleuth.services.screening.policy import load_policy
 from chainsleuth.store.db import connect
 
 MAX_BODY = 8 * 1024 * 1024
-MAX_BATCH = 10_000
 AUDIT_SECONDS = 0.25
 """How often buffered audit rows are written: small batches, each a short pause of the
 background thread (a killed process loses at most this much of its audit)."""
@@ -60,63 +64,6 @@ _STATUS: list[tuple[type[ChainsleuthError], int, str]] = [
     (StoreError, 503, "store_unavailable"),
     (ChainsleuthError, 500, "error"),
 ]
-
-
-class BatchItem(BaseModel):
-    """One item to screen: an address, or a transaction with its role."""
-
-    chain: str
-    address: str | None = None
-    tx: str | None = None
-    role: Literal["deposit", "withdrawal"] = "deposit"
-
-
-class BatchRequest(BaseModel):
-    """Up to 10,000 items screened in one call."""
-
-    items: list[BatchItem] = Field(..., min_length=1, max_length=MAX_BATCH)
-
-
-class TraceRequest(BaseModel):
-    """A trace job (same options as `chainsleuth trace`)."""
-
-    chain: str = "bitcoin"
-    seeds: list[str] = Field(..., min_length=1, max_length=100)
-    model: Model = Model.haircut
-    direction: Literal["forward", "backward"] = "forward"
-    max_hops: int = Field(10, ge=1, le=50)
-    min_amount: int = Field(0, ge=0)
-
-
-class GuardCheckRequest(BaseModel):
-    """A withdrawal to check: the approved request and the transaction about to be signed."""
-
-    request: dict[str, Any]
-    tx: str = Field(..., min_length=1, description="PSBT (base64), raw hex, or tx/Safe JSON")
-    wallet: list[str] = Field(default_factory=list, max_length=100)
-
-
-class WatchItem(BaseModel):
-    """What a watchlist watches."""
-
-    kind: Literal["address", "entity", "actor"]
-    value: str
-    chain: str | None = None
-    note: str | None = None
-
-
-class WatchlistRequest(BaseModel):
-    """A new watchlist."""
-
-    name: str = Field(..., min_length=1, max_length=200)
-    items: list[WatchItem] = Field(default_factory=list, max_length=100_000)
-    webhooks: list[str] = Field(default_factory=list, max_length=20)
-
-
-class WatchItemsRequest(BaseModel):
-    """A replacement set of items."""
-
-    items: list[WatchItem] = Field(..., max_length=100_000)
 
 
 def _scope(name: str) -> Callable[..., Awaitable[ApiKey]]:

@@ -78,9 +78,8 @@ class Chainlet:
         else:  # pragma: no cover - 2^-64 per pair, eight times over
             raise RuntimeError("transaction hash keys collide under every salt")
         self.salt = salt
-        self.keys = keys
-        """Each transaction's key; transactions are numbered in chain order."""
         self.sorted_keys, self.by_key = ordered, by_key
+        """The transactions' keys sorted, and the transaction (numbered in chain order) of each."""
         self.n = int(keys.size)
         self.tx_hash = txs.column("tx_hash")
         """Each transaction's hash: the evidence stored with its links and CoinJoin kind."""

@@ -104,7 +104,6 @@ def _utxo_links(
     detect_coinjoins: bool,
 ) -> Iterator[Made]:
     """The array heuristics chunk by chunk, `WORKERS` chunks in flight (module docstring)."""
-
     pieces = deque(chunks(con, w, names))
     paid = (
         chainlet.first_paid(con, w)
@@ -118,12 +117,15 @@ def _utxo_links(
 
     with ThreadPoolExecutor(WORKERS) as pool:
         running: deque[Future[arrays.Found]] = deque()
-        while pieces or running:
+
+        def fill() -> None:
             while pieces and len(running) < WORKERS:
                 running.append(pool.submit(compute, pieces.popleft(), con.cursor()))
+
+        fill()
+        while running:
             made = running.popleft().result()
-            if pieces:  # the next chunk starts while this one is stored
-                running.append(pool.submit(compute, pieces.popleft(), con.cursor()))
+            fill()  # the next chunk starts while this one is stored
             coinjoins = arrays.store(con, made, target, w.coinjoins, w.premixes)
             a, b = made.links.a, made.links.b
             del made  # the chunk's arrays go before another chunk is read

@@ -4,13 +4,10 @@ shape, simulated enriched chains, missing fields, idempotence and resume."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -416,26 +413,13 @@ def test_memory_limit_is_checked_and_applied(simulated: Path, tmp_path: Path) ->
 def test_sigkill_mid_etl_ingestion_then_rerun_matches_uninterrupted(
     simulated: Path, tmp_path: Path
 ) -> None:
-    from chainsleuth.store.db import connect
-    from tests.test_btc_raw_blk import CHAINSLEUTH, cli, snapshot
+    from tests.test_btc_raw_blk import cli, kill_after_first_commit, snapshot
 
     args = ["ingest", "bitcoin", "--from", "etl", str(simulated), "--batch", "5"]
     reference = tmp_path / "reference.duckdb"
     cli(reference, *args)
     killed = tmp_path / "killed.duckdb"
-    connect(killed).close()  # migrated and checkpointed: no write-ahead log yet
-    wal = killed.with_name(killed.name + ".wal")
-    proc = subprocess.Popen(
-        [*CHAINSLEUTH, "--db", str(killed), "--quiet", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while not wal.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)  # the log appears with the first committed batch
-    time.sleep(0.1)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after_first_commit(killed, args, settle=0.1)
     partial = snapshot(killed)
     heights = [row[1] for row in partial["blocks"]]
     total = len(read_lines(simulated / "blocks.json"))

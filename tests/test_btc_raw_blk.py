@@ -176,6 +176,24 @@ def cli(db: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess
     return result
 
 
+def kill_after_first_commit(db: Path, args: list[str], settle: float) -> None:
+    """Run `chainsleuth --db DB ARGS` on a fresh store and SIGKILL it `settle` seconds
+    after its first batch is committed (when the write-ahead log appears)."""
+    connect(db).close()  # migrated and checkpointed: no write-ahead log yet
+    wal = db.with_name(db.name + ".wal")
+    proc = subprocess.Popen(
+        [*CHAINSLEUTH, "--db", str(db), "--quiet", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not wal.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(settle)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every table, address ids replaced by their strings (ids are surrogate keys)."""
     con = duckdb.connect(str(db), read_only=True)
@@ -280,19 +298,7 @@ def test_sigkill_mid_ingestion_then_rerun_matches_uninterrupted(
     reference = tmp_path / "reference.duckdb"
     cli(reference, *args)
     killed = tmp_path / "killed.duckdb"
-    connect(killed).close()  # migrated and checkpointed: no write-ahead log yet
-    wal = killed.with_name(killed.name + ".wal")
-    proc = subprocess.Popen(
-        [*CHAINSLEUTH, "--db", str(killed), "--quiet", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while not wal.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)  # the log appears with the first committed batch
-    time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after_first_commit(killed, args, settle=0.2)
     partial = snapshot(killed)
     heights = [row[1] for row in partial["blocks"]]
     assert 1 <= len(heights) < len(fx.chain)  # killed after the first commit, before the end

@@ -391,9 +391,8 @@ def test_timeout_then_success(
     assert summary.blocks == 2
 
 
-def test_error_object_is_a_clear_error_and_keeps_earlier_batches(
-    con: duckdb.DuckDBPyConnection, rec: Recordings, rpc_servers: Any
-) -> None:
+def block_not_found(rec: Recordings, rpc_servers: Any) -> Any:
+    """A node that answers block 50001's `getblock` with a JSON-RPC error object."""
     core = FakeCore(rec, rec.blocks)
     broken = rec.blocks[50001]["hash"]
 
@@ -402,7 +401,13 @@ def test_error_object_is_a_clear_error_and_keeps_earlier_batches(
             raise RpcFault(-5, "Block not found")
         return core(method, params)
 
-    server = rpc_servers(handler=answer)
+    return rpc_servers(handler=answer)
+
+
+def test_error_object_is_a_clear_error_and_keeps_earlier_batches(
+    con: duckdb.DuckDBPyConnection, rec: Recordings, rpc_servers: Any
+) -> None:
+    server = block_not_found(rec, rpc_servers)
     with pytest.raises(SourceError) as caught:
         ingest(con, server, 50000, 50002, batch_blocks=1)
     assert str(caught.value) == (
@@ -418,15 +423,7 @@ def test_error_object_through_the_command_is_one_line(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    core = FakeCore(rec, rec.blocks)
-    broken = rec.blocks[50001]["hash"]
-
-    def answer(method: str, params: Any) -> Any:
-        if method == "getblock" and params[0] == broken:
-            raise RpcFault(-5, "Block not found")
-        return core(method, params)
-
-    server = rpc_servers(handler=answer)
+    server = block_not_found(rec, rpc_servers)
     db = tmp_path / "cli.duckdb"
     args = ["--db", str(db), "--quiet", "ingest", "bitcoin", "--from", "rpc", server.url]
     monkeypatch.setattr(sys, "argv", ["chainsleuth", *args, "--start", "50000", "--batch", "1"])

@@ -3,7 +3,10 @@ Spark job's), on random chains, over the whole chain and over later windows."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import duckdb
+import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -38,8 +41,10 @@ def by_arrays(con: duckdb.DuckDBPyConnection, w: Window, names: list[str]) -> tu
     """The same from `arrays.make` / `arrays.store`."""
     made = arrays.make(con, w, names)
     arrays.store(con, made, "arr_links", "arr_cj", "arr_pm")
-    links = con.execute(
-        "SELECT address_id_a, address_id_b, tx_hash, block_height, heuristic FROM arr_links"
+    links = con.execute(  # the evidence's hash from its (height, position)
+        "SELECT address_id_a, address_id_b, t.tx_hash, l.block_height, heuristic"
+        " FROM arr_links l JOIN txs t ON t.chain = l.chain AND t.block_height = l.block_height"
+        " AND t.position = l.tx_position"
     ).fetchall()
     found = con.execute(
         "SELECT * FROM (SELECT block_height, tx_hash, kind FROM arr_cj UNION ALL"
@@ -52,11 +57,22 @@ def by_arrays(con: duckdb.DuckDBPyConnection, w: Window, names: list[str]) -> tu
 
 @pytest.mark.slow
 @settings(max_examples=25, deadline=None)
-@example(seed=7, n_blocks=12, cut=5)
-@given(st.integers(0, 10**6), st.integers(2, 14), st.integers(0, 13))
-def test_array_links_equal_the_sql_links(seed: int, n_blocks: int, cut: int) -> None:
+@example(seed=7, n_blocks=12, cut=5, shuffled=False)
+@example(seed=7, n_blocks=12, cut=5, shuffled=True)
+@given(st.integers(0, 10**6), st.integers(2, 14), st.integers(0, 13), st.booleans())
+def test_array_links_equal_the_sql_links(
+    seed: int, n_blocks: int, cut: int, shuffled: bool
+) -> None:
     con = connect(":memory:")
     ingest(con, chain(*random_chain(seed, n_blocks)))
+    if shuffled:  # rows stored out of chain order, a transaction's rows apart
+        for table in ("inputs", "outputs"):
+            con.execute(
+                f"CREATE TEMP TABLE _rows AS SELECT * FROM {table} ORDER BY hash(n, tx_hash)"
+            )
+            con.execute(f"DELETE FROM {table}")
+            con.execute(f"INSERT INTO {table} SELECT * FROM _rows")
+            con.execute("DROP TABLE _rows")
     for table, like in (
         ("sql_cj", "coinjoin_txs"),
         ("sql_pm", "premix_txs"),
@@ -80,3 +96,15 @@ def test_array_links_equal_the_sql_links(seed: int, n_blocks: int, cut: int) -> 
     later = by_sql(con, Window("bitcoin", lo, tip, "sql_cj", "sql_pm"), ALL)
     assert by_arrays(con, Window("bitcoin", lo, tip, "arr_cj", "arr_pm"), ALL) == later
     con.close()
+
+
+@pytest.mark.parametrize("n", [10, 2**40])  # 2**40 transactions leave 22 bits: values ranked
+def test_equal_values_groups_each_transactions_equal_outputs(n: int) -> None:
+    rng = np.random.default_rng(n)
+    tx = np.sort(rng.integers(0, min(n, 50), 2_000))
+    value = rng.choice([5, 1 << 30, 2_100_000_000_000_000, 7_000], tx.size)
+    expected = sorted(Counter(zip(tx.tolist(), value.tolist(), strict=True)).items())
+    g_tx, g_value, k = arrays._equal_values(tx, value, n)
+    found = list(zip(g_tx.tolist(), g_value.tolist(), strict=True))
+    assert sorted(zip(found, k.tolist(), strict=True)) == expected
+    assert g_tx.tolist() == sorted(g_tx.tolist())

@@ -182,7 +182,13 @@ def test_wasabi2_rounds_and_whirlpool_tx0s_are_recognised(con) -> None:
     run(con, "bitcoin", ["multi-input", "change-fresh"])
     assert con.execute("SELECT tx_hash, kind FROM coinjoin_txs").fetchall() == [("w2", "wasabi2")]
     assert con.execute("SELECT tx_hash FROM premix_txs").fetchall() == [("tx0",)]
-    evidence = {r[0] for r in con.execute("SELECT tx_hash FROM cluster_links").fetchall()}
+    evidence = {
+        r[0]
+        for r in con.execute(
+            "SELECT t.tx_hash FROM cluster_links l JOIN txs t ON t.chain = l.chain"
+            " AND t.block_height = l.block_height AND t.position = l.tx_position"
+        ).fetchall()
+    }
     assert evidence == {"tx0"}  # the tx0's two inputs are one owner; the round is skipped
     links = con.execute("SELECT heuristic FROM cluster_links").fetchall()
     assert links == [("multi-input",)]  # a tx0's outputs are never read as change

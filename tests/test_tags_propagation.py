@@ -63,8 +63,13 @@ def clustered(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> duckdb.DuckDBPy
         " ('ethereum', 3, 1), ('ethereum', 4, 4)"
     )
     con.execute(
-        "INSERT INTO cluster_links VALUES ('ethereum', 1, 3, 'multi-input', 'aa', 10),"
-        " ('ethereum', 3, 2, 'change-fresh', 'bb', 11)"
+        "INSERT INTO txs (chain, block_height, tx_hash, position, time) VALUES"
+        " ('ethereum', 10, 'aa', 0, '2024-01-01'), ('ethereum', 11, 'bb', 3, '2024-01-01'),"
+        " ('ethereum', 12, 'cc', 1, '2024-01-01')"
+    )
+    con.execute(  # evidence named by (height, position): aa, then bb
+        "INSERT INTO cluster_links VALUES ('ethereum', 1, 3, 'multi-input', 10, 0),"
+        " ('ethereum', 3, 2, 'change-fresh', 11, 3)"
     )
     return con
 
@@ -122,9 +127,7 @@ def test_conflicts_name_the_link_that_joined_them(clustered: duckdb.DuckDBPyConn
     assert {hops[0]["from"], hops[-1]["to"]} == {A, B}
     # merging D's cluster into cluster 1 adds a second exchange
     clustered.execute("UPDATE clusters SET cluster_id = 1 WHERE address_id = 4")
-    clustered.execute(
-        "INSERT INTO cluster_links VALUES ('ethereum', 4, 1, 'multi-input', 'cc', 12)"
-    )
+    clustered.execute("INSERT INTO cluster_links VALUES ('ethereum', 4, 1, 'multi-input', 12, 1)")
     reasons = sorted(c["reason"] for c in conflicts(clustered))
     assert reasons == sorted([EXCHANGE_AND_ILLICIT, EXCHANGE_AND_ILLICIT, TWO_EXCHANGES])
 

@@ -12,13 +12,13 @@ them through the `addresses` dictionary by (chain, address string).
 
 from __future__ import annotations
 
-from collections import deque
 from itertools import combinations
 from typing import Any
 
 import duckdb
 
 from chainsleuth.analytics.attribution.rules import incompatible
+from chainsleuth.analytics.clustering.evidence import link_path
 from chainsleuth.errors import NotFoundError
 from chainsleuth.store.queries import rows
 
@@ -30,10 +30,10 @@ PUBLIC_FIELDS = (
 
 def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Whether the store has table `name` (clustering may not have run or landed)."""
-    row = con.execute(
+    found = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [name]
-    ).fetchone()
-    return bool(row and row[0])
+    ).fetchall()  # read to the end: DuckDB refuses new work on a partly read result
+    return bool(found[0][0])
 
 
 def stored_form(chain: str, address: str) -> str:
@@ -168,45 +168,15 @@ def _path(con: duckdb.DuckDBPyConnection, chain: str, a: dict[str, Any], b: dict
         return "same address"
     if not has_table(con, "cluster_links"):
         return None
-    links = con.execute(
-        """SELECT l.address_id_a, l.address_id_b, l.heuristic, l.tx_hash
-           FROM cluster_links l JOIN clusters c
-             ON c.chain = l.chain AND c.address_id = l.address_id_a
-           WHERE l.chain = ? AND c.cluster_id = ?""",
-        [chain, a["cluster_id"]],
-    ).fetchall()
-    graph: dict[int, list[tuple[int, str, str]]] = {}
-    for x, y, heuristic, tx in links:
-        graph.setdefault(x, []).append((y, heuristic, tx))
-        graph.setdefault(y, []).append((x, heuristic, tx))
-    start, goal = a["address_id"], b["address_id"]
-    came: dict[int, tuple[int, str, str] | None] = {start: None}
-    queue = deque([start])
-    while queue and goal not in came:
-        node = queue.popleft()
-        for nxt, heuristic, tx in graph.get(node, []):
-            if nxt not in came:
-                came[nxt] = (node, heuristic, tx)
-                queue.append(nxt)
-    if goal not in came:
-        return None
-    steps: list[tuple[int, int, str, str]] = []
-    node = goal
-    while (step := came[node]) is not None:
-        steps.append((step[0], node, step[1], step[2]))
-        node = step[0]
-    ids = sorted({i for s in steps for i in s[:2]})
-    names = dict(
-        con.execute(
-            "SELECT address_id, address FROM addresses"
-            " WHERE chain = ? AND list_contains(?, address_id)",
-            [chain, ids],
-        ).fetchall()
-    )
     return [
-        {"from": names.get(x), "to": names.get(y), "heuristic": h, "tx_hash": tx}
-        for x, y, h, tx in reversed(steps)
-    ]
+        {
+            "from": h["from_address"],
+            "to": h["to_address"],
+            "heuristic": h["heuristic"],
+            "tx_hash": h["tx_hash"],
+        }
+        for h in link_path(con, chain, a["cluster_id"], a["address_id"], b["address_id"])
+    ] or None
 
 
 def actor_profile(con: duckdb.DuckDBPyConnection, actor: str) -> dict[str, Any]:

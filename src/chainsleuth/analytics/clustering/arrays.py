@@ -67,6 +67,25 @@ class Links:
         )
 
 
+def _equal_values(tx: I64, value: I64, n: int) -> tuple[I64, I64, I64]:
+    """The runs of equal (transaction, value) among output rows, by transaction: each run's
+    transaction, value and length. One sort of an int64 holding the transaction number
+    above the value (above the value's rank among the distinct values in the rare window
+    whose values need more bits than the transaction number leaves)."""
+    bits = 63 - max(n, 1).bit_length()
+    ranked = bool(value.size) and int(value.max()) >> bits > 0
+    values = distinct(value) if ranked else value
+    code = np.searchsorted(values, value) if ranked else value
+    grouped = np.sort(tx << bits | code)
+    heads = np.flatnonzero(runs(grouped))
+    head_code = grouped[heads] & ((1 << bits) - 1)
+    return (
+        grouped[heads] >> bits,
+        values[head_code] if ranked else head_code,
+        np.diff(np.append(heads, grouped.size)),
+    )
+
+
 def detect(c: Chainlet) -> npt.NDArray[np.int8]:
     """Each transaction's CoinJoin kind (index into `coinjoin.KINDS`), -1 for none: the
     shapes of Wasabi 1/2 (Ficsór 2017, 2021), Whirlpool mix and tx0 (Samourai 2019),
@@ -82,20 +101,7 @@ def detect(c: Chainlet) -> npt.NDArray[np.int8]:
         spenders = c.input_pairs
     n_in_addr = np.bincount(spenders // c.pair_base, minlength=n)
     paying = ~c.out_null
-    tx, value = c.out_tx[paying], c.out_value[paying]
-    # Group (tx, value) with one sort of an int64: the value's rank among the window's
-    # values, below the transaction number (a lexsort of the two is several times slower).
-    by_value = np.argsort(value)
-    rank = np.empty(value.size, dtype=np.int64)
-    rank[by_value] = np.cumsum(runs(value[by_value])) - 1
-    base = int(rank.max(initial=0)) + 1
-    grouped = np.sort(tx * base + rank)
-    heads = np.flatnonzero(runs(grouped))
-    k = np.diff(np.append(heads, grouped.size))
-    g_tx = grouped[heads] // base
-    g_value = np.empty(base, dtype=np.int64)
-    g_value[rank] = value
-    g_value = g_value[grouped[heads] % base]
+    g_tx, g_value, k = _equal_values(c.out_tx[paying], c.out_value[paying], n)
     n_out = np.bincount(g_tx, weights=k, minlength=n).astype(np.int64)
     max_eq = np.zeros(n, dtype=np.int64)
     if g_tx.size:
@@ -242,9 +248,8 @@ def change(c: Chainlet, names: list[str], kinds: npt.NDArray[np.int8]) -> list[t
             first, n_first = _paid_in_window(c, wanted)
             if c.w.lo > 0:
                 first[_paid_before(c, wanted)] = -1
-            fresh = np.zeros(c.pair_base, dtype=np.int64) - 1
-            fresh[wanted] = np.where(n_first == 1, first, -1)
-            flags[rule.name] = fresh[addr] == c.height[tx]
+            fresh = np.where(n_first == 1, first, -1)
+            flags[rule.name] = fresh[np.searchsorted(wanted, addr)] == c.height[tx]
         elif rule.name == "change-type":
             uniform, in_type, code = _input_types(c, rows)
             flags[rule.name] = uniform[tx] & (code == in_type[tx])
@@ -320,9 +325,10 @@ def make(
 def store(
     con: duckdb.DuckDBPyConnection, made: Found, target: str, coinjoins: str, premixes: str
 ) -> int:
-    """Insert the links into `target` and the CoinJoins/tx0s into their tables, each with its
-    evidence hash, through `con` (the run's transaction, which may not be the connection
-    that read the chunk); return the number of CoinJoins."""
+    """Insert the links into `target`, each with its evidence transaction's place (height,
+    position), and the CoinJoins/tx0s into their tables by hash, through `con` (the run's
+    transaction, which may not be the connection that read the chunk); return the number
+    of CoinJoins."""
     c, links = made.chainlet, made.links
     w = c.w
     heuristic = pa.DictionaryArray.from_arrays(
@@ -334,34 +340,49 @@ def store(
             {
                 "a": links.a,
                 "b": links.b,
-                "tx_hash": c.tx_hash.take(links.tx),
                 "h": c.height[links.tx],
+                "p": c.position[links.tx],
                 "heuristic": heuristic,
             }
         ),
     )
-    found = np.flatnonzero(made.kinds >= 0)
-    kind = pa.DictionaryArray.from_arrays(
-        pa.array(made.kinds[found], type=pa.int8()), pa.array(list(KINDS), type=pa.string())
-    )
-    con.register(
-        "_made_kinds",
-        pa.table({"tx_hash": c.tx_hash.take(found), "h": c.height[found], "kind": kind}),
-    )
     con.execute(
-        f"INSERT INTO {target} (chain, address_id_a, address_id_b, heuristic, tx_hash,"
-        f" block_height) SELECT '{w.chain}', a, b, heuristic::VARCHAR, tx_hash, h"
-        " FROM _made_links"
+        f"INSERT INTO {target} (chain, address_id_a, address_id_b, heuristic, block_height,"
+        f" tx_position) SELECT '{w.chain}', a, b, heuristic::VARCHAR, h, p FROM _made_links"
     )
+    con.unregister("_made_links")
+    found = np.flatnonzero(made.kinds >= 0)
+    if found.size:
+        _store_kinds(con, c, made.kinds[found], found, coinjoins, premixes)
+    return int(np.count_nonzero((made.kinds >= 0) & (made.kinds != KINDS.index(TX0))))
+
+
+def _store_kinds(
+    con: duckdb.DuckDBPyConnection,
+    c: Chainlet,
+    kinds: npt.NDArray[np.int8],
+    txs: I64,
+    coinjoins: str,
+    premixes: str,
+) -> None:
+    """Insert the CoinJoins and tx0s `txs` (with their `kinds`) by hash: a join of these few
+    transactions' places with the window's `txs` rows."""
+    kind = pa.DictionaryArray.from_arrays(
+        pa.array(kinds, type=pa.int8()), pa.array(list(KINDS), type=pa.string())
+    )
+    con.register("_made_kinds", pa.table({"h": c.height[txs], "p": c.position[txs], "kind": kind}))
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _made_kinds_hashed AS SELECT k.h, t.tx_hash,"
+        f" k.kind::VARCHAR AS kind FROM _made_kinds k JOIN txs t ON {c.w.rows(alias='t')}"
+        " AND t.block_height = k.h AND t.position = k.p"
+    )
+    con.unregister("_made_kinds")
     con.execute(
         f"INSERT INTO {coinjoins} (chain, block_height, tx_hash, kind)"
-        f" SELECT '{w.chain}', h, tx_hash, kind::VARCHAR FROM _made_kinds"
-        f" WHERE kind::VARCHAR <> '{TX0}'"
+        f" SELECT '{c.w.chain}', h, tx_hash, kind FROM _made_kinds_hashed WHERE kind <> '{TX0}'"
     )
     con.execute(
         f"INSERT INTO {premixes} (chain, block_height, tx_hash)"
-        f" SELECT '{w.chain}', h, tx_hash FROM _made_kinds WHERE kind::VARCHAR = '{TX0}'"
+        f" SELECT '{c.w.chain}', h, tx_hash FROM _made_kinds_hashed WHERE kind = '{TX0}'"
     )
-    con.unregister("_made_links")
-    con.unregister("_made_kinds")
-    return int(np.count_nonzero((made.kinds >= 0) & (made.kinds != KINDS.index(TX0))))
+    con.execute("DROP TABLE _made_kinds_hashed")

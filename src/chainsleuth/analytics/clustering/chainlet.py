@@ -67,7 +67,7 @@ class Chainlet:
         extra = ", version, locktime" if fingerprint else ""
         for salt in range(MAX_SALTS):
             txs = con.sql(
-                f"SELECT hash(tx_hash, {salt}) AS k, tx_hash, block_height, is_coinbase,"
+                f"SELECT hash(tx_hash, {salt}) AS k, block_height, position, is_coinbase,"
                 f" output_count{extra} FROM txs WHERE {w.rows()} ORDER BY block_height, position"
             ).to_arrow_table()
             keys = txs.column("k").to_numpy()
@@ -78,12 +78,14 @@ class Chainlet:
         else:  # pragma: no cover - 2^-64 per pair, eight times over
             raise RuntimeError("transaction hash keys collide under every salt")
         self.salt = salt
+        self.keys = keys
+        """The transactions' keys in chain order."""
         self.sorted_keys, self.by_key = ordered, by_key
         """The transactions' keys sorted, and the transaction (numbered in chain order) of each."""
         self.n = int(keys.size)
-        self.tx_hash = txs.column("tx_hash")
-        """Each transaction's hash: the evidence stored with its links and CoinJoin kind."""
         self.height = col(txs, "block_height")
+        self.position = col(txs, "position")
+        """Each transaction's (height, position): the evidence stored with its links."""
         self.coinbase = flag(txs, "is_coinbase")
         self.output_count = col(txs, "output_count", 0)
         if fingerprint:
@@ -132,18 +134,21 @@ class Chainlet:
         """Multiplier making (tx, address) one int64 key."""
 
     def tx_of(self, keys: npt.NDArray[np.uint64]) -> I64:
-        """The dense index of each row's transaction (-1 if not in the window)."""
+        """The dense index of each row's transaction (-1 if not in the window). Rows come
+        in runs per transaction; when the runs are the window's transactions in chain
+        order (how ingestion stores them) that is the answer, else each run is searched."""
         if not keys.size:
             return np.empty(0, dtype=np.int64)
         heads = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
         wanted = keys[heads]
-        order = np.argsort(wanted)
-        at = np.empty(wanted.size, dtype=np.int64)
-        at[order] = np.searchsorted(
-            self.sorted_keys, wanted[order]
-        )  # sorted probes: cache friendly
-        at[at >= self.n] = 0
-        found = np.where(self.sorted_keys[at] == wanted, self.by_key[at], -1)
+        if np.array_equal(wanted, self.keys):
+            found = np.arange(self.n)
+        else:
+            order = np.argsort(wanted)  # sorted probes: cache friendly
+            at = np.empty(wanted.size, dtype=np.int64)
+            at[order] = np.searchsorted(self.sorted_keys, wanted[order])
+            at[at >= self.n] = 0
+            found = np.where(self.sorted_keys[at] == wanted, self.by_key[at], -1)
         return np.repeat(found, np.diff(np.append(heads, keys.size)))
 
     def pairs(self, tx: I64, addr: I64) -> I64:

@@ -1,19 +1,14 @@
-"""What an entity is and why two addresses are in it: the views behind `chainsleuth entity`.
-
-The evidence path is a shortest path in the cluster's link graph (breadth-first search in
-SciPy over the links' integer ids), each hop naming the heuristic and the transaction.
-"""
+"""What an entity is and why two addresses are in it: the views behind `chainsleuth entity`
+(the evidence path is `evidence.link_path`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import duckdb
-import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import breadth_first_order
 
 from chainsleuth.analytics.attribution.propagation import entity_tags
+from chainsleuth.analytics.clustering.evidence import link_path
 from chainsleuth.analytics.clustering.partition import resolve_cluster_id
 from chainsleuth.analytics.clustering.window import first_row
 from chainsleuth.errors import NotFoundError
@@ -78,7 +73,8 @@ def entity_view(con: duckdb.DuckDBPyConnection, chain: str, address: str) -> dic
     )
     built_by = rows(
         con,
-        "SELECT l.heuristic, count(*) AS links, count(DISTINCT l.tx_hash) AS txs"
+        "SELECT l.heuristic, count(*) AS links,"
+        " count(DISTINCT (l.block_height, l.tx_position)) AS txs"
         " FROM cluster_links l JOIN clusters c"
         "   ON c.chain = l.chain AND c.address_id = l.address_id_a"
         " WHERE l.chain = $chain AND c.cluster_id = $cid GROUP BY l.heuristic ORDER BY 1",
@@ -121,52 +117,5 @@ def why(con: duckdb.DuckDBPyConnection, chain: str, address: str, other: str) ->
     if cid != other_cid:
         result.update(same_entity=False, other_cluster_id=other_cid, path=[])
         return result
-    links = con.sql(
-        "SELECT l.address_id_a, l.address_id_b FROM cluster_links l JOIN clusters c"
-        " ON c.chain = l.chain AND c.address_id = l.address_id_a"
-        " WHERE l.chain = ? AND c.cluster_id = ?",
-        params=[chain, cid],
-    ).to_arrow_table()
-    ends = np.concatenate(
-        [links.column(0).to_numpy(), links.column(1).to_numpy(), np.array([a, b])]
-    ).astype(np.int64)
-    nodes, inverse = np.unique(ends, return_inverse=True)
-    m = links.num_rows
-    graph = csr_matrix(
-        (np.ones(m, dtype=np.int8), (inverse[:m], inverse[m : 2 * m])),
-        shape=(nodes.size, nodes.size),
-    )
-    source, target = int(inverse[2 * m]), int(inverse[2 * m + 1])
-    _, pred = breadth_first_order(graph, source, directed=False, return_predecessors=True)
-    hops: list[tuple[int, int]] = []
-    at = target
-    while at != source:
-        prev = int(pred[at])
-        hops.append((int(nodes[prev]), int(nodes[at])))
-        at = prev
-    hops.reverse()
-    result.update(same_entity=True, path=_describe(con, chain, hops))
+    result.update(same_entity=True, path=link_path(con, chain, cid, a, b))
     return result
-
-
-def _describe(
-    con: duckdb.DuckDBPyConnection, chain: str, hops: list[tuple[int, int]]
-) -> list[dict[str, Any]]:
-    """Each hop with both addresses, the heuristic and the evidence transaction."""
-    described = []
-    for step, (x, y) in enumerate(hops, start=1):
-        link = rows(
-            con,
-            """
-            SELECT fa.address AS from_address, ta.address AS to_address, l.heuristic,
-                   l.tx_hash, l.block_height
-            FROM cluster_links l
-            JOIN addresses fa ON fa.address_id = $x JOIN addresses ta ON ta.address_id = $y
-            WHERE l.chain = $chain AND ((l.address_id_a = $x AND l.address_id_b = $y)
-                                     OR (l.address_id_a = $y AND l.address_id_b = $x))
-            ORDER BY l.block_height, l.heuristic, l.tx_hash LIMIT 1
-            """,
-            {"chain": chain, "x": x, "y": y},
-        )[0]
-        described.append({"step": step, **link})
-    return described

@@ -7,8 +7,8 @@ incremental runs equal full ones. `WORKERS` chunks are read and computed at once
 its own cursor in a thread (DuckDB's scans and NumPy's sorts release the GIL), while the
 finished ones are stored in chain order through the run's own connection. The Ethereum
 ones run as their portable SQL. Either way the links land in `target` with their heuristic
-and evidence transaction, and their endpoints come back, chunk by chunk, for the
-union-find.
+and evidence transaction (its height and position in the block), and their endpoints come
+back, chunk by chunk, for the union-find.
 """
 
 from __future__ import annotations
@@ -79,11 +79,7 @@ def make_links(
         yield from _utxo_links(con, w, names, target, detect_coinjoins)
         return
     for build, chosen in families(names):
-        con.execute(
-            f"INSERT INTO {target} (chain, address_id_a, address_id_b, heuristic, tx_hash,"
-            f" block_height) SELECT '{w.chain}', address_id_a, address_id_b, heuristic,"
-            f" tx_hash, block_height FROM ({build(w, chosen)})"
-        )
+        insert_sql_links(con, target, w.chain, f"({build(w, chosen)})")
     listed = ", ".join(f"'{n}'" for n in names)
     found = con.sql(
         f"SELECT address_id_a, address_id_b FROM {target}"
@@ -93,6 +89,19 @@ def make_links(
         found.column(0).to_numpy().astype(np.int64),
         found.column(1).to_numpy().astype(np.int64),
         0,
+    )
+
+
+def insert_sql_links(con: duckdb.DuckDBPyConnection, target: str, chain: str, source: str) -> None:
+    """Insert the links of `source` (a relation of the heuristics' portable rows: address
+    pair, heuristic, evidence `tx_hash` and `block_height`) into `target`, naming each
+    evidence transaction by its position in its block (NULL were it not stored)."""
+    con.execute(
+        f"INSERT INTO {target} (chain, address_id_a, address_id_b, heuristic, block_height,"
+        " tx_position) SELECT $chain, l.address_id_a, l.address_id_b, l.heuristic,"
+        f" l.block_height, t.position FROM {source} l LEFT JOIN txs t ON t.chain = $chain"
+        " AND t.block_height = l.block_height AND t.tx_hash = l.tx_hash",
+        {"chain": chain},
     )
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from chainsleuth.analytics.clustering import engine, partition
 from chainsleuth.analytics.clustering.coinjoin import TX0, detection_sql
 from chainsleuth.analytics.clustering.heuristics import families
-from chainsleuth.analytics.clustering.links import uses_utxo
+from chainsleuth.analytics.clustering.links import insert_sql_links, uses_utxo
 from chainsleuth.analytics.clustering.unionfind import DisjointSets
 from chainsleuth.analytics.clustering.window import Window
 from chainsleuth.errors import InputError
@@ -125,11 +125,7 @@ def spark_job(spark: Any, parquet: Path, w: Window, names: list[str], out: Path)
 
 def _load(con: duckdb.DuckDBPyConnection, chain: str, out: Path) -> int:
     """Put the job's links and CoinJoins in the store; return the CoinJoin count."""
-    con.execute(
-        "INSERT INTO cluster_links SELECT ?, address_id_a, address_id_b, heuristic, tx_hash,"
-        f" block_height FROM read_parquet('{out / 'links'}/*.parquet')",
-        [chain],
-    )
+    insert_sql_links(con, "cluster_links", chain, f"read_parquet('{out / 'links'}/*.parquet')")
     detected = list((out / "detected").glob("*.parquet"))
     if not detected:
         return 0

@@ -342,7 +342,8 @@ def _heuristics(con: duckdb.DuckDBPyConnection, section: TraceSection) -> list[d
     clusters = _endpoint_clusters(section)
     if clusters and has_table(con, "cluster_links"):
         links = con.execute(
-            "SELECT l.heuristic, count(*), count(DISTINCT l.tx_hash) FROM cluster_links l"
+            "SELECT l.heuristic, count(*), count(DISTINCT (l.block_height, l.tx_position))"
+            " FROM cluster_links l"
             " JOIN clusters c ON c.chain = l.chain AND c.address_id = l.address_id_a"
             " WHERE l.chain = ? AND list_contains(?, c.cluster_id) GROUP BY 1 ORDER BY 2 DESC",
             [section.chain, clusters],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
+
 from chainsleuth.store.db import connect, migrations
 
 
@@ -23,3 +25,23 @@ def test_migrations_apply_once_and_are_recorded(db_path: Path) -> None:
         r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
     }
     assert {"blocks", "txs", "outputs", "inputs", "addresses", "ingest_state"} <= tables
+
+
+def test_links_stored_before_011_name_their_evidence_by_position(db_path: Path) -> None:
+    con = duckdb.connect(str(db_path))  # a store of schema version 10, with a link
+    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name VARCHAR)")
+    for version, name, sql in migrations():
+        if version <= 10:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, name])
+    con.execute(
+        "INSERT INTO txs (chain, block_height, tx_hash, position, time) VALUES"
+        " ('bitcoin', 7, 'aa', 0, '2024-01-01'), ('bitcoin', 7, 'bb', 4, '2024-01-01')"
+    )
+    con.execute("INSERT INTO cluster_links VALUES ('bitcoin', 1, 2, 'multi-input', 'bb', 7)")
+    con.close()
+    con = connect(db_path)
+    assert con.execute("SELECT * FROM cluster_links").fetchall() == [
+        ("bitcoin", 1, 2, "multi-input", 7, 4)
+    ]
+    con.close()

@@ -22,6 +22,7 @@ chain in the window: it never runs incrementally).
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import duckdb
@@ -35,6 +36,7 @@ from chainsleuth.analytics.clustering.chainlet import (
     NO_ADDRESS,
     Bools,
     Chainlet,
+    Paid,
     distinct,
     first_paid,
     member,
@@ -169,11 +171,10 @@ def _paid_in_window(c: Chainlet, addresses: I64) -> tuple[I64, I64]:
 
 def _paid_before(c: Chainlet, addresses: I64) -> Bools:
     """Whether each of the sorted `addresses` was paid in a block before the window."""
-    if c.first_paid is None:
-        c.first_paid = first_paid(c.con, c.w)
-    known = addresses < c.first_paid.size
+    paid = c.first_paid.result() if c.first_paid is not None else first_paid(c.con, c.w)
+    known = addresses < paid.size
     before = np.zeros(addresses.size, dtype=np.bool_)
-    before[known] = c.first_paid[addresses[known]] < c.w.lo
+    before[known] = paid[addresses[known]] < c.w.lo
     return before
 
 
@@ -248,8 +249,10 @@ def change(c: Chainlet, names: list[str], kinds: npt.NDArray[np.int8]) -> list[t
             first, n_first = _paid_in_window(c, wanted)
             if c.w.lo > 0:
                 first[_paid_before(c, wanted)] = -1
-            fresh = np.where(n_first == 1, first, -1)
-            flags[rule.name] = fresh[np.searchsorted(wanted, addr)] == c.height[tx]
+            # By address id; only `wanted` entries are written, and only they are read.
+            fresh = np.empty(c.pair_base, dtype=np.int32)
+            fresh[wanted] = np.where(n_first == 1, first, -1)
+            flags[rule.name] = fresh[addr] == c.height[tx]
         elif rule.name == "change-type":
             uniform, in_type, code = _input_types(c, rows)
             flags[rule.name] = uniform[tx] & (code == in_type[tx])
@@ -292,11 +295,11 @@ def make(
     names: list[str],
     *,
     detect_coinjoins: bool = True,
-    paid: npt.NDArray[np.int32] | None = None,
+    paid: Future[Paid] | None = None,
 ) -> Found:
     """The links of the Bitcoin heuristics `names` in window `w` (CoinJoins skipped unless
     `detect_coinjoins` is false, which measures what a missed CoinJoin costs); `paid` is
-    `first_paid` of a window holding `w`, shared by a run's chunks (read here if needed)."""
+    `first_paid` of a window holding `w`, shared by a run's chunks (read here if None)."""
     c = Chainlet(
         con,
         w,

@@ -11,6 +11,7 @@ share, and `first_paid`, each address's first paid height, read once per cluster
 from __future__ import annotations
 
 import functools
+from concurrent.futures import Future
 
 import duckdb
 import numpy as np
@@ -22,6 +23,8 @@ from chainsleuth.analytics.clustering.window import Window
 
 I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
+Paid = npt.NDArray[np.int32]
+"""Each address id's first paid height (`first_paid`)."""
 NO_ADDRESS = -1
 MAX_SALTS = 8
 FIRST_PAID_BATCH = 1 << 22
@@ -58,10 +61,10 @@ class Chainlet:
         *,
         fingerprint: bool,
         types: bool,
-        paid: npt.NDArray[np.int32] | None = None,
+        paid: Future[Paid] | None = None,
     ) -> None:
         """Read the window; `fingerprint` and `types` add what those change rules need;
-        `paid` is `first_paid` of a window holding this one, if already read."""
+        `paid` is `first_paid` of a window holding this one, if being read already."""
         self.con, self.w = con, w
         self.first_paid = paid
         extra = ", version, locktime" if fingerprint else ""
@@ -94,10 +97,10 @@ class Chainlet:
             self.locktime_set = col(txs, "locktime", 0) > 0
         seq = ", sequence" if fingerprint else ""
         ins = con.sql(
-            f"SELECT hash(tx_hash, {salt}) AS k, address_id, value,"
+            f"SELECT hash(tx_hash, {salt}) AS k, block_height, address_id, value,"
             f" prev_tx_hash IS NOT NULL AS has_prev{seq} FROM inputs WHERE {w.rows()}"
         ).to_arrow_table()
-        self.in_tx = self.tx_of(ins.column("k").to_numpy())
+        self.in_tx = self.tx_of(ins.column("k").to_numpy(), col(ins, "block_height"))
         self.in_addr = col(ins, "address_id")
         self.in_value_known = ~np.asarray(ins.column("value").is_null())
         self.in_value = col(ins, "value", 0)
@@ -114,11 +117,11 @@ class Chainlet:
         )
         script = ", script_type" if types else ""
         outs = con.sql(
-            f"SELECT hash(tx_hash, {salt}) AS k, address_id, value,"
+            f"SELECT hash(tx_hash, {salt}) AS k, block_height, address_id, value,"
             f" script_type = 'nulldata' AS nulldata{spender}{script}"
             f" FROM outputs WHERE {w.rows()}"
         ).to_arrow_table()
-        self.out_tx = self.tx_of(outs.column("k").to_numpy())
+        self.out_tx = self.tx_of(outs.column("k").to_numpy(), col(outs, "block_height"))
         self.out_addr = col(outs, "address_id")
         self.out_value = col(outs, "value", 0)
         self.out_null = flag(outs, "nulldata")
@@ -133,23 +136,40 @@ class Chainlet:
         self.pair_base = high + 1
         """Multiplier making (tx, address) one int64 key."""
 
-    def tx_of(self, keys: npt.NDArray[np.uint64]) -> I64:
+    def tx_of(self, keys: npt.NDArray[np.uint64], heights: I64 | None = None) -> I64:
         """The dense index of each row's transaction (-1 if not in the window). Rows come
-        in runs per transaction; when the runs are the window's transactions in chain
-        order (how ingestion stores them) that is the answer, else each run is searched."""
+        in runs per transaction; given the rows' `heights`, each run is first guessed from
+        its place among its block's runs (how ingestion stores them: by position, perhaps
+        without the coinbase's input), and only runs guessed wrong are searched."""
         if not keys.size:
             return np.empty(0, dtype=np.int64)
         heads = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
         wanted = keys[heads]
-        if np.array_equal(wanted, self.keys):
-            found = np.arange(self.n)
-        else:
-            order = np.argsort(wanted)  # sorted probes: cache friendly
-            at = np.empty(wanted.size, dtype=np.int64)
-            at[order] = np.searchsorted(self.sorted_keys, wanted[order])
+        found = np.full(wanted.size, -1, dtype=np.int64)
+        if heights is not None and self.n:
+            self._guess(wanted, heights[heads], found)
+        missed = np.flatnonzero(found < 0)
+        if missed.size:
+            probes = wanted[missed]
+            order = np.argsort(probes)  # sorted probes: cache friendly
+            at = np.empty(probes.size, dtype=np.int64)
+            at[order] = np.searchsorted(self.sorted_keys, probes[order])
             at[at >= self.n] = 0
-            found = np.where(self.sorted_keys[at] == wanted, self.by_key[at], -1)
+            found[missed] = np.where(self.sorted_keys[at] == probes, self.by_key[at], -1)
         return np.repeat(found, np.diff(np.append(heads, keys.size)))
+
+    def _guess(self, wanted: npt.NDArray[np.uint64], height: I64, found: I64) -> None:
+        """Fill `found` where the run's key is the transaction at its rank among the runs of
+        its block (or the next one: a coinbase without an input row); keys are distinct in
+        the window, so a key that matches is the transaction."""
+        segments = np.flatnonzero(runs(height))
+        lengths = np.diff(np.append(segments, height.size))
+        first = np.searchsorted(self.height, height[segments])
+        guess = np.repeat(first - segments, lengths) + np.arange(height.size)
+        for shift in (0, 1):
+            at = np.minimum(guess + shift, self.n - 1)
+            hit = (found < 0) & (self.keys[at] == wanted)
+            found[hit] = at[hit]
 
     def pairs(self, tx: I64, addr: I64) -> I64:
         """Sorted distinct (tx, address) keys."""
@@ -185,7 +205,7 @@ def runs(*columns: I64) -> Bools:
     return start
 
 
-def first_paid(con: duckdb.DuckDBPyConnection, w: Window) -> npt.NDArray[np.int32]:
+def first_paid(con: duckdb.DuckDBPyConnection, w: Window) -> Paid:
     """Each address id's first height paid on the chain up to the window's end (int32 max
     where never, or beyond the ids seen): `change-fresh` asks of every chunk whether its
     candidates were paid before the chunk, and one read of the outputs per run answers all

@@ -5,7 +5,8 @@ of about `CHUNK_TXS` transactions at a time (whole blocks), so their memory is b
 whatever the chain's length: a chunk is what an incremental run would read, and
 incremental runs equal full ones. `WORKERS` chunks are read and computed at once, each on
 its own cursor in a thread (DuckDB's scans and NumPy's sorts release the GIL), while the
-finished ones are stored in chain order through the run's own connection. The Ethereum
+finished ones are stored in chain order through the run's own connection; each address's
+first paid height (`change-fresh`) is read beside them, once per run. The Ethereum
 ones run as their portable SQL. Either way the links land in `target` with their heuristic
 and evidence transaction (its height and position in the block), and their endpoints come
 back, chunk by chunk, for the union-find.
@@ -114,17 +115,22 @@ def _utxo_links(
 ) -> Iterator[Made]:
     """The array heuristics chunk by chunk, `WORKERS` chunks in flight (module docstring)."""
     pieces = deque(chunks(con, w, names))
-    paid = (
-        chainlet.first_paid(con, w)
-        if "change-fresh" in names and any(p.lo > 0 for p in pieces)
-        else None
-    )
+
+    def read_paid(cursor: duckdb.DuckDBPyConnection) -> chainlet.Paid:
+        with cursor:
+            return chainlet.first_paid(cursor, w)
 
     def compute(piece: Window, cursor: duckdb.DuckDBPyConnection) -> arrays.Found:
         with cursor:
             return arrays.make(cursor, piece, names, detect_coinjoins=detect_coinjoins, paid=paid)
 
-    with ThreadPoolExecutor(WORKERS) as pool:
+    with ThreadPoolExecutor(WORKERS + 1) as pool:
+        # Read while the first chunks are: a chunk waits for it only in its change rules.
+        paid = (
+            pool.submit(read_paid, con.cursor())
+            if "change-fresh" in names and any(p.lo > 0 for p in pieces)
+            else None
+        )
         running: deque[Future[arrays.Found]] = deque()
 
         def fill() -> None:

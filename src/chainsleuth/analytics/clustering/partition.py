@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from chainsleuth.analytics.clustering.chainlet import member
 from chainsleuth.analytics.clustering.dense import DenseIndex
 from chainsleuth.analytics.clustering.unionfind import DisjointSets, IntArray
 from chainsleuth.analytics.clustering.window import first_row
@@ -83,21 +84,28 @@ def save(
     )
     con.unregister("_cluster_stale")
     con.unregister("_cluster_delta")
-    return _log_merges(con, chain, old, new, height)
+    return _log_merges(con, chain, old, new, np.flatnonzero(changed), height)
 
 
 def _log_merges(
-    con: duckdb.DuckDBPyConnection, chain: str, old: Stored, new: DisjointSets, height: int | None
+    con: duckdb.DuckDBPyConnection,
+    chain: str,
+    old: Stored,
+    new: DisjointSets,
+    changed: npt.NDArray[np.int64],
+    height: int | None,
 ) -> int:
     """Record multi-member stored clusters whose id vanished, and re-point older aliases.
 
-    No alias is a live cluster id after a save, so only ids that became live in this run
-    (a recompute that split a cluster) can be aliases to drop."""
-    nodes = np.arange(old.labels.size)
-    root = old.labels == nodes
-    multi = np.zeros(old.labels.size, dtype=np.bool_)  # roots of stored clusters of 2 or more
-    multi[old.labels[old.known & ~root]] = True
-    vanished = np.flatnonzero(multi & (new.labels != nodes))
+    Labels are roots, so when a cluster merges away every member's label changes: both
+    the vanished ids and their members are among the `changed` nodes, which is all this
+    reads. No alias is a live cluster id after a save, so only ids that became live in
+    this run (a recompute that split a cluster) can be aliases to drop."""
+    before = old.labels[changed]
+    was_root = before == changed
+    members = before[old.known[changed] & ~was_root]  # of stored clusters that changed
+    vanished = changed[was_root & member(changed, members, old.labels.size)]
+    live = changed[new.labels[changed] == changed]
     index = old.index
     merged = pa.table(
         {
@@ -105,7 +113,6 @@ def _log_merges(
             "cluster_id": pa.array(index.address_ids(new.labels[vanished])),
         }
     )
-    live = np.flatnonzero((new.labels == nodes) & ~root)
     con.register("_merged", merged)
     con.register("_live", pa.table({"cluster_id": pa.array(index.address_ids(live))}))
     con.execute(

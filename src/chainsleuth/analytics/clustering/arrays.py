@@ -78,7 +78,7 @@ def _equal_values(tx: I64, value: I64, n: int) -> tuple[I64, I64, I64]:
     ranked = bool(value.size) and int(value.max()) >> bits > 0
     values = distinct(value) if ranked else value
     code = np.searchsorted(values, value) if ranked else value
-    grouped = np.sort(tx << bits | code)
+    grouped = np.sort(tx << bits | code, kind="stable")  # in runs: see `distinct`
     heads = np.flatnonzero(runs(grouped))
     head_code = grouped[heads] & ((1 << bits) - 1)
     return (

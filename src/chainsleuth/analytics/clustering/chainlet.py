@@ -173,7 +173,7 @@ class Chainlet:
 
     def pairs(self, tx: I64, addr: I64) -> I64:
         """Sorted distinct (tx, address) keys."""
-        return distinct(tx * self.pair_base + addr)
+        return distinct(tx * self.pair_base + addr, in_runs=True)
 
     @functools.cached_property
     def input_pairs(self) -> I64:
@@ -190,9 +190,11 @@ def member(values: I64, members: I64, bound: int) -> Bools:
     return mask[values]
 
 
-def distinct(values: I64) -> I64:
-    """Sorted distinct values (`np.unique` hashes first, several times slower here)."""
-    ordered = np.sort(values)
+def distinct(values: I64, *, in_runs: bool = False) -> I64:
+    """Sorted distinct values (`np.unique` hashes first, several times slower here).
+    `in_runs`: the values come in long ascending runs (keys led by the transaction number,
+    rows read in chain order), which a merge sort finds: several times faster then."""
+    ordered = np.sort(values, kind="stable" if in_runs else "quicksort")
     return ordered[runs(ordered)]
 
 

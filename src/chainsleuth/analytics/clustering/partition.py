@@ -59,31 +59,33 @@ def save(
     """Write `new` over `old` (only rows that changed) and log merges; return merges logged."""
     index = old.index
     changed = new.labels != old.labels
-    rows = np.flatnonzero(~old.known | changed)
-    # Only stored rows are replaced: addresses clustered for the first time have none.
-    stale = pa.table(
-        {"address_id": pa.array(index.address_ids(np.flatnonzero(old.known & changed)))}
-    )
-    delta = pa.table(
-        {
-            "address_id": pa.array(index.address_ids(rows)),
-            "cluster_id": pa.array(index.address_ids(new.labels[rows])),
-        }
-    )
-    con.register("_cluster_stale", stale)
-    con.register("_cluster_delta", delta)
+    # Stored rows that changed are updated in place; addresses clustered for the first
+    # time are appended (an update costs about half a delete plus an insert).
+    for name, nodes in (
+        ("_cluster_stale", np.flatnonzero(old.known & changed)),
+        ("_cluster_new", np.flatnonzero(~old.known)),
+    ):
+        con.register(
+            name,
+            pa.table(
+                {
+                    "address_id": pa.array(index.address_ids(nodes)),
+                    "cluster_id": pa.array(index.address_ids(new.labels[nodes])),
+                }
+            ),
+        )
     con.execute(
-        "DELETE FROM clusters WHERE chain = ? AND address_id IN"
-        " (SELECT address_id FROM _cluster_stale)",
+        "UPDATE clusters SET cluster_id = s.cluster_id FROM _cluster_stale s"
+        " WHERE clusters.chain = ? AND clusters.address_id = s.address_id",
         [chain],
     )
     con.execute(
-        "INSERT INTO clusters SELECT ?, address_id, cluster_id FROM _cluster_delta"
+        "INSERT INTO clusters SELECT ?, address_id, cluster_id FROM _cluster_new"
         " ORDER BY address_id",
         [chain],
     )
     con.unregister("_cluster_stale")
-    con.unregister("_cluster_delta")
+    con.unregister("_cluster_new")
     return _log_merges(con, chain, old, new, np.flatnonzero(changed), height)
 
 

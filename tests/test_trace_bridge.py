@@ -12,7 +12,8 @@ import datetime as dt
 import duckdb
 import pytest
 
-from chainsleuth.analytics.tracing.bridge import Deposit, match_releases
+from chainsleuth.analytics.tracing.bridge import bridge_addresses, match
+from chainsleuth.analytics.tracing.result import Leg
 from chainsleuth.analytics.tracing.run import trace
 from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
@@ -93,9 +94,10 @@ def test_unmatched_bridge_is_an_endpoint(store: duckdb.DuckDBPyConnection) -> No
 
 
 def test_matching_rules(store: duckdb.DuckDBPyConnection) -> None:
-    late = Deposit("ethereum", "x", 100 * E, 100 * E, T0 - dt.timedelta(hours=7))
-    wrong = Deposit("ethereum", "y", 120 * E, 120 * E, T0)
-    assert match_releases(store, [late, wrong], "bitcoin") == []  # out of window / amount
-    ok = Deposit("ethereum", "z", 101 * E, 101 * E, T0)  # within 5 % of the release
-    (m,) = match_releases(store, [ok], "bitcoin")
-    assert m.release_tx == "r1" and 0 < m.confidence < 1
+    bridge = bridge_addresses(store, "bitcoin")
+    late = Leg("ethereum", "x", -1, 5002, 100 * E, T0 - dt.timedelta(hours=7))
+    wrong = Leg("ethereum", "y", -1, 5002, 120 * E, T0)
+    assert match(store, [late, wrong], "bitcoin", bridge) == []  # out of window / amount
+    ok = Leg("ethereum", "z", -1, 5002, 101 * E, T0)  # within 5 % of the release
+    (m,) = match(store, [ok], "bitcoin", bridge)
+    assert m.found.tx_hash == "r1" and 0 < m.confidence < 1

@@ -35,23 +35,25 @@ RULE = "bridge tag + amount at the day's price ratio + time window"
 
 # Legs of a bridge on each chain: $from_bridge selects releases (paid out of the bridge to
 # someone else), else deposits (paid into the bridge from outside). `_bridge` holds the
-# bridge's address ids; $lo and $hi bound the time.
+# bridge's address ids; $lo and $hi bound the time. Amounts stay exact integers (an ETH
+# amount past 2^127 cannot be a bridge transfer).
 _LEGS = {
     "bitcoin": """
         WITH paying AS (
             SELECT DISTINCT i.tx_hash FROM inputs i JOIN _bridge USING (address_id)
             WHERE i.chain = $chain
         )
-        SELECT o.tx_hash, o.n, o.address_id, o.value::DOUBLE, t.time
+        SELECT o.tx_hash, o.n, o.address_id, o.value, t.time
         FROM outputs o JOIN txs t ON t.chain = o.chain AND t.tx_hash = o.tx_hash
         WHERE o.chain = $chain AND t.time BETWEEN $lo AND $hi
           AND (o.tx_hash IN (SELECT tx_hash FROM paying)) = $from_bridge
           AND (o.address_id IN (SELECT address_id FROM _bridge)) = NOT $from_bridge
         ORDER BY t.time, o.tx_hash, o.n""",
     "ethereum": """
-        SELECT f.tx_hash, -1, f.to_id, coalesce(f.amount::DOUBLE, f.amount_raw::DOUBLE), f.time
+        SELECT f.tx_hash, -1, f.to_id, f.amount, f.time
         FROM transfers f
-        WHERE f.chain = $chain AND f.success AND f.asset = 'ETH' AND f.to_id IS NOT NULL
+        WHERE f.chain = $chain AND f.success AND f.asset = 'ETH' AND f.amount IS NOT NULL
+          AND f.to_id IS NOT NULL
           AND f.time BETWEEN $lo AND $hi
           AND coalesce(f.from_id IN (SELECT address_id FROM _bridge), false) = $from_bridge
           AND (f.to_id IN (SELECT address_id FROM _bridge)) = NOT $from_bridge
@@ -111,7 +113,7 @@ def bridge_legs(
         ).fetchall()
     finally:
         con.unregister("_bridge")
-    return [Leg(chain, str(tx), int(n), int(a), float(v), t) for tx, n, a, v, t in rows]
+    return [Leg(chain, str(tx), int(n), int(a), int(v), t) for tx, n, a, v, t in rows]
 
 
 def match(

@@ -58,7 +58,7 @@ class Leg:
     tx_hash: str
     n: int  # the output's index on a UTXO chain; -1 on an account chain
     address_id: int  # who is paid: the bridge (a deposit) or the recipient (a release)
-    amount: float  # the whole output's or transfer's value, base units
+    amount: float  # the whole output's or transfer's value, base units (int when read exact)
     time: dt.datetime
 
 

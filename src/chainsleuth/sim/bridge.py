@@ -9,6 +9,10 @@ address paying `SATS_PER_ETH` per ether less the bridge's fee (`BRIDGE_FEE_PPM`)
 change back to the bridge. The releases of a round are chained, each spending the previous
 one's change, so the wallet needs coins before the round only for the first.
 
+`BridgeDeposits` is the other way, Bitcoin to Ethereum: Bitcoin users pay the bridge's
+fixed address the satoshi the bridge's Ethereum side releases as ETH (`EthEconomy.bridge_in`),
+each in a block a random `DELAY` before that release.
+
 `BridgedLoot` is the bybit-like thief on Bitcoin: in the first full round after the last
 stolen release it launders all the released coins along the dmm-like path (`Laundering`).
 """
@@ -139,6 +143,61 @@ class BridgeWallet:
                 np.array([change], np.int64),
             )
         return TxBatch.concat(txs)
+
+
+@dataclass
+class Deposit:
+    """A Bitcoin deposit at the bridge, paid out as ETH on the Ethereum side."""
+
+    index: int  # position in the truth's `bridge_deposits`
+    value: int  # satoshi paid to the bridge
+    height: int
+    tx: int = -1  # the paying transaction (output 0 to the bridge), once generated
+    payer: int = -1  # the paying user's wallet
+
+
+class BridgeDeposits:
+    """Bitcoin users depositing at the bridge: a `Script` paying each deposit in its block
+    from one user coin large enough, change back to the user."""
+
+    def __init__(self, econ: Economy, sats: list[int], release_times: list[int], seed: int) -> None:
+        self.bridge = int(econ.world.fixed[econ.world.wallets_of(Kind.BRIDGE)[0]])
+        rng = np.random.default_rng(seed + 1)  # its own stream: the economy's is untouched
+        delays = rng.integers(DELAY[0], DELAY[1] + 1, len(sats))
+        # the latest block whose time (start plus up to half a block of jitter) is `delay`
+        # or more before the release
+        self.deposits = [
+            Deposit(i, sat, (time - int(delay) - START_TIME - BLOCK_SECONDS // 2) // BLOCK_SECONDS)
+            for i, (sat, time, delay) in enumerate(zip(sats, release_times, delays, strict=True))
+        ]
+
+    def __call__(self, econ: Economy, h: int, n_blocks: int, used: NDArray[np.bool_]) -> TxBatch:
+        """The deposits due in blocks h..h+n_blocks-1."""
+        txs = []
+        for d in (d for d in self.deposits if h <= d.height < h + n_blocks):
+            fee = RELEASE_FEE_RATE * _vsize(1, 2)
+            users = econ.world.kind[econ.pool_wallet] == Kind.USER
+            ok = np.flatnonzero(~used & users & (econ.pool.value >= d.value + fee + DUST))
+            if not len(ok):
+                raise AssertionError(f"no Bitcoin user can pay a bridge deposit at height {h}")
+            coin = int(ok[np.argmax(econ.pool.value[ok])])
+            used[coin] = True
+            d.payer = int(econ.pool_wallet[coin])
+            change = int(econ.world.book.new(np.array([d.payer], np.int32))[0])
+            d.tx = int(econ.tx_ids(1)[0])
+            coins = econ.pool.take(np.array([coin]))
+            rest = int(coins.value.sum()) - d.value - fee
+            txs.append(
+                one_tx(
+                    d.tx,
+                    d.height,
+                    1.5,
+                    coins,
+                    np.array([self.bridge, change], np.int64),
+                    np.array([d.value, rest], np.int64),
+                )
+            )
+        return TxBatch.concat(txs) if txs else TxBatch.empty()
 
 
 class BridgedLoot(Laundering):

@@ -17,7 +17,10 @@ chain is then placed in time so that the theft's first bridge deposit comes a fe
 before a Bitcoin round a quarter into the chain; every deposit is released on Bitcoin by
 the bridge's wallet 7–20 minutes later (`sim.bridge`), and in the first full round after
 the last stolen release the thief launders the released coins along the dmm-like path to
-exchanges, OTC desks and a CoinJoin.
+exchanges, OTC desks and a CoinJoin. With `EthSimConfig.bridged_in`, bridge traffic also goes
+the other way: in the last Ethereum round the bridge pays ETH to users' fresh addresses, and
+Bitcoin users deposit the satoshi it converts at the bridge's Bitcoin address 7-20 minutes
+before (`sim.bridge.BridgeDeposits`; truth `bridge_deposits`).
 """
 
 from __future__ import annotations
@@ -33,9 +36,9 @@ from rich.progress import Progress
 
 from chainsleuth.errors import InputError
 from chainsleuth.sim.bitcoin import round_starts, run_bitcoin
-from chainsleuth.sim.bridge import BridgedLoot, BridgeWallet, Release
+from chainsleuth.sim.bridge import BridgeDeposits, BridgedLoot, BridgeWallet, Release
 from chainsleuth.sim.config import BLOCK_SECONDS, START_TIME, SimConfig
-from chainsleuth.sim.economy import Economy
+from chainsleuth.sim.economy import Economy, Script
 from chainsleuth.sim.eth_config import BLOCK_SECONDS as ETH_BLOCK_SECONDS
 from chainsleuth.sim.eth_config import BTC_USD, ETH_USD, EthSimConfig
 from chainsleuth.sim.eth_theft import theft_json as eth_theft_json
@@ -106,9 +109,17 @@ def simulate_crosschain(
             f" round (height {starts[0]}): simulate more Bitcoin transactions or fewer rounds"
         )
 
+    inbound = eth_run.econ.bridged_in
+    deposits = BridgeDeposits(
+        econ,
+        [r["btc_amount"] for r in inbound],
+        [eth_start + ETH_BLOCK_SECONDS * r["height"] for r in inbound],
+        btc.seed,
+    )
     loot = BridgedLoot(econ, bridge)
-    btc_run = run_bitcoin(out_dir / "bitcoin", econ, progress, [bridge, loot], bridge.funds())
-    unpaid = [r for r in bridge.releases if r.tx < 0]
+    scripts: list[Script] = [bridge, loot, deposits] if inbound else [bridge, loot]
+    btc_run = run_bitcoin(out_dir / "bitcoin", econ, progress, scripts, bridge.funds())
+    unpaid = [r for r in bridge.releases if r.tx < 0] + [d for d in deposits.deposits if d.tx < 0]
     if unpaid or loot.outcome is None:
         raise InputError(
             f"--txs {btc.txs}: the Bitcoin chain ends before the bridge's releases are paid"
@@ -129,6 +140,14 @@ def simulate_crosschain(
             btc_txid=names.txid(paid.tx),
             btc_n=0,
             btc_height=paid.height,
+        )
+    for r, d in zip(inbound, deposits.deposits, strict=True):
+        r.update(
+            eth_time=_iso(eth_start + ETH_BLOCK_SECONDS * r.pop("height")),
+            btc_txid=names.txid(d.tx),
+            btc_n=0,
+            btc_height=d.height,
+            btc_payer=int(econ.world.entity[d.payer]),
         )
     bybit = eth_theft_json(eth_run.econ, eth_theft, crossing=True)
     bybit["time"] = _iso(eth_start + ETH_BLOCK_SECONDS * eth_theft.height)
@@ -151,6 +170,7 @@ def simulate_crosschain(
         "tokens": tokens_json(eth_run.econ),
         "thefts": [*thefts, bybit],
         "bridge_releases": releases,
+        "bridge_deposits": inbound,
     }
     write_truth(
         out_dir / "truth.json", head, econ.world, dict(sorted(eth_run.econ.c.owner.items()))

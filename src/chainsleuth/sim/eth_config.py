@@ -29,10 +29,13 @@ class EthSimConfig:
     txs_per_block: int = 25
     intermediaries: int = 40
     theft: bool = True
+    bridged_in: int = 0  # releases of Bitcoin deposits (`sim.crosschain`), in the last round
 
     def validate(self) -> None:
         """Reject sizes the simulator cannot honour."""
         if self.rounds < 4 or self.users < 10 or self.exchanges < 2:
             raise InputError("the Ethereum simulator needs rounds>=4, users>=10, exchanges>=2")
+        if self.bridged_in < 0:
+            raise InputError("the number of releases of Bitcoin deposits cannot be negative")
         if self.intermediaries < 4:
             raise InputError("the theft needs at least 4 intermediaries")

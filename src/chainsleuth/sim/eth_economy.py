@@ -4,16 +4,19 @@ Users trade among themselves; exchanges give each customer a deposit address tha
 to the exchange's hot wallet (ETH and tokens); a DEX pool swaps in one transaction a token
 for ETH (token in by a log, ETH out by an internal call) or for another token (two logs);
 a bridge takes ETH with a Bitcoin address in its calldata (the release on the Bitcoin side
-is recorded in `releases`); a fixed-denomination mixer (10 ETH, Tornado-like) pays
+is recorded in `releases`) and pays ETH for Bitcoin deposited at its other side
+(`bridge_in`, recorded in `bridged_in`); a fixed-denomination mixer (10 ETH, Tornado-like) pays
 withdrawals to fresh addresses by internal calls; some transactions fail.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chainsleuth.chains.ethereum.events import WETH
+from chainsleuth.sim.bridge import BRIDGE_FEE_PPM
 from chainsleuth.sim.eth_chain import ZERO, EthChain, Frame, Log, address_topic, transfer_log, word
 from chainsleuth.sim.eth_config import (
     ETHER,
@@ -64,6 +67,7 @@ class EthEconomy:
         self.tokens = {self.steth: ("STETH", 18), self.usdt: ("USDT", 6), WETH: ("WETH", 18)}
         self.releases: list[dict[str, Any]] = []
         self.release_heights: list[int] = []  # the block of each release's deposit
+        self.bridged_in: list[dict[str, Any]] = []  # ETH paid for Bitcoin deposits
         self.btc_address = btc_address or self._placeholder_btc_address
 
     # -- setup ----------------------------------------------------------------------
@@ -228,6 +232,30 @@ class EthEconomy:
         if theft is not None:
             theft.bridged.append(len(self.releases) - 1)
         return h
+
+    def bridge_in(self, count: int) -> None:
+        """The bridge pays ETH to `count` users' fresh addresses for Bitcoin they deposited
+        at its other side (0.01-0.2 BTC each, at the bridge rate less its fee); the Bitcoin
+        deposits are placed before them by `sim.crosschain`. Its own random stream, so the
+        rest of the economy is the same with or without them."""
+        rng = random.Random(self.c.cfg.seed + 1)
+        for i in range(count):
+            sat = rng.randint(1, 20) * 1_000_000
+            gross = sat * ETHER // SATS_PER_ETH
+            wei = gross - gross * BRIDGE_FEE_PPM // 1_000_000
+            user = rng.choice(self.users)
+            to = self.c.address(self.c.owner[user], f"bridged in {i}")
+            height = self.c.height  # before `tx` may seal the block
+            h = self.c.tx(self.bridge, to, wei, data="0x", gas_used=60_000)
+            self.bridged_in.append(
+                {
+                    "eth_txid": h,
+                    "eth_to": to,
+                    "amount_wei": wei,
+                    "btc_amount": sat,
+                    "height": height,
+                }
+            )
 
     def sweep(self) -> None:
         """Deposit addresses forward everything to their exchange's hot wallet."""

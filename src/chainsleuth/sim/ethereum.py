@@ -101,6 +101,7 @@ def run_ethereum(
         econ.round()
         if cfg.theft and r == cfg.rounds // 2:
             thefts.append(bybit_theft(econ))
+    econ.bridge_in(cfg.bridged_in)
     if c.block:
         c.seal()
     return EthRun(econ, thefts)

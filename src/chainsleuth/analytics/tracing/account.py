@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +30,15 @@ import pyarrow as pa
 
 from chainsleuth.analytics.tracing.edges import address_names
 from chainsleuth.analytics.tracing.endpoints import stops_at
-from chainsleuth.analytics.tracing.result import Arrival, Edge, Endpoint, TraceResult
-from chainsleuth.analytics.tracing.taint import Intervals, Model
+from chainsleuth.analytics.tracing.result import (
+    Arrival,
+    AtBridge,
+    Edge,
+    Endpoint,
+    Leg,
+    TraceResult,
+)
+from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
 
 KIND_ORDER = {"native": 0, "internal": 1, "token": 2}
@@ -72,6 +79,7 @@ class Taint:
     time: dt.datetime | None = None
     tx_hash: str = ""
     gross: float = 0.0  # the whole transfer's amount (a bridge deposit's value)
+    payee: int = -1  # backward: who the asked transfer paid (a bridge release's recipient)
 
 
 def load_events(con: duckdb.DuckDBPyConnection, chain: str, ids: list[int]) -> list[Event]:
@@ -173,7 +181,7 @@ def seed_taints(
     rows = con.execute(
         f"""SELECT f.{side}, f.asset, f.block_height, coalesce(t.position, 0), f.kind,
                    f.position, coalesce(f.amount::DOUBLE, f.amount_raw::DOUBLE), f.time,
-                   f.tx_hash
+                   f.tx_hash, coalesce(f.to_id, -1)
             FROM transfers f LEFT JOIN txs t ON t.chain = f.chain AND t.tx_hash = f.tx_hash
             WHERE f.chain = ? AND f.success AND f.{side} IS NOT NULL AND ({where})""",
         [chain, *params],
@@ -187,8 +195,10 @@ def seed_taints(
             1,
             tm,
             str(tx),
+            float(a or 0.0),
+            int(payee),
         )
-        for to, asset, h, p, k, pos, a, tm, tx in rows
+        for to, asset, h, p, k, pos, a, tm, tx, payee in rows
     ]
 
 
@@ -223,25 +233,24 @@ def trace_account(
     seed_items: list[dict[str, Any]],
     params: TraceParams,
     on_hop: Callable[[int, int], None] | None = None,
-    bridges: Mapping[int, Endpoint] | None = None,
 ) -> TraceResult:
-    """Forward trace on an account chain from tainted arrivals `seeds`; taint reaching a
-    bridge (`bridges`: address id -> its tag) continues on the other chain when the release
-    is found there (`bridge.py`), else the bridge is reported as an endpoint."""
+    """Forward trace on an account chain from tainted arrivals `seeds`; ETH reaching a
+    bridge (`params.bridges`) is noted as a deposit there (`crossing.py` continues it on
+    the other chain when the release is found, else the bridge is its endpoint)."""
     result = TraceResult(
         chain, params.model.value, "forward", seed_items, sum(s.amount for s in seeds), "ETH"
     )
     names: set[int] = set()
     pending = [s for s in seeds if s.amount > 0]
     poisoned: set[tuple[int, str]] = set()
-    deposits: list[tuple[Taint, Endpoint]] = []
     for hop, batch in hops(pending, params, result, on_hop):
         live: list[Taint] = []
         for t, stop in batch:
             names.add(t.address)
-            bridge = (bridges or {}).get(t.address)
+            bridge = params.bridges.get(t.address)
             if bridge is not None and t.asset == "ETH" and t.time is not None:
-                deposits.append((t, bridge))
+                leg = Leg(chain, t.tx_hash, -1, t.address, t.gross, t.time)
+                result.at_bridges.append(AtBridge(leg, t.amount, hop, bridge, t.asset))
             elif stop is not None:
                 result.arrivals.append(Arrival(stop, str(t.address), t.asset, t.amount, None, ""))
             elif t.amount < params.min_amount:
@@ -259,115 +268,7 @@ def trace_account(
             poisoned.add((t.address, t.asset))
         pending.extend(_replay(events, arrivals, hop, params, result, names))
     name_addresses(con, chain, result, names)
-    _cross(con, chain, deposits, params, result)
     return result
-
-
-def _cross(
-    con: duckdb.DuckDBPyConnection,
-    chain: str,
-    deposits: list[tuple[Taint, Endpoint]],
-    params: TraceParams,
-    result: TraceResult,
-) -> None:
-    """Continue past bridges on Bitcoin where the release is found; else stop there."""
-    from chainsleuth.analytics.tracing.bridge import Deposit, match_releases
-    from chainsleuth.analytics.tracing.endpoints import CustodialStops
-    from chainsleuth.analytics.tracing.utxo import seed_coins, trace_utxo, tx_condition
-
-    # A deposit can arrive as several taints (ETH, and what a swap turned tokens into): one
-    # deposit to match per transfer, its taints summed.
-    unique: dict[tuple[str, float], Deposit] = {}
-    for t, _ in deposits:
-        if t.time is not None:
-            key = (t.tx_hash, t.gross)
-            before = unique[key].tainted if key in unique else 0.0
-            unique[key] = Deposit(chain, t.tx_hash, t.gross, before + t.amount, t.time)
-    found = {
-        (m.deposit.tx_hash, m.deposit.amount): m
-        for m in match_releases(con, list(unique.values()), "bitcoin")
-    }
-    crossed = []
-    for t, bridge in deposits:
-        match = found.get((t.tx_hash, t.gross))
-        if match is None:
-            result.arrivals.append(
-                Arrival(bridge, _name(con, chain, t.address), t.asset, t.amount, t.time, t.tx_hash)
-            )
-        else:
-            crossed.append((t, bridge, match))
-    share: dict[tuple[str, int], float] = {}  # release -> its tainted share
-    for t, _, m in crossed:
-        key = (m.release_tx, m.release_n)
-        share[key] = share.get(key, 0.0) + (t.amount / t.gross if t.gross else 0.0)
-    for t, bridge, match in crossed:
-        result.bridges.append(
-            {
-                "bridge": bridge.label,
-                "deposit_chain": chain,
-                "deposit_tx": t.tx_hash,
-                "deposit_amount": round(t.gross),
-                "tainted": round(t.amount),
-                "release_chain": match.release_chain,
-                "release_tx": match.release_tx,
-                "release_n": match.release_n,
-                "release_address": match.release_address,
-                "release_amount": match.release_amount,
-                "expected": round(match.expected),
-                "seconds": match.seconds,
-                "confidence": match.confidence,
-                "rule": "bridge tag + amount at the day's price ratio + time window",
-            }
-        )
-        result.edges.append(
-            Edge(
-                t.hop,
-                t.tx_hash,
-                "(bridge deposit)",
-                match.release_address,
-                "BTC",
-                match.release_amount * t.amount / t.gross if t.gross else 0.0,
-                t.time,
-                f"bridge: {bridge.label}, release {match.release_tx}"
-                f":{match.release_n} (confidence {match.confidence})",
-                ("bridge",),
-                "bitcoin",
-            )
-        )
-    if crossed:
-        # One trace from all the releases: their coins often meet downstream, and traced
-        # apart each trace would count the others' value there again (poison).
-        conditions = [tx_condition(m.release_tx, m.release_n) for _, _, m in crossed]
-        coins = seed_coins(
-            con,
-            "bitcoin",
-            " OR ".join(f"({where})" for where, _ in conditions),
-            [p for _, params in conditions for p in params],
-        )
-        scale = np.array([share[(h, int(n))] for h, n in zip(coins.tx_hash, coins.n, strict=True)])
-        coins.taint = coins.taint * scale
-        coins.intervals = Intervals(
-            coins.intervals.tile,
-            coins.intervals.start,
-            np.round(coins.intervals.end * scale[coins.intervals.tile]).astype(np.int64),
-        )
-        first_hop = min(t.hop for t, _, _ in crossed)
-        sub = trace_utxo(
-            con,
-            "bitcoin",
-            coins,
-            [],
-            TraceParams(
-                model=params.model,
-                max_hops=max(1, params.max_hops - first_hop),
-                min_amount=0,
-                until=params.until,
-                stops=CustodialStops(con, "bitcoin"),
-            ),
-        )
-        result.absorb(sub, first_hop)
-    if deposits and "bridge" not in result.flags:
-        result.flags.append("bridge")
 
 
 def _replay(

@@ -25,7 +25,7 @@ from chainsleuth.analytics.tracing.account import (
     load_events,
     name_addresses,
 )
-from chainsleuth.analytics.tracing.result import Arrival, Edge, TraceResult
+from chainsleuth.analytics.tracing.result import Arrival, AtBridge, Edge, Leg, TraceResult
 from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
 
@@ -88,7 +88,9 @@ def trace_account_backward(
     explain. Each hop replays the sender's history of that asset and splits the transfer
     over the inflows that paid it, by the model (haircut: the balance's mix at that moment;
     fifo/lifo: the oldest/newest inflows still held; poison: every earlier inflow, whole);
-    each inflow's sender is asked next. Value an address holds without inflows explaining it
+    each inflow's sender is asked next. A transfer paid by a bridge (`params.bridges`) is
+    noted as a release there (`crossing.py` continues from its deposit on the other chain,
+    else the bridge is its origin). Value an address holds without inflows explaining it
     (a mint, a genesis allocation, history not stored) stays there as its origin."""
     result = TraceResult(
         chain, params.model.value, "backward", seed_items, sum(a.amount for a in asks), "ETH"
@@ -99,7 +101,11 @@ def trace_account_backward(
         live: list[Taint] = []
         for t, stop in batch:
             names.add(t.address)
-            if stop is not None:
+            bridge = params.bridges.get(t.address)
+            if bridge is not None and t.asset == "ETH" and t.time is not None:
+                leg = Leg(chain, t.tx_hash, -1, t.payee, t.gross, t.time)
+                result.at_bridges.append(AtBridge(leg, t.amount, hop, bridge, t.asset))
+            elif stop is not None:
                 result.arrivals.append(Arrival(stop, str(t.address), t.asset, t.amount, None, ""))
             elif t.amount < params.min_amount:
                 result.below_threshold += t.amount
@@ -177,6 +183,8 @@ def _explain(
                         hop + 1,
                         inflow.time,
                         inflow.tx_hash,
+                        inflow.amount,
+                        address,
                     )
                 )
             if params.model is Model.poison:

@@ -1,53 +1,89 @@
-"""Crossing a bridge: match a deposit on one chain with its release on the other.
+"""Matching the two sides of a bridge crossing: a deposit on one chain, its release on the other.
 
-A bridge deposit (tainted value reaching an address tagged `defi_bridge`) is matched with
-a release paid on the other chain by an address of the bridge there (also tagged
-`defi_bridge`): the release must come after the deposit, within `window`, for the
-deposit's value converted at the day's price ratio within `tolerance`. Each release
-matches one deposit at most; the best candidate is the closest in amount, then in time.
-The confidence says how good the match is: 1 for an exact amount at once, falling
-linearly to 0 at the edges of the tolerance and of the window. Matched pairs are listed in
-the trace with their confidence, and the trace continues from the release.
+A bridge is an address tagged `defi_bridge` on each chain (`bridge_addresses`). A deposit
+pays value to one of them from outside the bridge; a release pays value out of the bridge
+to someone else (`bridge_legs` reads both kinds of leg from the store, Bitcoin outputs and
+Ethereum ETH transfers alike). One rule pairs them, in either direction and from either
+chain (`match`): the release comes after the deposit, within `window`, for the deposit's
+value converted at the day's price ratio, within `tolerance`. Forward, a trace knows
+deposits and looks for their releases; backward, it knows releases and looks for their
+deposits. Each leg found is paired once at most; the best candidate is the closest in
+amount, then in time. The confidence says how good the pair is: 1 for an exact amount at
+once, falling linearly to 0 at the edges of the tolerance and of the window.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 
+from chainsleuth.analytics.tracing.endpoints import custodial_stops
+from chainsleuth.analytics.tracing.result import Endpoint, Leg
 from chainsleuth.store.prices import close_on
 
 #: Base units per whole coin of each chain's native asset.
 DECIMALS = {"bitcoin": 8, "ethereum": 18}
 NATIVE = {"bitcoin": "BTC", "ethereum": "ETH"}
+WINDOW = dt.timedelta(hours=6)
+TOLERANCE = 0.05
+RULE = "bridge tag + amount at the day's price ratio + time window"
+
+# Legs of a bridge on each chain: $from_bridge selects releases (paid out of the bridge to
+# someone else), else deposits (paid into the bridge from outside). `_bridge` holds the
+# bridge's address ids; $lo and $hi bound the time. Amounts stay exact integers (an ETH
+# amount past 2^127 cannot be a bridge transfer).
+_LEGS = {
+    "bitcoin": """
+        WITH paying AS (
+            SELECT DISTINCT i.tx_hash FROM inputs i JOIN _bridge USING (address_id)
+            WHERE i.chain = $chain
+        )
+        SELECT o.tx_hash, o.n, o.address_id, o.value, t.time
+        FROM outputs o JOIN txs t ON t.chain = o.chain AND t.tx_hash = o.tx_hash
+        WHERE o.chain = $chain AND t.time BETWEEN $lo AND $hi
+          AND (o.tx_hash IN (SELECT tx_hash FROM paying)) = $from_bridge
+          AND (o.address_id IN (SELECT address_id FROM _bridge)) = NOT $from_bridge
+        ORDER BY t.time, o.tx_hash, o.n""",
+    "ethereum": """
+        SELECT f.tx_hash, -1, f.to_id, f.amount, f.time
+        FROM transfers f
+        WHERE f.chain = $chain AND f.success AND f.asset = 'ETH' AND f.amount IS NOT NULL
+          AND f.to_id IS NOT NULL
+          AND f.time BETWEEN $lo AND $hi
+          AND coalesce(f.from_id IN (SELECT address_id FROM _bridge), false) = $from_bridge
+          AND (f.to_id IN (SELECT address_id FROM _bridge)) = NOT $from_bridge
+        ORDER BY f.time, f.tx_hash, f.position""",
+}
 
 
 @dataclass(frozen=True)
-class Deposit:
-    """Tainted value that reached a bridge."""
+class Match:
+    """A leg a trace reached (`known`) paired with the other side of the crossing."""
 
-    chain: str
-    tx_hash: str
-    amount: float  # the deposit's value, base units of the native asset
-    tainted: float
-    time: dt.datetime
-
-
-@dataclass(frozen=True)
-class BridgeMatch:
-    """A deposit paired with its release on the other chain."""
-
-    deposit: Deposit
-    release_chain: str
-    release_tx: str
-    release_n: int
-    release_address: str
-    release_amount: int
-    expected: float
-    seconds: float
+    known: Leg
+    found: Leg
+    expected: float  # `found`'s amount the rule expects, base units of its chain
+    seconds: float  # time between the deposit and the release
     confidence: float
+
+
+def bridge_addresses(con: duckdb.DuckDBPyConnection, chain: str) -> dict[int, Endpoint]:
+    """address_id -> the bridge's endpoint for every address of a `defi_bridge` entity of
+    `chain` (nothing to look up when no such tag exists, the usual case of one chain)."""
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'tags'"
+    ).fetchall()
+    if not found[0][0]:
+        return {}
+    tagged = con.execute(
+        "SELECT count(*) FROM tags WHERE chain = ? AND category = 'defi_bridge'", [chain]
+    ).fetchall()
+    return custodial_stops(con, chain, ("defi_bridge",)) if tagged[0][0] else {}
 
 
 def rate(con: duckdb.DuckDBPyConnection, src: str, dst: str, day: dt.date) -> float | None:
@@ -58,72 +94,65 @@ def rate(con: duckdb.DuckDBPyConnection, src: str, dst: str, day: dt.date) -> fl
     return float(a / b) * float(10.0 ** (DECIMALS[dst] - DECIMALS[src]))
 
 
-def match_releases(
+def bridge_legs(
     con: duckdb.DuckDBPyConnection,
-    deposits: list[Deposit],
-    to_chain: str,
-    *,
-    window: dt.timedelta = dt.timedelta(hours=6),
-    tolerance: float = 0.05,
-    rates: dict[tuple[str, str], float] | None = None,
-) -> list[BridgeMatch]:
-    """The best release for each deposit on `to_chain` (UTXO chains), if any."""
-    if to_chain != "bitcoin" or not deposits:
+    chain: str,
+    bridge: Mapping[int, Endpoint],
+    releases: bool,
+    lo: dt.datetime,
+    hi: dt.datetime,
+) -> list[Leg]:
+    """The releases (else the deposits) of the bridge `bridge` on `chain` between `lo` and
+    `hi`, in time order."""
+    if not bridge:
         return []
-    candidates = con.execute(
-        """
-        WITH bridge AS (
-            SELECT a.address_id FROM tags t
-            JOIN addresses a ON a.chain = t.chain AND a.address = t.address
-            WHERE t.chain = $chain AND t.category = 'defi_bridge'
-        ),
-        paying AS (
-            SELECT DISTINCT i.tx_hash FROM inputs i JOIN bridge USING (address_id)
-            WHERE i.chain = $chain
-        )
-        SELECT o.tx_hash, o.n, a.address, o.value, t.time
-        FROM outputs o JOIN paying USING (tx_hash)
-        JOIN txs t ON t.chain = o.chain AND t.tx_hash = o.tx_hash
-        JOIN addresses a ON a.address_id = o.address_id
-        WHERE o.chain = $chain AND o.address_id NOT IN (SELECT address_id FROM bridge)
-        ORDER BY t.time
-        """,
-        {"chain": to_chain},
-    ).fetchall()
-    used: set[tuple[str, int]] = set()
+    con.register("_bridge", pa.table({"address_id": np.array(sorted(bridge), np.int64)}))
+    try:
+        rows = con.execute(
+            _LEGS[chain], {"chain": chain, "from_bridge": releases, "lo": lo, "hi": hi}
+        ).fetchall()
+    finally:
+        con.unregister("_bridge")
+    return [Leg(chain, str(tx), int(n), int(a), int(v), t) for tx, n, a, v, t in rows]
+
+
+def match(
+    con: duckdb.DuckDBPyConnection,
+    known: list[Leg],
+    to_chain: str,
+    bridge: Mapping[int, Endpoint],
+    *,
+    backward: bool = False,
+    window: dt.timedelta = WINDOW,
+    tolerance: float = TOLERANCE,
+) -> list[Match]:
+    """The other side on `to_chain` (whose bridge addresses are `bridge`) of each leg of
+    `known`: forward, `known` are deposits and their releases are sought after them;
+    backward, `known` are releases and their deposits are sought before them."""
+    if not known:
+        return []
+    lo = min(k.time for k in known) - (window if backward else dt.timedelta(0))
+    hi = max(k.time for k in known) + (dt.timedelta(0) if backward else window)
+    candidates = bridge_legs(con, to_chain, bridge, not backward, lo, hi)
+    used: set[Leg] = set()
     matches = []
-    for d in sorted(deposits, key=lambda d: d.time):
-        r = (rates or {}).get((d.chain, to_chain)) or rate(con, d.chain, to_chain, d.time.date())
+    for k in sorted(known, key=lambda k: (k.time, k.tx_hash, k.n)):
+        r = rate(con, k.chain, to_chain, k.time.date())
         if r is None:
             continue
-        expected = d.amount * r
-        best: tuple[float, float, tuple[str, int, str, int, dt.datetime]] | None = None
-        for tx, n, address, value, time in candidates:
-            gap = (time - d.time).total_seconds()
-            if (tx, n) in used or gap < 0 or gap > window.total_seconds():
+        expected = k.amount * r
+        best: tuple[float, float, Leg] | None = None
+        for c in candidates:
+            gap = (k.time - c.time if backward else c.time - k.time).total_seconds()
+            if c in used or gap < 0 or gap > window.total_seconds():
                 continue
-            diff = abs(value - expected) / expected if expected else 1.0
-            if diff > tolerance:
-                continue
-            key = (diff, gap)
-            if best is None or key < best[:2]:
-                best = (diff, gap, (tx, n, address, value, time))
+            diff = abs(c.amount - expected) / expected if expected else 1.0
+            if diff <= tolerance and (best is None or (diff, gap) < best[:2]):
+                best = (diff, gap, c)
         if best is None:
             continue
-        diff, gap, (tx, n, address, value, _) = best
-        used.add((tx, n))
+        diff, gap, found = best
+        used.add(found)
         confidence = (1 - diff / tolerance) * (1 - gap / window.total_seconds())
-        matches.append(
-            BridgeMatch(
-                d,
-                to_chain,
-                tx,
-                int(n),
-                address,
-                int(value),
-                expected,
-                gap,
-                round(max(0.0, confidence), 3),
-            )
-        )
+        matches.append(Match(k, found, expected, gap, round(max(0.0, confidence), 3)))
     return matches

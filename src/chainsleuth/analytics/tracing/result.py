@@ -49,6 +49,31 @@ class Arrival:
     chain: str | None = None  # when not the trace's own chain (after a bridge)
 
 
+@dataclass(frozen=True)
+class Leg:
+    """One side of a bridge crossing: value paid into a bridge (a deposit) or paid out of
+    it on the other chain (a release), in the chain's native asset."""
+
+    chain: str
+    tx_hash: str
+    n: int  # the output's index on a UTXO chain; -1 on an account chain
+    address_id: int  # who is paid: the bridge (a deposit) or the recipient (a release)
+    amount: float  # the whole output's or transfer's value, base units (int when read exact)
+    time: dt.datetime
+
+
+@dataclass
+class AtBridge:
+    """Tainted value a trace brought to a bridge leg: forward, a deposit; backward, a
+    release. `bridge.py` matches the leg on the other chain and the trace goes on there."""
+
+    leg: Leg
+    tainted: float  # the part of `leg.amount` the trace follows
+    hop: int
+    bridge: Endpoint  # the bridge's tag: the endpoint when no match is found
+    asset: str
+
+
 @dataclass
 class TraceResult:
     """A finished trace: everything needed to explain and re-derive it."""
@@ -69,6 +94,7 @@ class TraceResult:
     hops: int = 0
     flags: list[str] = field(default_factory=list)
     bridges: list[dict[str, Any]] = field(default_factory=list)  # matched crossings
+    at_bridges: list[AtBridge] = field(default_factory=list)  # legs still to match
 
     def absorb(self, other: TraceResult, hop_offset: int) -> None:
         """Add a continuation traced on another chain (after a bridge) to this result."""

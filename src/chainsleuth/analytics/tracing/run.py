@@ -10,7 +10,9 @@ import duckdb
 
 from chainsleuth.analytics.tracing.account import Taint, seed_taints, trace_account
 from chainsleuth.analytics.tracing.account_backward import trace_account_backward
-from chainsleuth.analytics.tracing.endpoints import CustodialStops, custodial_stops
+from chainsleuth.analytics.tracing.bridge import bridge_addresses
+from chainsleuth.analytics.tracing.crossing import cross
+from chainsleuth.analytics.tracing.endpoints import CustodialStops
 from chainsleuth.analytics.tracing.result import TraceResult
 from chainsleuth.analytics.tracing.utxo import (
     Coins,
@@ -58,15 +60,34 @@ def trace(
     use_tags: bool = True,
     on_hop: Callable[[int, int], None] | None = None,
 ) -> TraceResult:
-    """Trace from `seeds` on `chain`; custodial tagged entities are the endpoints."""
+    """Trace from `seeds` on `chain`; custodial tagged entities are the endpoints, and
+    the trace continues through bridges onto the other chain where the other side of the
+    crossing is found (`crossing.py`)."""
     if not seeds:
         raise InputError("give at least one --seed")
     if chain not in ("bitcoin", "ethereum"):
         raise InputError(f"tracing on {chain!r} is not available; chains: bitcoin, ethereum")
     if use_tags and not params.stops:
         params.stops = CustodialStops(con, chain)
+    if use_tags and not params.bridges:
+        params.bridges = bridge_addresses(con, chain)
     if chain == "ethereum":
-        return _trace_ethereum(con, seeds, params, on_hop)
+        result = _trace_ethereum(con, seeds, params, on_hop)
+    else:
+        result = _trace_bitcoin(con, chain, seeds, params, network, on_hop)
+    cross(con, result, params)
+    return result
+
+
+def _trace_bitcoin(
+    con: duckdb.DuckDBPyConnection,
+    chain: str,
+    seeds: list[str],
+    params: TraceParams,
+    network: str,
+    on_hop: Callable[[int, int], None] | None,
+) -> TraceResult:
+    """Bitcoin seeds: outputs, transactions (their outputs) or addresses (their outputs)."""
     if not params.coinjoins:
         params.coinjoins = frozenset(
             r[0]
@@ -118,5 +139,4 @@ def _trace_ethereum(
         taints.extend(found)
     if backward:
         return trace_account_backward(con, "ethereum", taints, items, params, on_hop=on_hop)
-    bridges = custodial_stops(con, "ethereum", ("defi_bridge",))
-    return trace_account(con, "ethereum", taints, items, params, on_hop=on_hop, bridges=bridges)
+    return trace_account(con, "ethereum", taints, items, params, on_hop=on_hop)

@@ -11,7 +11,7 @@ pass taint by value share whatever the model, and are flagged.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,11 +23,11 @@ from numpy.typing import NDArray
 from chainsleuth.analytics.tracing import index
 from chainsleuth.analytics.tracing.edges import finish_edges, hop_edges
 from chainsleuth.analytics.tracing.endpoints import Stops, stops_at
-from chainsleuth.analytics.tracing.result import Arrival, TraceResult
+from chainsleuth.analytics.tracing.hop_fetch import NO_LINK, HopFetch
+from chainsleuth.analytics.tracing.result import Arrival, AtBridge, Endpoint, Leg, TraceResult
 from chainsleuth.analytics.tracing.taint import Intervals, Model, Tiles, ordered, proportional
 
 ASSET = {"bitcoin": "BTC"}
-NO_LINK = -2  # an unspent output; an input that spends no earlier coin (coinbase)
 
 
 @dataclass
@@ -41,6 +41,7 @@ class TraceParams:
     until: dt.datetime | None = None
     stops: Stops = field(default_factory=dict)  # address_id -> endpoint
     coinjoins: frozenset[str] = frozenset()  # txids passed by value share, flagged
+    bridges: Mapping[int, Endpoint] = field(default_factory=dict)  # address_id -> bridge
 
 
 @dataclass
@@ -129,64 +130,6 @@ def tx_condition(tx_hash: str, n: int | None = None) -> tuple[str, list[Any]]:
     return where + " AND o.n = ?", [tx_hash, tx_hash, n]
 
 
-class _Hop:
-    """Fetch the transactions of one hop and the coins on both of their sides.
-
-    One round trip per hop on the tracing index: both sides of the transactions
-    (`trace_coins`, inputs then outputs) and their own rows (`trace_txs`) come back as one
-    sorted result that is sliced, without copying, into the three tables the taint step
-    reads. The frontier is matched to its rows in the same query (`fidx`).
-    """
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, chain: str, forward: bool) -> None:
-        self.con, self.chain = con, chain
-        # forward, the frontier is spent by inputs; backward, it is the outputs themselves
-        self.match = (
-            "c.side = 0 AND f.tx = c.link_tx AND f.n = c.link_n"
-            if forward
-            else "c.side = 1 AND f.tx = c.tx_id AND f.n = c.n"
-        )
-
-    def fetch(self, txs: NDArray[np.int64], front: Coins) -> dict[str, Any]:
-        """Rows of the transactions `txs` (sorted, unique ids), `seg` = position in `txs`."""
-        con = self.con
-        con.register("_seg", pa.table({"tx_id": txs, "seg": np.arange(len(txs))}))
-        con.register(
-            "_front", pa.table({"tx": front.tx, "n": front.n, "fidx": np.arange(len(front))})
-        )
-        try:
-            both = con.sql(
-                f"""SELECT 0 AS part, s.seg, c.side, c.n, c.value, c.address_id,
-                    coalesce(c.link_tx, {NO_LINK}) AS link_tx, c.link_n,
-                    coalesce(f.fidx, -1) AS fidx, NULL::VARCHAR AS tx_hash,
-                    NULL::TIMESTAMP AS time, NULL::BIGINT AS fee, NULL::BOOLEAN AS is_coinbase
-                FROM trace_coins c JOIN _seg s ON s.tx_id = c.tx_id
-                LEFT JOIN _front f ON {self.match}
-                WHERE c.chain = $chain
-                UNION ALL
-                SELECT 1, s.seg, NULL, NULL, NULL, NULL, NULL, NULL, NULL, t.tx_hash, t.time,
-                    t.fee, t.is_coinbase
-                FROM trace_txs t JOIN _seg s ON s.tx_id = t.tx_id
-                WHERE t.chain = $chain
-                ORDER BY part, side, seg, n""",
-                params={"chain": self.chain},
-            ).to_arrow_table()
-        finally:
-            con.unregister("_seg")
-            con.unregister("_front")
-        side = both.column("side").to_numpy(zero_copy_only=False)
-        n_in, n_out = int((side == 0).sum()), int((side == 1).sum())
-        coin_cols = ["seg", "n", "value", "address_id", "link_tx", "link_n", "fidx"]
-        return {
-            "ins": both.slice(0, n_in).select(coin_cols),
-            "outs": both.slice(n_in, n_out).select(coin_cols),
-            "meta": both.slice(n_in + n_out).select(
-                ["seg", "tx_hash", "fee", "time", "is_coinbase"]
-            ),
-            "txs": txs,
-        }
-
-
 def _col(table: pa.Table, name: str) -> NDArray[Any]:
     """A column as NumPy; timestamps as Python datetimes (what reports print)."""
     column = table.column(name)
@@ -214,7 +157,7 @@ def trace_utxo(
         float(seeds.taint.sum()),
         ASSET.get(chain, chain),
     )
-    hop_fetch = _Hop(con, chain, forward)
+    hop_fetch = HopFetch(con, chain, forward)
     front = seeds
     visited: set[tuple[int, int]] = set()
     edge_rows: list[pa.Table] = []
@@ -274,13 +217,16 @@ def _settle(
     result: TraceResult,
     unnamed: list[tuple[Arrival, int]],
 ) -> Coins:
-    """Record coins that end here (endpoint, threshold, unspent, time); return the rest."""
+    """Record coins that end here (bridge, endpoint, threshold, unspent, time); return the
+    rest."""
     at_stop = np.zeros(len(front), dtype=bool)
+    if forward and params.bridges:
+        at_stop = _deposits(front, amount, hop, params.bridges, result)
     if hop > 1:
         found = stops_at(params.stops, front.address_id)
-        at_stop = np.fromiter((e is not None for e in found), bool, len(front))
         for k, stop in enumerate(found):
-            if stop is not None:
+            if stop is not None and not at_stop[k]:
+                at_stop[k] = True
                 name = front.tx_hash[k]
                 arrival = Arrival(
                     stop,
@@ -303,6 +249,63 @@ def _settle(
     else:
         ended = np.zeros(len(front), dtype=bool)
     return front.take(~(at_stop | small | ended | (amount <= 0)))
+
+
+def _deposits(
+    front: Coins,
+    amount: NDArray[np.float64],
+    hop: int,
+    bridges: Mapping[int, Endpoint],
+    result: TraceResult,
+) -> NDArray[np.bool_]:
+    """Forward: note the coins paid to a bridge (deposits, `crossing.py` matches them);
+    return where they are."""
+    at = np.isin(front.address_id, np.fromiter(bridges, np.int64, len(bridges)))
+    for k in np.flatnonzero(at & (amount > 0)):
+        leg = Leg(
+            result.chain,
+            str(front.tx_hash[k]),
+            int(front.n[k]),
+            int(front.address_id[k]),
+            float(front.value[k]),
+            front.time[k],
+        )
+        aid = int(front.address_id[k])
+        result.at_bridges.append(AtBridge(leg, float(amount[k]), hop, bridges[aid], result.asset))
+    return at
+
+
+def _releases(
+    ins: pa.Table,
+    outs: pa.Table,
+    fidx: NDArray[np.int64],
+    has: NDArray[np.bool_],
+    amount: NDArray[np.float64],
+    hop: int,
+    bridges: Mapping[int, Endpoint],
+    result: TraceResult,
+    seg_tx: NDArray[Any],
+    seg_time: NDArray[Any],
+) -> NDArray[np.bool_]:
+    """Backward: note the frontier coins a bridge paid out (releases: a transaction with a
+    bridge input paying someone else; `crossing.py` matches them); return where they are."""
+    ids = np.fromiter(bridges, np.int64, len(bridges))
+    in_addr = _col(ins, "address_id").astype(np.int64)
+    payer = np.full(len(seg_tx), -1, np.int64)  # a bridge address paying each transaction
+    paid = np.isin(in_addr, ids)
+    payer[_col(ins, "seg").astype(np.int64)[paid]] = in_addr[paid]
+    seg = _col(outs, "seg").astype(np.int64)
+    address = _col(outs, "address_id").astype(np.int64)
+    out = has & (payer[seg] >= 0) & ~np.isin(address, ids)
+    n, value = _col(outs, "n"), _col(outs, "value")
+    for r in np.flatnonzero(out):
+        s = seg[r]
+        leg = Leg(
+            result.chain, str(seg_tx[s]), int(n[r]), int(address[r]), float(value[r]), seg_time[s]
+        )
+        bridge = bridges[int(payer[s])]
+        result.at_bridges.append(AtBridge(leg, float(amount[fidx[r]]), hop, bridge, result.asset))
+    return out
 
 
 def _step(
@@ -357,6 +360,11 @@ def _step(
     if late_src.any():
         result.after_until += float(_amounts(front, model)[fidx[late_src]].sum())
         has &= ~late_src
+    if not forward and params.bridges:  # coins a bridge released: matched on the other chain
+        amounts = _amounts(front, model)
+        has &= ~_releases(
+            ins, outs, fidx, has, amounts, hop, params.bridges, result, seg_tx, seg_time
+        )
     if model in (Model.fifo, Model.lifo):
         f2s = np.full(len(front), -1, dtype=np.int64)
         f2s[fidx[has]] = np.flatnonzero(has)

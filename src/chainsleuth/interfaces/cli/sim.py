@@ -36,6 +36,9 @@ def register(app: typer.Typer) -> None:
         txs: int = typer.Option(20_000, "--txs", help="Bitcoin transactions, coinbases included."),
         rounds: int = typer.Option(40, "--eth-rounds", help="Rounds of the Ethereum economy."),
         seed: int = typer.Option(1, "--seed", help="Same seed, same files."),
+        bridged_in: int = typer.Option(
+            0, "--btc-to-eth", help="Bridge crossings from Bitcoin to Ethereum (none: default)."
+        ),
     ) -> None:
         """Ethereum and Bitcoin joined by a bridge, with the bybit-like theft across them
         and the dmm-like one on Bitcoin (docs/simulator.md)."""
@@ -44,6 +47,9 @@ def register(app: typer.Typer) -> None:
 
         with progress(settings(ctx).quiet) as bar:
             summary = simulate_crosschain(
-                out, SimConfig(txs=txs, seed=seed), EthSimConfig(rounds=rounds, seed=seed), bar
+                out,
+                SimConfig(txs=txs, seed=seed),
+                EthSimConfig(rounds=rounds, seed=seed, bridged_in=bridged_in),
+                bar,
             )
         output(ctx, asdict(summary), title="simulated ethereum + bitcoin")

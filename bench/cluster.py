@@ -5,7 +5,8 @@
 
 Simulates N transactions (cached in DIR), ingests all but the last blocks, clusters
 (default heuristics, CoinJoin detection included), ingests the rest and clusters
-incrementally, then recomputes in full in a fresh process (wall time, CPU time, peak RSS).
+incrementally, then recomputes in full, each of these two runs in a fresh process as
+`chainsleuth cluster` makes it (wall time, CPU time, peak RSS).
 With `--store`, a copy of an already ingested store stands in for the simulation and
 ingestion: its last blocks are hidden from `blocks` (so clustering stops before them)
 for the first run and shown again before the incremental one.
@@ -81,15 +82,19 @@ def simulate(work: Path, txs: int) -> tuple[Path, int]:
     return folder, int(json.loads(done.read_text())["blocks"])
 
 
-def full_run(db: Path) -> dict[str, Any]:
-    """Child process: full recompute with the default set; its wall time and peak RSS."""
+def child_run(db: Path, full: bool) -> dict[str, Any]:
+    """Child process: a run of the default set as `chainsleuth cluster` makes it (a fresh
+    process opening the store, DuckDB capped): a full recompute, or incremental; its wall
+    and CPU time and peak RSS."""
     con = connect(db)
     limit_memory(con, MEMORY_LIMIT)  # as `chainsleuth cluster` does by default
     began, cpu = time.perf_counter(), time.process_time()
-    summary = run(con, "bitcoin", defaults("bitcoin"), full=True)
+    summary = run(con, "bitcoin", defaults("bitcoin"), full=full)
     seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    con.close()
     return {
+        "mode": summary.mode,
         "seconds": round(seconds, 3),
         "cpu_seconds": round(cpu, 3),
         "load_average": os.getloadavg(),
@@ -99,6 +104,18 @@ def full_run(db: Path) -> dict[str, Any]:
         "addresses": summary.addresses,
         "clusters": summary.clusters,
     }
+
+
+def in_child(flag: str, db: Path) -> dict[str, Any]:
+    """`child_run` in its own process (its own peak RSS, nothing cached from this one)."""
+    child = subprocess.run(
+        [sys.executable, "-m", "bench.cluster", flag, str(db)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    found: dict[str, Any] = json.loads(child.stdout)
+    return found
 
 
 def edge_list(
@@ -198,9 +215,11 @@ def main() -> None:
     parser.add_argument("--store", type=Path, help="an ingested store to copy (no simulation)")
     parser.add_argument("--truth", type=Path, help="truth.json of --store (accuracy part)")
     parser.add_argument("--child-full-run", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child-incremental-run", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
-    if args.child_full_run:
-        print(json.dumps(full_run(args.child_full_run)))
+    if args.child_full_run or args.child_incremental_run:
+        whole = args.child_full_run is not None
+        print(json.dumps(child_run(args.child_full_run or args.child_incremental_run, whole)))
         return
     args.work.mkdir(parents=True, exist_ok=True)
     if args.store:
@@ -231,10 +250,9 @@ def main() -> None:
         first = run(con, "bitcoin", defaults("bitcoin"))
         ingest_etl(con, str(folder), IngestOptions(start=blocks - tail))
         ingested = time.perf_counter() - began - first.seconds
-    limit_memory(con, MEMORY_LIMIT)  # as `chainsleuth cluster` does by default
-    cpu = time.process_time()
-    incremental = run(con, "bitcoin", defaults("bitcoin"))
-    incremental_cpu = time.process_time() - cpu
+    con.close()
+    incremental = in_child("--child-incremental-run", db)
+    con = connect(db, read_only=True)
     txs_tail = con.execute(
         "SELECT count(*) FROM txs WHERE chain = 'bitcoin' AND block_height >= ?", [blocks - tail]
     ).fetchall()[0][0]
@@ -242,13 +260,7 @@ def main() -> None:
         "SELECT address_id, cluster_id FROM clusters ORDER BY address_id"
     ).fetchall()
     con.close()
-    child = subprocess.run(
-        [sys.executable, "-m", "bench.cluster", "--child-full-run", str(db)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    full = json.loads(child.stdout)
+    full = in_child("--child-full-run", db)
     con = connect(db, read_only=True)
     same = (
         inc_clusters
@@ -263,21 +275,14 @@ def main() -> None:
     con.close()
     n, a, b, heights = edge_list(db)
     subset = heights <= tx_heights[min(args.nx_txs, tx_heights.size) - 1]
-    report = {
+    report: dict[str, Any] = {
         "txs": int(tx_heights.size),
         "blocks": blocks,
         "load_average": os.getloadavg(),
         "simulate_s": round(simulated, 1),
         "ingest_s": round(ingested, 1),
         "first_run": {"mode": first.mode, "seconds": first.seconds},
-        "incremental": {
-            "blocks": tail,
-            "txs": int(txs_tail),
-            "seconds": incremental.seconds,
-            "cpu_seconds": round(incremental_cpu, 3),
-            "mode": incremental.mode,
-            "equals_full": same,
-        },
+        "incremental": {"blocks": tail, "txs": int(txs_tail), **incremental, "equals_full": same},
         "full": full,
         "scipy": versus(n, a, b),
         "networkx": {

@@ -85,10 +85,19 @@ def test_adopted_read_only_labels_are_copied_not_written() -> None:
     assert labels.tolist() == [0, 1, 2, 3]
 
 
-@pytest.mark.parametrize("ids", [[3, 4, 5, 9], [10, 1_000_000, 5_000_000_000]])
-def test_dense_index_round_trips(ids: list[int]) -> None:
+@pytest.mark.parametrize(
+    ("ids", "table_bytes"),
+    [
+        ([3, 4, 5], None),  # contiguous: an offset, no table
+        ([3, 4, 5, 9], 4),
+        ([7_000_000_000, 7_000_000_005, 7_000_000_000 + 2**32 - 1], 4),  # span just < 2^32
+        ([10, 1_000_000, 5_000_000_000], 8),
+    ],
+)
+def test_dense_index_round_trips(ids: list[int], table_bytes: int | None) -> None:
     arr = np.array(ids, dtype=np.int64)
     index = DenseIndex.from_ids(arr)
     nodes = index.nodes(arr[::-1].copy())
     assert nodes.tolist() == list(range(len(ids)))[::-1]
     assert index.address_ids(nodes).tolist() == ids[::-1]
+    assert (None if index.ids is None else index.ids.itemsize) == table_bytes

@@ -123,6 +123,14 @@ def test_trace_crosses_the_bridge_to_the_exchange(store: duckdb.DuckDBPyConnecti
     assert "bridge" in d["flags"]
 
 
+def test_a_coinjoin_after_the_crossing_is_flagged(store: duckdb.DuckDBPyConnection) -> None:
+    params = TraceParams(model=Model.haircut)
+    assert "coinjoin" not in trace(store, "ethereum", ["0x" + "01" * 32], params).flags
+    store.execute("INSERT INTO coinjoin_txs VALUES ('bitcoin', 2, ?, 'wasabi2')", [E1])
+    params = TraceParams(model=Model.haircut)
+    assert "coinjoin" in trace(store, "ethereum", ["0x" + "01" * 32], params).flags
+
+
 def test_unmatched_bridge_is_an_endpoint(store: duckdb.DuckDBPyConnection) -> None:
     store.execute("DELETE FROM prices_daily")  # no price ratio: no amount to match
     d = trace(store, "ethereum", ["0x" + "01" * 32], TraceParams(model=Model.haircut)).to_dict()

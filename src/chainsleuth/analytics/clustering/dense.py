@@ -4,7 +4,9 @@ Address ids are global across chains. Node `k` is the chain's k-th smallest id; 
 is kept, so the smallest node of a set is its smallest address id (the cluster id). When
 the chain's ids are one contiguous range (a store holding one chain, or chains ingested one
 after the other) the mapping is an offset and costs no memory; otherwise the sorted ids
-are kept (8 bytes per address) and looked up by binary search.
+are kept and looked up by binary search, as 4-byte distances from the smallest id when
+the chain's ids span less than 2^32 (a store of 1.5 billion Bitcoin addresses interleaved
+with another chain's: 6 GB instead of 12), else as 8-byte ids.
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ class DenseIndex:
         """`count` ids: `offset + 0..count-1`, or the strictly increasing `ids`."""
         self.count = count
         self.offset = offset
-        self.ids = ids
+        self.ids: npt.NDArray[np.int64] | npt.NDArray[np.uint32] | None = ids
+        if ids is not None and ids.size:
+            self.offset = int(ids[0])
+            if int(ids[-1]) - self.offset < 1 << 32:
+                self.ids = (ids - self.offset).astype(np.uint32)
+            else:
+                self.ids = ids - self.offset
 
     @classmethod
     def from_ids(cls, ids: npt.NDArray[np.int64]) -> DenseIndex:
@@ -58,16 +66,12 @@ class DenseIndex:
 
     def nodes(self, address_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """The node of each address id (every id must belong to the chain)."""
-        found: npt.NDArray[np.int64]
-        if self.ids is None:
-            found = address_ids.astype(np.int64, copy=False) - self.offset
-        else:
-            found = np.searchsorted(self.ids, address_ids).astype(np.int64)
+        found: npt.NDArray[np.int64] = address_ids.astype(np.int64) - self.offset
+        if self.ids is not None:  # probes in the table's own type: no copy of the table
+            found = np.searchsorted(self.ids, found.astype(self.ids.dtype)).astype(np.int64)
         return found
 
     def address_ids(self, nodes: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
         """The address id of each node."""
-        if self.ids is None:
-            return nodes.astype(np.int64) + self.offset
-        found: npt.NDArray[np.int64] = self.ids[nodes]
-        return found
+        found = nodes if self.ids is None else self.ids[nodes]
+        return found.astype(np.int64) + self.offset

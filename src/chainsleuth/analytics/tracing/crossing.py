@@ -22,7 +22,7 @@ from chainsleuth.analytics.tracing.account import Taint, seed_taints, trace_acco
 from chainsleuth.analytics.tracing.account_backward import trace_account_backward
 from chainsleuth.analytics.tracing.bridge import NATIVE, RULE, Match, bridge_addresses, match
 from chainsleuth.analytics.tracing.edges import address_names
-from chainsleuth.analytics.tracing.endpoints import CustodialStops
+from chainsleuth.analytics.tracing.endpoints import CustodialStops, coinjoin_txs
 from chainsleuth.analytics.tracing.result import Arrival, Edge, Endpoint, Leg, TraceResult
 from chainsleuth.analytics.tracing.taint import Intervals
 from chainsleuth.analytics.tracing.utxo import TraceParams, seed_coins, trace_utxo, tx_condition
@@ -96,7 +96,7 @@ def cross(con: duckdb.DuckDBPyConnection, result: TraceResult, params: TracePara
             min_amount=0,  # the seed's units do not apply on the other chain
             stops=CustodialStops(con, to_chain),
             bridges=bridge,
-            coinjoins=frozenset(),
+            coinjoins=coinjoin_txs(con, to_chain) if to_chain == "bitcoin" else frozenset(),
         )
         shares = {m.found: tainted[m.known] / m.known.amount for m in pairs.values()}
         sub = _continue(con, to_chain, shares, sub_params)

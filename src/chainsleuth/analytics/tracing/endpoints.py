@@ -13,6 +13,9 @@ the addresses not seen yet), read from `trace_endpoints` (migration 007: every c
 address by id, refreshed after tag imports, clustering runs and new addresses) when that is
 current: materialising every custodial address of a chain on each trace, or joining the
 tags to the addresses by string per hop, costs time in proportion to all tags and addresses.
+
+Where a trace passes but flags: the transactions clustering read as CoinJoins
+(`coinjoin_txs`), crossed by value share.
 """
 
 from __future__ import annotations
@@ -219,3 +222,10 @@ def stops_at(stops: Stops, ids: NDArray[np.int64]) -> list[Endpoint | None]:
     if isinstance(stops, CustodialStops):
         stops.resolve(ids)
     return [stops.get(int(i)) for i in ids]
+
+
+def coinjoin_txs(con: duckdb.DuckDBPyConnection, chain: str) -> frozenset[str]:
+    """The transactions of `chain` that clustering read as CoinJoins (none before a
+    clustering run): a trace passes them by value share and flags them."""
+    found = con.execute("SELECT tx_hash FROM coinjoin_txs WHERE chain = ?", [chain]).fetchall()
+    return frozenset(str(r[0]) for r in found)

@@ -12,7 +12,7 @@ from chainsleuth.analytics.tracing.account import Taint, seed_taints, trace_acco
 from chainsleuth.analytics.tracing.account_backward import trace_account_backward
 from chainsleuth.analytics.tracing.bridge import bridge_addresses
 from chainsleuth.analytics.tracing.crossing import cross
-from chainsleuth.analytics.tracing.endpoints import CustodialStops
+from chainsleuth.analytics.tracing.endpoints import CustodialStops, coinjoin_txs
 from chainsleuth.analytics.tracing.result import TraceResult
 from chainsleuth.analytics.tracing.utxo import (
     Coins,
@@ -89,12 +89,7 @@ def _trace_bitcoin(
 ) -> TraceResult:
     """Bitcoin seeds: outputs, transactions (their outputs) or addresses (their outputs)."""
     if not params.coinjoins:
-        params.coinjoins = frozenset(
-            r[0]
-            for r in con.execute(
-                "SELECT tx_hash FROM coinjoin_txs WHERE chain = ?", [chain]
-            ).fetchall()
-        )
+        params.coinjoins = coinjoin_txs(con, chain)
     conditions, values, items = [], [], []
     for s in seeds:
         cond, vals, item = _bitcoin_seed(con, chain, s, network)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -38,6 +37,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+from bench.common import peak_mb
 from chainsleuth.analytics.clustering.ablation import evaluate_store, load_truth, standard_sets
 from chainsleuth.analytics.clustering.engine import MEMORY_LIMIT, run
 from chainsleuth.analytics.clustering.heuristics import defaults
@@ -91,14 +91,13 @@ def child_run(db: Path, full: bool) -> dict[str, Any]:
     began, cpu = time.perf_counter(), time.process_time()
     summary = run(con, "bitcoin", defaults("bitcoin"), full=full)
     seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     con.close()
     return {
         "mode": summary.mode,
         "seconds": round(seconds, 3),
         "cpu_seconds": round(cpu, 3),
         "load_average": os.getloadavg(),
-        "peak_rss_bytes": peak,
+        "peak_rss_mb": peak_mb(),
         "links": summary.links,
         "coinjoins": summary.coinjoins,
         "addresses": summary.addresses,

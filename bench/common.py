@@ -77,7 +77,7 @@ def build_store(txs: int, work: Path = WORK, seed: int = 1) -> dict[str, Any]:
     folder = work / str(txs)
     etl, store = folder / "etl", folder / "store.duckdb"
     folder.mkdir(parents=True, exist_ok=True)
-    cli, log = _cli(), {}
+    cli, log = _cli(), dict[str, Any]()
     q = ["--quiet"]
     _step(
         folder,

@@ -33,6 +33,8 @@ from typing import Any
 
 import duckdb
 
+from bench.common import peak_mb
+
 TRANSFER = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 FILES = ("blocks", "transactions", "receipts", "logs")
 # Stage of a statement, by the first pattern its SQL matches (else "decode+other").
@@ -123,10 +125,6 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 class StatementTimer:
     """A connection stand-in that times every `execute`/`sql` (wall, process CPU)."""
 
@@ -173,7 +171,7 @@ def child(export: str, store: str, profile: bool) -> None:
     seconds, cpu = time.perf_counter() - start, _cpu() - cpu
     transfers = con.execute("SELECT count(*) FROM transfers").fetchall()[0][0]
     con.close()
-    result: dict[str, Any] = {"wall": seconds, "cpu": cpu, "peak_mb": _peak_mb()}
+    result: dict[str, Any] = {"wall": seconds, "cpu": cpu, "peak_mb": peak_mb()}
     result |= {"txs": summary.txs, "transfers": transfers}
     if timer is not None:
         result["stages"] = timer.stages()
@@ -196,7 +194,7 @@ def duckdb_child(export: str, target: str) -> None:
         con.execute("CHECKPOINT")
     seconds, cpu = time.perf_counter() - start, _cpu() - cpu
     con.close()
-    print(json.dumps({"wall": seconds, "cpu": cpu, "peak_mb": _peak_mb()}))
+    print(json.dumps({"wall": seconds, "cpu": cpu, "peak_mb": peak_mb()}))
 
 
 def _run(*args: str) -> dict[str, Any]:

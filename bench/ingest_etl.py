@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -28,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.common import peak_mb
 
 # Stage of a statement, by the first pattern its SQL matches (else "other").
 STAGES = (
@@ -49,14 +50,6 @@ FROM read_json('{d}/transactions.json')
 """
 
 
-def _peak_mb() -> int:
-    """This process's peak resident memory (VmHWM: not inherited from the parent)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-
-
 def run_floor(directory: Path) -> dict[str, Any]:
     """DuckDB alone reads the files."""
     import duckdb
@@ -68,7 +61,7 @@ def run_floor(directory: Path) -> dict[str, Any]:
         "wall_s": time.perf_counter() - began,
         "cpu_s": time.process_time() - cpu,
         "txs": int(row[1]),
-        "peak_mb": _peak_mb(),
+        "peak_mb": peak_mb(),
     }
 
 
@@ -108,7 +101,7 @@ def run_ingest(directory: Path, batch: int, profile: bool = False) -> dict[str, 
         "cpu_s": cpu,
         "load_s": load_s[0],
         "txs": summary.txs,
-        "peak_mb": _peak_mb(),
+        "peak_mb": peak_mb(),
         "store_mb": round(size / 2**20),
     }
     if timer is not None:

@@ -607,7 +607,7 @@ def main() -> None:
         loads.append(load())
 
     def med(side: str, phase: str, field: str) -> float:
-        return round(statistics.median(r[phase][field] for r in runs[side]), 3)
+        return round(float(statistics.median(r[phase][field] for r in runs[side])), 3)
 
     report: dict[str, Any] = {
         "txs": args.txs,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -20,13 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def _peak_bytes() -> int:
-    """This process's peak resident memory (VmHWM: not inherited from the parent)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+from bench.common import peak_mb
 
 
 def child(out: Path, txs: int, seed: int) -> None:
@@ -37,7 +30,7 @@ def child(out: Path, txs: int, seed: int) -> None:
     summary = simulate_bitcoin(out, SimConfig(txs=txs, seed=seed))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     sizes = {p.name: p.stat().st_size for p in out.iterdir()}
-    peak = _peak_bytes()
+    peak = peak_mb()
     print(
         json.dumps(
             {
@@ -46,7 +39,7 @@ def child(out: Path, txs: int, seed: int) -> None:
                 "addresses": summary.addresses,
                 "wall_s": round(wall, 2),
                 "cpu_s": round(cpu, 2),
-                "peak_rss_mb": round(peak / 2**20),
+                "peak_rss_mb": peak,
                 "tx_per_s": round(summary.txs / wall),
                 "files_mb": {k: round(v / 2**20) for k, v in sizes.items()},
             }

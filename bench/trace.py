@@ -77,6 +77,7 @@ def run_ours(
     import pyarrow as pa
 
     from chainsleuth.analytics.tracing import utxo
+    from chainsleuth.analytics.tracing.hop_fetch import HopFetch
     from chainsleuth.analytics.tracing.run import trace
     from chainsleuth.analytics.tracing.utxo import TraceParams
     from chainsleuth.store.db import connect
@@ -95,7 +96,7 @@ def run_ours(
         loop_s.append(time.perf_counter() - began)  # the hop loop
         return result
 
-    fetch = utxo._Hop.fetch
+    fetch = HopFetch.fetch
 
     def fetch_seen(self: Any, txs: Any, front: Any) -> Any:
         seen.update(int(t) for t in txs)
@@ -105,7 +106,7 @@ def run_ours(
 
     run_module.trace_utxo = loop_timed  # type: ignore[attr-defined]
     if txs_out is not None:
-        utxo._Hop.fetch = fetch_seen  # type: ignore[method-assign]
+        HopFetch.fetch = fetch_seen  # type: ignore[method-assign]
     walls, cpus, result = [], [], None
     for _ in range(repeats):
         w, c = time.perf_counter(), time.process_time()

@@ -109,7 +109,7 @@ def test_scan_orders_shuffled_files_and_skips_stale(
     try:
         records = list(bf.scan())
         assert len(records) == len(fx.chain) + len(fx.stale)
-        chain = best_chain(records, genesis=get("mainnet").genesis_hash)
+        chain = best_chain(records, root=get("mainnet").genesis_hash)
         assert [b.hash for b in chain] == [block_hash(b) for b in fx.chain]
         assert [bf.block(loc) for loc in chain] == fx.chain
         resumed = best_chain(records, after=block_hash(fx.chain[1]))
@@ -367,3 +367,52 @@ def test_chain_without_genesis_needs_a_height(shared_data: Path, tmp_path: Path)
     finally:
         con.close()
     assert (summary.first_height, summary.last_height) == (100, 102)
+
+
+def test_start_block_orders_the_chain_from_the_named_block(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    fx = build_chain(shared_data)  # genesis <- b1 <- b2 <- b3, and a stale rival of b2
+    d = write_blocks_dir(tmp_path / "blocks", fx.chain + fx.stale)
+    b2, rival = block_hash(fx.chain[2]), block_hash(fx.stale[0])
+    db = tmp_path / "s.duckdb"
+    run = [*CHAINSLEUTH, "--db", str(db), "--quiet", "ingest", "bitcoin", "--from", "blk", str(d)]
+    done = subprocess.run([*run, "--start-block", b2.upper(), "--start", "2"], capture_output=True)
+    assert done.returncode == 0, done.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    stored = con.execute("SELECT height, hash FROM blocks ORDER BY height").fetchall()
+    con.close()
+    assert stored == [(2, b2), (3, block_hash(fx.chain[3]))]
+    # A stale block named: its own one-block chain; refused once the store holds blocks.
+    refused = subprocess.run([*run, "--start-block", rival, "--start", "2"], capture_output=True)
+    assert refused.returncode != 0 and b"already holds Bitcoin blocks up to height 3" in (
+        refused.stderr
+    )
+    con = connect(tmp_path / "t.duckdb")
+    try:
+        opts = IngestOptions(start_block=rival, start=2)
+        assert (ingest_blk(con, str(d), opts).first_height, stored_hashes(con)) == (2, [rival])
+        with pytest.raises(InputError, match="--start-block 00ff: not in the block files"):
+            ingest_blk(connect(tmp_path / "u.duckdb"), str(d), IngestOptions(start_block="00ff"))
+    finally:
+        con.close()
+    wrong = subprocess.run(
+        [
+            *CHAINSLEUTH,
+            "--db",
+            str(tmp_path / "v.duckdb"),
+            "ingest",
+            "bitcoin",
+            "--from",
+            "etl",
+            str(d),
+            "--start-block",
+            b2,
+        ],
+        capture_output=True,
+    )
+    assert wrong.returncode != 0 and b"--start-block needs --from blk" in wrong.stderr
+
+
+def stored_hashes(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [str(r[0]) for r in con.execute("SELECT hash FROM blocks ORDER BY height").fetchall()]

@@ -76,12 +76,23 @@ def _plan(
 ) -> tuple[list[BlockLocation], int]:
     """The blocks still to ingest and the height of the first one.
 
+    On an empty store: the best chain from `--start-block` when given (it must be in the
+    files), else from genesis, else from the heaviest parentless block.
+
     Resuming: the files' best chain after the stored tip. If the files hold the stored tip
     as a stale block (a heavier branch overtook it), the stored blocks after the fork point
     are rolled back first and the run continues on the heavier branch (a reorg).
     """
-    full = best_chain(records, genesis=get(opts.network).genesis_hash)
     tip = stored_tip(con, CHAIN)
+    if opts.start_block is not None:
+        if tip is not None:
+            raise InputError(
+                f"--start-block: the store already holds Bitcoin blocks up to height {tip[0]};"
+                " ingestion resumes after them (use a new store to start elsewhere)"
+            )
+        if all(r.hash != opts.start_block for r in records):
+            raise InputError(f"--start-block {opts.start_block}: not in the block files")
+    full = best_chain(records, root=opts.start_block or get(opts.network).genesis_hash)
     if tip is None:
         return full, (_first_height(bf, full[0], opts.network, opts) if full else 0)
     tip_height, tip_hash = tip

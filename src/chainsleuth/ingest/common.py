@@ -11,10 +11,12 @@ from rich.progress import Progress
 
 @dataclass
 class IngestOptions:
-    """Options common to every source (`--start`, `--end`, `--follow`, `--behind`)."""
+    """Options common to every source (`--start`, `--end`, `--follow`, `--behind`; and
+    `--start-block` for block files)."""
 
     start: int | None = None
     end: int | None = None
+    start_block: str | None = None  # blk: the block the chain is ordered from
     follow: bool = False
     behind: int = 6
     batch_blocks: int = 100

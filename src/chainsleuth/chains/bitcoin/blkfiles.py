@@ -11,8 +11,9 @@ Order: index every record by its header hash, then follow parent links. The chai
 the one with the most cumulative proof of work from the root (Core's rule; for blocks of
 equal difficulty that is the longest one), ties going to the block seen first in the
 files; blocks off that chain are stale and skipped. The root is the block after a given
-hash (the stored tip when resuming), else the network's genesis block, else the block
-with the heaviest chain among those whose parent is absent. `steps_to_chain` finds where a
+hash (the stored tip when resuming), else a block the user names (`--start-block`), else
+the network's genesis block, else the block with the heaviest chain among those whose
+parent is absent. `steps_to_chain` finds where a
 block the files hold as stale (a stored tip overtaken by a heavier branch) forks off.
 """
 
@@ -142,14 +143,15 @@ class BlockFiles:
 
 
 def best_chain(
-    blocks: list[BlockLocation], after: str | None = None, genesis: str | None = None
+    blocks: list[BlockLocation], after: str | None = None, root: str | None = None
 ) -> list[BlockLocation]:
     """The best chain through `blocks`, root first (see the module docstring).
 
     `after`: start with the children of this hash (resume from a stored tip); if none of
-    the blocks builds on it the result is empty. Otherwise start at `genesis` when present,
-    else at the parentless block with the heaviest chain. Duplicate records of one block
-    (Core can write a block twice) count once.
+    the blocks builds on it the result is empty. Otherwise start at `root` (the network's
+    genesis block, or a block the user names) when present, else at the parentless block
+    with the heaviest chain. Duplicate records of one block (Core can write a block
+    twice) count once.
     """
     by_hash: dict[str, BlockLocation] = {}
     children: dict[str, list[str]] = {}
@@ -159,8 +161,8 @@ def best_chain(
             children.setdefault(b.parent_hash, []).append(b.hash)
     if after is not None:
         roots = children.get(after, [])
-    elif genesis is not None and genesis in by_hash:
-        roots = [genesis]
+    elif root is not None and root in by_hash:
+        roots = [root]
     else:
         roots = [h for h, b in by_hash.items() if b.parent_hash not in by_hash]
     # Heaviest chain below each node, computed leaves-first without recursion.
@@ -175,9 +177,8 @@ def best_chain(
         kids = children.get(h, [])
         top = max(kids, key=lambda k: best[k][0], default=None)  # first seen wins ties
         best[h] = (_work(by_hash[h].bits) + (best[top][0] if top else 0), top)
-    root = max(roots, key=lambda r: best[r][0], default=None)
     chain: list[BlockLocation] = []
-    node = root
+    node = max(roots, key=lambda r: best[r][0], default=None)
     while node is not None:
         chain.append(by_hash[node])
         node = best[node][1]

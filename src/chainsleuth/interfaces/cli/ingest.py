@@ -42,6 +42,8 @@ def _run(
     tokens = token_list_rows(token_list) if token_list is not None else None  # checked first
     if opts.follow and kind != "rpc":
         raise InputError(f"--follow needs --from rpc: a {kind} source has no tip to follow")
+    if opts.start_block is not None and kind != "blk":
+        raise InputError(f"--start-block needs --from blk: a {kind} source is ordered already")
     s = settings(ctx)
     con = store(ctx)
     limit_memory(con, opts.memory_limit)
@@ -115,6 +117,12 @@ def register(app: typer.Typer) -> None:
         source: tuple[str, str] = typer.Option(..., "--from", help=FROM_HELP),
         start: int = typer.Option(None, "--start", help="First height (default: resume)."),
         end: int = typer.Option(None, "--end", help="Last height (inclusive)."),
+        start_block: str = typer.Option(
+            None,
+            "--start-block",
+            help="Block files: order the chain from this block hash (its height: --start,"
+            " else its BIP-34 height), on a store without Bitcoin blocks.",
+        ),
         follow: bool = typer.Option(False, "--follow", help="Keep following the tip (RPC)."),
         behind: int = typer.Option(6, "--behind", help="With --follow, stay N blocks behind."),
         network: Network = typer.Option(Network.mainnet, "--network", help="Bitcoin network."),
@@ -132,6 +140,7 @@ def register(app: typer.Typer) -> None:
             IngestOptions(
                 start=start,
                 end=end,
+                start_block=start_block.lower() if start_block else None,
                 follow=follow,
                 behind=behind,
                 batch_blocks=batch,

@@ -55,6 +55,12 @@ def eth_store(con: duckdb.DuckDBPyConnection) -> None:
             " 'ETH', ?, ?, 1000, true)",
             [h, T0, f"0x{k:064x}", IDS[a], IDS[b]],
         )
+        con.execute(  # the transaction at its position in the block (k orders the block)
+            "INSERT INTO txs (chain, block_height, tx_hash, position, time) VALUES"
+            " ('ethereum', ?, ?, (SELECT count(*) FROM txs WHERE chain = 'ethereum'"
+            " AND block_height = ?), ?)",
+            [h, f"0x{k:064x}", h, T0],
+        )
     for c in ("C", "DC"):
         con.execute("INSERT INTO contracts VALUES ('ethereum', ?, 0, NULL, NULL)", [IDS[c]])
 
@@ -85,6 +91,15 @@ def test_deposit_addresses_join_the_exchange_and_their_senders_one_customer(con)
         ("deposit-address", IDS["H"], IDS["D2"]),
         ("deposit-reuse", IDS["S1"], IDS["S2"]),
     }
+    # Each link's evidence, named by (height, position), is a stored transfer touching it.
+    evidence = con.execute(
+        "SELECT DISTINCT l.heuristic, l.address_id_a, l.address_id_b, f.from_id, f.to_id"
+        " FROM cluster_links l JOIN txs t ON t.chain = l.chain"
+        " AND t.block_height = l.block_height AND t.position = l.tx_position"
+        " JOIN transfers f ON f.chain = t.chain AND f.tx_hash = t.tx_hash"
+    ).fetchall()
+    assert {(h, a, b) for h, a, b, _, _ in evidence} == heuristics
+    assert all({a, b} & {src, dst} for _, a, b, src, dst in evidence)
     again = run(con, "ethereum", defaults("ethereum"))
     assert again.mode == "full"
     assert (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -45,3 +47,16 @@ def test_links_stored_before_011_name_their_evidence_by_position(db_path: Path) 
         ("bitcoin", 1, 2, "multi-input", 7, 4)
     ]
     con.close()
+
+
+def test_a_long_query_prints_nothing_on_stdout(tmp_path: Path) -> None:
+    """stdout carries a command's JSON/CSV: DuckDB's own progress bar must not land there."""
+    code = (
+        "from chainsleuth.store.db import connect\n"
+        f"con = connect({str(tmp_path / 's.duckdb')!r})\n"
+        "con.execute('SET progress_bar_time = 0')\n"
+        "con.execute('SELECT count(*) FROM range(100000000) t(i) WHERE hash(i) % 7 = 1')"
+        ".fetchall()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    assert done.stdout == b""

@@ -91,6 +91,9 @@ def connect(
         con = duckdb.connect(target, read_only=read_only)
     except duckdb.Error as exc:
         raise StoreError(f"cannot open store {target}: {exc}") from exc
+    # DuckDB's own progress bar writes to stdout, inside the JSON or CSV a command prints;
+    # chainsleuth shows its own bars on stderr instead.
+    con.execute("SET enable_progress_bar = false")
     if not read_only:
         # Checkpoint (rewrite compressed row groups) every 1 GB of log rather than DuckDB's
         # 16 MB: ingestion commits many batches, and checkpointing after each cost more

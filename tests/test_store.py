@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -49,9 +51,19 @@ def test_links_stored_before_011_name_their_evidence_by_position(db_path: Path) 
 
 def test_duckdbs_progress_bar_is_off(tmp_path: Path) -> None:
     """stdout carries a command's JSON/CSV: DuckDB prints its own progress bar there on any
-    query over 2 s, so every store connection turns it off (ours go to stderr)."""
-    for read_only in (False, True):
-        con = connect(tmp_path / "s.duckdb", read_only=read_only)
-        setting = con.execute("SELECT current_setting('enable_progress_bar')").fetchall()
-        con.close()
-        assert setting == [(False,)]
+    query over 2 s, so every store connection turns it off (ours go to stderr). Checked in
+    a child whose stdout is a pipe, as when a command's output is piped (under pytest's
+    capture DuckDB starts with it off)."""
+    code = (
+        "import sys\n"
+        "from chainsleuth.store.db import connect\n"
+        "con = connect(sys.argv[1], read_only=sys.argv[2] == 'ro')\n"
+        "print(con.execute(\"SELECT current_setting('enable_progress_bar')\").fetchall())\n"
+    )
+    for mode in ("rw", "ro"):
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / "s.duckdb"), mode],
+            capture_output=True,
+            check=True,
+        )
+        assert done.stdout == b"[(False,)]\n"

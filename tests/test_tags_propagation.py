@@ -13,6 +13,7 @@ from chainsleuth.analytics.attribution.importer import import_file
 from chainsleuth.analytics.attribution.index import TagIndex
 from chainsleuth.analytics.attribution.propagation import actor_profile, best_label, conflicts
 from chainsleuth.analytics.attribution.rules import EXCHANGE_AND_ILLICIT, TWO_EXCHANGES
+from chainsleuth.analytics.clustering.explain import entity_view
 
 A, B, C, D, E = ("0x" + d * 40 for d in "abcde")
 
@@ -85,6 +86,17 @@ def test_entity_tags_are_its_addresses_tags(clustered: duckdb.DuckDBPyConnection
     assert label is not None and label["label"] == "Lazarus group"  # 60 beats 50
     assert entity_label(clustered, "ethereum", 4)["label"] == "Kraken 4"  # type: ignore[index]
     assert entity_label(clustered, "ethereum", 999) is None
+
+
+def test_entity_view_names_its_label_beside_every_tag(
+    clustered: duckdb.DuckDBPyConnection,
+) -> None:
+    view = entity_view(clustered, "ethereum", A)
+    assert len(view["tags"]) == 2
+    assert view["label"]["label"] == "Lazarus group"  # authority_data 60 over service_data 50
+    assert (view["label"]["supporting_tags"], view["label"]["confidence_level"]) == (1, 60)
+    assert "tags" not in view["label"]  # listed once, under "tags"
+    assert entity_view(clustered, "ethereum", D)["label"]["label"] == "Kraken 4"
 
 
 def test_tag_applies_once_its_address_is_ingested(clustered: duckdb.DuckDBPyConnection) -> None:

@@ -87,6 +87,11 @@ def _csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
     return buf.getvalue()
 
 
+SUBTABLE_ROWS = 50
+"""Rows of a record's sub-table printed in table form: an exchange's entity holds tens of
+thousands of tagged addresses, and printing them all took minutes; JSON and CSV keep all."""
+
+
 def emit(
     data: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     fmt: Format | str,
@@ -97,7 +102,8 @@ def emit(
     """Print a record (mapping) or rows (sequence of mappings) in the requested format.
 
     In table and CSV form, a record's list-of-mapping values are printed as sub-tables
-    (table) or flattened to JSON cells (CSV); JSON prints the structure as is.
+    (table; the first `SUBTABLE_ROWS`, saying how many there are) or flattened to JSON
+    cells (CSV); JSON prints the structure as is.
     """
     fmt = Format(fmt)
     stream = out if out is not None else sys.stdout
@@ -121,7 +127,11 @@ def emit(
                 record.add_row(key, _cell(value))
         console.print(record)
         for key, rows in nested:
-            console.print(rows_table(rows, title=key))
+            console.print(rows_table(rows[:SUBTABLE_ROWS], title=key))
+            if len(rows) > SUBTABLE_ROWS:
+                console.print(
+                    f"{key}: {SUBTABLE_ROWS} of {len(rows)} rows shown; --format json lists all"
+                )
     else:
         console.print(rows_table(list(data), title=title))
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import duckdb
 
-from chainsleuth.analytics.attribution.propagation import entity_tags
+from chainsleuth.analytics.attribution.propagation import best_label, entity_tags
 from chainsleuth.analytics.clustering.evidence import link_path
 from chainsleuth.analytics.clustering.partition import resolve_cluster_id
 from chainsleuth.analytics.clustering.window import first_row
@@ -88,7 +88,10 @@ def entity_view(con: duckdb.DuckDBPyConnection, chain: str, address: str) -> dic
         view.update(_utxo_activity(con, chain, cid))
     view["sample"] = [r["address"] for r in sample]
     view["heuristics"] = built_by
-    view["tags"] = entity_tags(con, chain, cid)
+    tags = entity_tags(con, chain, cid)
+    best = best_label(tags)
+    view["label"] = None if best is None else {k: v for k, v in best.items() if k != "tags"}
+    view["tags"] = tags
     return view
 
 

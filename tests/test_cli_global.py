@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,22 @@ def test_progress_bars_go_to_stderr_and_quiet_silences_them(tmp_path: Path) -> N
     assert blocks == same > 0
     assert "etl: ingesting" in bar and f"{blocks}/{blocks}" in bar
     assert silent == ""
+
+
+def test_a_usage_error_is_a_usage_line_not_a_traceback(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chainsleuth.interfaces.cli.main",
+            "--db",
+            str(tmp_path / "s.duckdb"),
+            "status",
+            "extra-argument",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "unexpected extra argument" in done.stderr and "extra-argument" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""

@@ -58,13 +58,13 @@ def run() -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:  # usage errors, with standalone_mode=False
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()  # the usage line and the error, as click prints them
+        else:
+            stderr.print(f"[red]error:[/red] {exc.format_message()}", highlight=False)
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from chainsleuth.interfaces.output import SUBTABLE_ROWS, emit
+from chainsleuth.interfaces.output import SUBTABLE_ROWS, TABLE_ROWS, emit
 
 
 def test_a_long_sub_table_shows_its_first_rows_and_says_how_many() -> None:
@@ -22,3 +22,15 @@ def test_a_long_sub_table_shows_its_first_rows_and_says_how_many() -> None:
     short = io.StringIO()
     emit({"entity": 7, "tags": rows[:3]}, "table", out=short)
     assert "rows shown" not in short.getvalue() and "addr002" in short.getvalue()
+
+
+def test_a_long_list_shows_its_first_rows_in_table_form_and_all_in_csv() -> None:
+    rows = [{"address": f"a{i:05d}"} for i in range(TABLE_ROWS + 1)]
+    table = io.StringIO()
+    emit(rows, "table", title="tags", out=table)
+    assert f"tags: {TABLE_ROWS} of {TABLE_ROWS + 1} rows shown" in table.getvalue()
+    assert f"a{TABLE_ROWS - 1:05d}" in table.getvalue()
+    assert f"a{TABLE_ROWS:05d}" not in table.getvalue()
+    csv_out = io.StringIO()
+    emit(rows, "csv", out=csv_out)
+    assert csv_out.getvalue().count("\n") == TABLE_ROWS + 2  # header + every row

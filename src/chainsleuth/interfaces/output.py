@@ -90,6 +90,9 @@ def _csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
 SUBTABLE_ROWS = 50
 """Rows of a record's sub-table printed in table form: an exchange's entity holds tens of
 thousands of tagged addresses, and printing them all took minutes; JSON and CSV keep all."""
+TABLE_ROWS = 1000
+"""Rows of a list printed in table form (a table is for reading: `tags list` of a store
+with 1.5M exchange tags ran for over ten minutes in 4 GB); JSON and CSV keep all."""
 
 
 def emit(
@@ -103,7 +106,8 @@ def emit(
 
     In table and CSV form, a record's list-of-mapping values are printed as sub-tables
     (table; the first `SUBTABLE_ROWS`, saying how many there are) or flattened to JSON
-    cells (CSV); JSON prints the structure as is.
+    cells (CSV); JSON prints the structure as is. A table of rows shows the first
+    `TABLE_ROWS` and says how many there are.
     """
     fmt = Format(fmt)
     stream = out if out is not None else sys.stdout
@@ -127,13 +131,19 @@ def emit(
                 record.add_row(key, _cell(value))
         console.print(record)
         for key, rows in nested:
-            console.print(rows_table(rows[:SUBTABLE_ROWS], title=key))
-            if len(rows) > SUBTABLE_ROWS:
-                console.print(
-                    f"{key}: {SUBTABLE_ROWS} of {len(rows)} rows shown; --format json lists all"
-                )
+            _print_rows(console, rows, key, SUBTABLE_ROWS)
     else:
-        console.print(rows_table(list(data), title=title))
+        _print_rows(console, data, title, TABLE_ROWS)
+
+
+def _print_rows(
+    console: Console, rows: Sequence[Mapping[str, Any]], title: str | None, limit: int
+) -> None:
+    """The first `limit` rows as a table, then how many were left out."""
+    console.print(rows_table(list(rows[:limit]), title=title))
+    if len(rows) > limit:
+        name = f"{title}: " if title else ""
+        console.print(f"{name}{limit} of {len(rows)} rows shown; --format json or csv lists all")
 
 
 def rows_table(rows: Sequence[Mapping[str, Any]], title: str | None = None) -> Table:

@@ -3,9 +3,11 @@
 Transactions are numbered in chain order and keyed by DuckDB's 64-bit
 `hash(tx_hash, salt)`; the salt is raised until the window's transactions have distinct
 keys, so the keys are exact row identities. Rows of `inputs`/`outputs` find their
-transaction by binary search over the sorted keys (once per run of equal keys, since the
-store keeps a transaction's rows together). Also here: the sorting helpers the heuristics
-share, and `first_paid`, each address's first paid height, read once per clustering run.
+transaction once per run of equal keys (the store keeps a transaction's rows together):
+by a guess from the run's place in its block, checked against the key, else by binary
+search over the sorted keys (`Chainlet.tx_of`). Also here: the sorting helpers the
+heuristics share, and `first_paid`, each address's first paid height, read once per
+clustering run.
 """
 
 from __future__ import annotations

@@ -34,3 +34,9 @@ def test_a_long_list_shows_its_first_rows_in_table_form_and_all_in_csv() -> None
     csv_out = io.StringIO()
     emit(rows, "csv", out=csv_out)
     assert csv_out.getvalue().count("\n") == TABLE_ROWS + 2  # header + every row
+
+
+def test_the_first_rows_of_a_longer_list_say_how_long_it_is() -> None:
+    table = io.StringIO()
+    emit([{"address": "a1"}, {"address": "a2"}], "table", title="tags", out=table, total=5000)
+    assert "tags: 2 of 5000 rows shown" in table.getvalue()

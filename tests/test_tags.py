@@ -10,7 +10,7 @@ import pytest
 
 from chainsleuth.analytics.attribution.importer import import_file
 from chainsleuth.analytics.attribution.propagation import address_tags
-from chainsleuth.analytics.attribution.store import list_tags
+from chainsleuth.analytics.attribution.store import count_tags, list_tags
 from chainsleuth.analytics.attribution.tagpack import parse_tagpack
 from chainsleuth.chains.ethereum.address import to_checksum
 from chainsleuth.errors import ParseError
@@ -153,6 +153,9 @@ def test_real_graphsense_packs_import(con: duckdb.DuckDBPyConnection, shared_dat
     assert ronin[0]["confidence"] == "authority_data" and ronin[0]["confidence_level"] == 60
     lazarus = list_tags(con, actor="lazarusgroup")
     assert len(lazarus) == 27 and {t["chain"] for t in lazarus} == {"bitcoin", "ethereum"}
+    assert count_tags(con, actor="lazarusgroup") == 27
+    assert list_tags(con, actor="lazarusgroup", limit=5) == lazarus[:5]
+    assert count_tags(con) == len(list_tags(con))
 
 
 def test_real_ofac_pack_fails_on_its_tron_address_unless_skipping(

@@ -101,13 +101,15 @@ def emit(
     *,
     title: str | None = None,
     out: Any = None,
+    total: int | None = None,
 ) -> None:
     """Print a record (mapping) or rows (sequence of mappings) in the requested format.
 
     In table and CSV form, a record's list-of-mapping values are printed as sub-tables
     (table; the first `SUBTABLE_ROWS`, saying how many there are) or flattened to JSON
     cells (CSV); JSON prints the structure as is. A table of rows shows the first
-    `TABLE_ROWS` and says how many there are.
+    `TABLE_ROWS` and says how many there are (`total`, when the rows given are only the
+    first ones of a longer list).
     """
     fmt = Format(fmt)
     stream = out if out is not None else sys.stdout
@@ -133,17 +135,24 @@ def emit(
         for key, rows in nested:
             _print_rows(console, rows, key, SUBTABLE_ROWS)
     else:
-        _print_rows(console, data, title, TABLE_ROWS)
+        _print_rows(console, data, title, TABLE_ROWS, total)
 
 
 def _print_rows(
-    console: Console, rows: Sequence[Mapping[str, Any]], title: str | None, limit: int
+    console: Console,
+    rows: Sequence[Mapping[str, Any]],
+    title: str | None,
+    limit: int,
+    total: int | None = None,
 ) -> None:
-    """The first `limit` rows as a table, then how many were left out."""
-    console.print(rows_table(list(rows[:limit]), title=title))
-    if len(rows) > limit:
+    """The first `limit` rows as a table, then how many of `total` (default: all the
+    rows given) were left out."""
+    shown = rows[:limit]
+    total = len(rows) if total is None else total
+    console.print(rows_table(list(shown), title=title))
+    if total > len(shown):
         name = f"{title}: " if title else ""
-        console.print(f"{name}{limit} of {len(rows)} rows shown; --format json or csv lists all")
+        console.print(f"{name}{len(shown)} of {total} rows shown; --format json or csv lists all")
 
 
 def rows_table(rows: Sequence[Mapping[str, Any]], title: str | None = None) -> Table:

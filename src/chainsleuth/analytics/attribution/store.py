@@ -94,23 +94,42 @@ def save_dataset(con: duckdb.DuckDBPyConnection, ds: Dataset) -> ImportResult:
     )
 
 
+_FILTER = """($actor IS NULL OR actor = $actor) AND ($category IS NULL OR category = $category)
+    AND ($chain IS NULL OR chain = $chain)"""
+
+
 def list_tags(
     con: duckdb.DuckDBPyConnection,
     *,
     actor: str | None = None,
     category: str | None = None,
     chain: str | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Stored tags, optionally filtered, in a stable order (chain, subject, tagpack)."""
+    """Stored tags, optionally filtered, in a stable order (chain, subject, tagpack); the
+    first `limit` of them if given (`count_tags` says how many match)."""
+    cut = f" LIMIT {int(limit)}" if limit is not None else ""
     return rows(
         con,
-        f"""SELECT {TAG_SELECT} FROM tags
-            WHERE ($actor IS NULL OR actor = $actor)
-              AND ($category IS NULL OR category = $category)
-              AND ($chain IS NULL OR chain = $chain)
-            ORDER BY chain, coalesce(address, tx_hash), tagpack, label, line""",
+        f"""SELECT {TAG_SELECT} FROM tags WHERE {_FILTER}
+            ORDER BY chain, coalesce(address, tx_hash), tagpack, label, line{cut}""",
         {"actor": actor, "category": category, "chain": chain},
     )
+
+
+def count_tags(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    actor: str | None = None,
+    category: str | None = None,
+    chain: str | None = None,
+) -> int:
+    """How many stored tags `list_tags` lists with these filters."""
+    found = con.execute(
+        f"SELECT count(*) FROM tags WHERE {_FILTER}",
+        {"actor": actor, "category": category, "chain": chain},
+    ).fetchall()
+    return int(found[0][0])
 
 
 def known_cases(con: duckdb.DuckDBPyConnection, lowered: list[str]) -> dict[str, set[str]]:

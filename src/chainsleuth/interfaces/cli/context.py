@@ -35,10 +35,16 @@ def store(ctx: typer.Context, *, read_only: bool = False) -> duckdb.DuckDBPyConn
 
 
 def output(
-    ctx: typer.Context, data: Any, fmt: Format | None = None, *, title: str | None = None
+    ctx: typer.Context,
+    data: Any,
+    fmt: Format | None = None,
+    *,
+    title: str | None = None,
+    total: int | None = None,
 ) -> None:
-    """Print `data` in the command's `--format`, else the global one."""
-    emit(data, fmt or settings(ctx).fmt, title=title)
+    """Print `data` in the command's `--format`, else the global one (`total`: how many
+    rows there are when `data` holds only the first ones, for a table)."""
+    emit(data, fmt or settings(ctx).fmt, title=title, total=total)
 
 
 FORMAT_OPTION: Any = typer.Option(

@@ -13,11 +13,11 @@ from chainsleuth.analytics.attribution.actors import ensure_curated, resolve_act
 from chainsleuth.analytics.attribution.formats import export_rows, to_csv, to_json
 from chainsleuth.analytics.attribution.importer import KINDS, import_file
 from chainsleuth.analytics.attribution.propagation import conflicts
-from chainsleuth.analytics.attribution.store import list_tags
+from chainsleuth.analytics.attribution.store import count_tags, list_tags
 from chainsleuth.analytics.attribution.tagpack import dump_tagpack
 from chainsleuth.errors import ChainsleuthError, InputError, NotFoundError
 from chainsleuth.interfaces.cli.context import FORMAT_OPTION, output, settings, store
-from chainsleuth.interfaces.output import Format, progress, stderr
+from chainsleuth.interfaces.output import TABLE_ROWS, Format, progress, stderr
 
 
 class ExportFormat(StrEnum):
@@ -137,7 +137,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Stored tags with source and confidence (`--actor` takes an id, label or alias)."""
         con = store(ctx)
-        found = list_tags(con, actor=_actor_id(con, actor), category=category, chain=chain)
+        filters = {"actor": _actor_id(con, actor), "category": category, "chain": chain}
+        table = (fmt or settings(ctx).fmt) is Format.table  # a table shows the first rows
+        found = list_tags(con, **filters, limit=TABLE_ROWS if table else None)
         keep = (
             "chain",
             "address",
@@ -151,7 +153,13 @@ def register(app: typer.Typer) -> None:
             "programs",
             "tagpack",
         )
-        output(ctx, [{k: r[k] for k in keep} for r in export_rows(found)], fmt, title="tags")
+        output(
+            ctx,
+            [{k: r[k] for k in keep} for r in export_rows(found)],
+            fmt,
+            title="tags",
+            total=count_tags(con, **filters) if table else None,
+        )
 
     @tags_app.command("conflicts")
     def conflicts_cmd(

@@ -107,6 +107,28 @@ def test_backward_haircut_reaches_the_mint(store: duckdb.DuckDBPyConnection) -> 
     assert first_hop == {("F", "C"): round(23 * 19 / 29), ("F", "X"): round(23 * 10 / 29)}
 
 
+def test_backward_origin_is_timed_when_the_value_left_it(
+    store: duckdb.DuckDBPyConnection,
+) -> None:
+    x_id = address_id(store, "bitcoin", "X")
+    assert x_id is not None
+    stops = {x_id: Endpoint("cluster:9", "Exchange X", "exchange")}
+    d = run(
+        store,
+        Model.haircut,
+        "o.tx_hash = ? AND o.n = 1",
+        ["t3"],
+        direction="backward",
+        stops=stops,
+    )
+    endpoints = d["endpoints"]
+    assert isinstance(endpoints, list)
+    (x,) = [e for e in endpoints if e["label"] == "Exchange X"]
+    spent = store.execute("SELECT time FROM txs WHERE tx_hash = 't3'").fetchall()[0][0]
+    assert x["amount"] == round(23 * 10 / 29)
+    assert x["first_seen"] == x["last_seen"] == spent
+
+
 def test_edges_carry_provenance(store: duckdb.DuckDBPyConnection) -> None:
     d = run(store, Model.fifo, "o.tx_hash = ? AND o.n = 0", ["t0"])
     edges = d["edges"]

@@ -54,7 +54,7 @@ class Coins:
     address_id: NDArray[np.int64]  # -1 where the coin has no address
     value: NDArray[np.int64]
     spent_tx: NDArray[np.int64]  # id of the spending transaction; NO_LINK when unspent
-    time: NDArray[Any]
+    time: NDArray[Any]  # forward: when the coin was created; backward: when it was spent
     taint: NDArray[np.float64]
     intervals: Intervals
 
@@ -410,7 +410,7 @@ def _step(
     if forward:
         nxt = _next_coins(outs.take(pa.array(rows)), tgt_taint[hit], txs, seg_tx, seg_time)
     else:
-        nxt = _prev_coins(dst_tab, rows, tgt_taint[hit], result)
+        nxt = _prev_coins(dst_tab, rows, tgt_taint[hit], result, seg_time)
     tile_to_coin = np.full(len(tgt.value), -1, dtype=np.int64)
     tile_to_coin[np.flatnonzero(hit)] = np.arange(int(hit.sum()))
     keep_iv = tile_to_coin[out_iv.tile] >= 0 if len(out_iv.tile) else np.zeros(0, bool)
@@ -467,9 +467,14 @@ def _next_coins(
 
 
 def _prev_coins(
-    ins: pa.Table, rows: NDArray[np.int64], taint: NDArray[np.float64], result: TraceResult
+    ins: pa.Table,
+    rows: NDArray[np.int64],
+    taint: NDArray[np.float64],
+    result: TraceResult,
+    seg_time: NDArray[Any],
 ) -> Coins:
-    """Backward: the coins spent by the given input rows (minted value is recorded apart)."""
+    """Backward: the coins spent by the given input rows (minted value is recorded apart),
+    timed when they were spent: an origin's arrival is when the value left it."""
     sub = ins.take(pa.array(rows))
     prev = _col(sub, "link_tx").astype(np.int64)
     minted = prev == NO_LINK
@@ -486,7 +491,7 @@ def _prev_coins(
         _col(sub, "address_id").astype(np.int64),
         _col(sub, "value").astype(np.int64),
         np.full(n, NO_LINK, np.int64),
-        none,
+        seg_time[_col(sub, "seg").astype(np.int64)],
         taint,
         Intervals.empty(),
     )

@@ -118,6 +118,11 @@ def test_swap_edge_is_flagged_and_pool_not_tainted(store: duckdb.DuckDBPyConnect
     assert all(e["from"] != ADDR["pool"] for e in d["edges"])
     (ex_tok,) = [e for e in d["endpoints"] if e["asset"] == TOK]
     assert ex_tok["label"] == "Exchange X" and ex_tok["addresses"][0]["address"] == ADDR["exchange"]
+    # Arrival times: the ETH with c1 in block 3, the TOK with d1 in block 4 (a minute each).
+    at = {e["asset"]: (e["first_seen"], e["last_seen"]) for e in d["endpoints"]}
+    t0 = dt.datetime(2025, 2, 21, 14, 0)
+    block = {h: t0 + dt.timedelta(minutes=h) for h in (3, 4)}
+    assert at == {"ETH": (block[3], block[3]), TOK: (block[4], block[4])}
 
 
 def test_address_seed_and_bad_seeds(store: duckdb.DuckDBPyConnection) -> None:

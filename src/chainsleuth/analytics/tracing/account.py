@@ -252,7 +252,9 @@ def trace_account(
                 leg = Leg(chain, t.tx_hash, -1, t.address, t.gross, t.time)
                 result.at_bridges.append(AtBridge(leg, t.amount, hop, bridge, t.asset))
             elif stop is not None:
-                result.arrivals.append(Arrival(stop, str(t.address), t.asset, t.amount, None, ""))
+                result.arrivals.append(
+                    Arrival(stop, str(t.address), t.asset, t.amount, t.time, t.tx_hash)
+                )
             elif t.amount < params.min_amount:
                 result.below_threshold += t.amount
             elif params.model is Model.poison and (t.address, t.asset) in poisoned:

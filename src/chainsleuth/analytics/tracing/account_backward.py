@@ -106,7 +106,9 @@ def trace_account_backward(
                 leg = Leg(chain, t.tx_hash, -1, t.payee, t.gross, t.time)
                 result.at_bridges.append(AtBridge(leg, t.amount, hop, bridge, t.asset))
             elif stop is not None:
-                result.arrivals.append(Arrival(stop, str(t.address), t.asset, t.amount, None, ""))
+                result.arrivals.append(
+                    Arrival(stop, str(t.address), t.asset, t.amount, t.time, t.tx_hash)
+                )
             elif t.amount < params.min_amount:
                 result.below_threshold += t.amount
             elif params.until is not None and t.time is not None and t.time > params.until:

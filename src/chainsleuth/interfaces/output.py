@@ -87,12 +87,23 @@ def _csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
     return buf.getvalue()
 
 
+PIPE_WIDTH = 200
+"""Width of tables written to a pipe or file (no terminal to fit): wide enough that the
+commands' tables keep their headers and 42-character addresses on one line."""
 SUBTABLE_ROWS = 50
 """Rows of a record's sub-table printed in table form: an exchange's entity holds tens of
 thousands of tagged addresses, and printing them all took minutes; JSON and CSV keep all."""
 TABLE_ROWS = 1000
 """Rows of a list printed in table form (a table is for reading: `tags list` of a store
 with 1.5M exchange tags ran for over ten minutes in 4 GB); JSON and CSV keep all."""
+
+
+def wide_console(out: Any = None, min_width: int = 100) -> Console:
+    """A console for tables on `out` (stdout by default): at least `min_width` columns on a
+    terminal, `PIPE_WIDTH` when writing to a pipe or file."""
+    console = Console(file=out if out is not None else sys.stdout, soft_wrap=False)
+    console.width = max(min_width, console.width) if console.is_terminal else PIPE_WIDTH
+    return console
 
 
 def emit(
@@ -120,7 +131,7 @@ def emit(
         rows = [data] if isinstance(data, Mapping) else list(data)
         stream.write(_csv_text(rows))
         return
-    console = Console(file=stream, soft_wrap=False, width=max(100, Console().width))
+    console = wide_console(stream)
     if isinstance(data, Mapping):
         record = Table(title=title, show_header=False, box=None, pad_edge=False)
         record.add_column(style="bold")

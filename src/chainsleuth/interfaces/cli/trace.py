@@ -24,7 +24,15 @@ from chainsleuth.interfaces.cli.context import (
     settings,
     store,
 )
-from chainsleuth.interfaces.output import Format, dumps, emit, progress, rows_table, stderr
+from chainsleuth.interfaces.output import (
+    Format,
+    dumps,
+    emit,
+    progress,
+    rows_table,
+    stderr,
+    wide_console,
+)
 from chainsleuth.interfaces.trace_export import edge_rows, to_graphml, to_html
 from chainsleuth.services.incidents.repository import show_incident
 from chainsleuth.services.incidents.verify import theft_seeds
@@ -194,9 +202,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_table(data: dict[str, Any]) -> None:
-    from rich.console import Console
-
-    console = Console(width=max(140, Console().width))
+    console = wide_console(min_width=140)
     seed = data["seed"]
     console.print(
         f"[bold]{data['model']}[/bold] trace, {data['direction']}, {data['hops']} hops,"

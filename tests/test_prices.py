@@ -109,3 +109,15 @@ def test_prices_cli(db_path: Path, tmp_path: Path) -> None:
         app, ["--db", str(db_path), "prices", "value", "ETH", "401346", "2025-02-21", "-f", "json"]
     )
     assert json.loads(result.output)["usd"] == "1100290059.00"  # 401,346 × 2,741.5
+
+
+def test_pegged_tokens_and_stablecoins_without_a_price(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    day = dt.date(2024, 5, 31)
+    import_prices(con, write(tmp_path / "c.csv", "date,asset,close\n2024-05-31,ETH,3762.5\n"))
+    assert close_on(con, "stETH", day) == close_on(con, "WETH", day) == Decimal("3762.5")
+    assert close_on(con, "USDT", day) == Decimal(1)
+    assert close_on(con, "stETH", dt.date(2024, 6, 1)) is None  # no ETH close that day
+    import_prices(con, write(tmp_path / "d.csv", "date,asset,close\n2024-05-31,STETH,3700\n"))
+    assert close_on(con, "stETH", day) == Decimal("3700")  # its own price first

@@ -125,6 +125,30 @@ def test_swap_edge_is_flagged_and_pool_not_tainted(store: duckdb.DuckDBPyConnect
     assert at == {"ETH": (block[3], block[3]), TOK: (block[4], block[4])}
 
 
+def test_a_seed_of_several_assets_shares_by_value(store: duckdb.DuckDBPyConnection) -> None:
+    # c2's flows: 100 ETH thief -> pool and 1,000 TOK pool -> thief; the TOK reaches the
+    # exchange whole (d1). No prices: no share rather than wei and token units added up.
+    d = trace(store, "ethereum", [txhash("c2")], TraceParams(model=Model.haircut)).to_dict()
+    assert d["seed"]["assets"] == {"ETH": 100 * E, TOK: 1000 * E}
+    assert d["seed"]["value_usd"] is None
+    assert [e["share"] for e in d["endpoints"]] == [None]
+    day = dt.date(2025, 2, 21)
+    store.execute(
+        "INSERT INTO tokens (chain, contract, symbol, decimals) VALUES ('ethereum', ?, 'TOK', 18)",
+        [TOK],
+    )
+    store.execute(
+        "INSERT INTO prices_daily (asset, date, close_usd, source) VALUES"
+        " ('ETH', ?, 3000, 't'), ('TOK', ?, 0.5, 't')",
+        [day, day],
+    )
+    d = trace(store, "ethereum", [txhash("c2")], TraceParams(model=Model.haircut)).to_dict()
+    assert d["seed"]["value_usd"] == 100 * 3000 + 1000 * 0.5
+    (tok,) = d["endpoints"]
+    assert (tok["asset"], tok["amount"]) == (TOK, 1000 * E)
+    assert tok["share"] == pytest.approx(1000 * 0.5 / 300_500)
+
+
 def test_address_seed_and_bad_seeds(store: duckdb.DuckDBPyConnection) -> None:
     from chainsleuth.errors import AddressError, NotFoundError
 
@@ -176,3 +200,17 @@ def test_backward_from_an_address_asks_the_senders_of_all_it_received(
     d = trace(store, "ethereum", [ADDR["exchange"]], params, use_tags=False).to_dict()
     assert d["seed"]["amount"] == 1050 * E
     assert d["remainder"]["beyond_max_hops"] == 1050 * E
+
+
+def test_value_shares_reach_past_a_bridge() -> None:
+    from chainsleuth.analytics.tracing.result import TraceResult
+
+    result = TraceResult("ethereum", "haircut", "forward", [], 0.0, "ETH")
+    result.seed_assets = {"ETH": 2 * E, TOK: 1000 * E}
+    usd = {"ETH": 3000 / E, TOK: 0.5 / E, "BTC": 100_000 / 10**8}
+    assert result.share("bitcoin", "BTC", 10**8) is None  # not valued yet
+    result.usd_per_unit = usd
+    assert result.seed_value() == pytest.approx(6500)
+    assert result.share("bitcoin", "BTC", 10**8) == pytest.approx(100_000 / 6500)
+    assert result.share("ethereum", TOK, 1000 * E) == pytest.approx(500 / 6500)
+    assert result.share("ethereum", "0x" + "9" * 40, 1) is None  # an asset without price

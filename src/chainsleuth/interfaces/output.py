@@ -194,3 +194,8 @@ def progress(quiet: bool) -> Iterator[Progress]:
     )
     with bar:
         yield bar
+
+
+def percent(share: float | None) -> str:
+    """A share (0..1) as tables print it, "" where none is known."""
+    return "" if share is None else f"{100 * share:.2f}%"

@@ -28,6 +28,9 @@ import pyarrow as pa
 from chainsleuth.errors import InputError, NotFoundError, ParseError
 
 STABLECOINS = frozenset({"USDC", "USDT", "DAI", "BUSD"})
+PEGGED = {"WETH": "ETH", "STETH": "ETH"}
+"""Tokens that track another asset (wrapped ETH 1:1, staked ETH within about 1%): without a
+price of their own they take that asset's close."""
 PLACES = Decimal("0.000000000001")
 
 
@@ -135,12 +138,15 @@ def import_prices(con: duckdb.DuckDBPyConnection, path: Path, asset: str | None 
 
 
 def close_on(con: duckdb.DuckDBPyConnection, asset: str, day: dt.date) -> Decimal | None:
-    """The USD close of `asset` on `day`, 1.00 for a stablecoin without a price, else None."""
+    """The USD close of `asset` on `day`; without one, 1.00 for a stablecoin and the close
+    of the asset a `PEGGED` token tracks; else None."""
     found = con.execute(
         "SELECT close_usd FROM prices_daily WHERE asset = ? AND date = ?", [asset.upper(), day]
     ).fetchall()
     if found:
         return Decimal(found[0][0])
+    if asset.upper() in PEGGED:
+        return close_on(con, PEGGED[asset.upper()], day)
     return Decimal(1) if asset.upper() in STABLECOINS else None
 
 

@@ -226,6 +226,14 @@ def hops(
         result.beyond_max_hops += p.amount
 
 
+def asset_totals(taints: list[Taint]) -> dict[str, float]:
+    """The amount of each asset in `taints` (a seed of several assets is valued apart)."""
+    totals: dict[str, float] = {}
+    for t in taints:
+        totals[t.asset] = totals.get(t.asset, 0.0) + t.amount
+    return totals
+
+
 def trace_account(
     con: duckdb.DuckDBPyConnection,
     chain: str,
@@ -238,7 +246,13 @@ def trace_account(
     bridge (`params.bridges`) is noted as a deposit there (`crossing.py` continues it on
     the other chain when the release is found, else the bridge is its endpoint)."""
     result = TraceResult(
-        chain, params.model.value, "forward", seed_items, sum(s.amount for s in seeds), "ETH"
+        chain,
+        params.model.value,
+        "forward",
+        seed_items,
+        sum(s.amount for s in seeds),
+        "ETH",
+        seed_assets=asset_totals(seeds),
     )
     names: set[int] = set()
     pending = [s for s in seeds if s.amount > 0]

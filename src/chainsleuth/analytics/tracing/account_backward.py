@@ -21,6 +21,7 @@ from chainsleuth.analytics.tracing.account import (
     Event,
     Key,
     Taint,
+    asset_totals,
     hops,
     load_events,
     name_addresses,
@@ -93,7 +94,13 @@ def trace_account_backward(
     else the bridge is its origin). Value an address holds without inflows explaining it
     (a mint, a genesis allocation, history not stored) stays there as its origin."""
     result = TraceResult(
-        chain, params.model.value, "backward", seed_items, sum(a.amount for a in asks), "ETH"
+        chain,
+        params.model.value,
+        "backward",
+        seed_items,
+        sum(a.amount for a in asks),
+        "ETH",
+        seed_assets=asset_totals(asks),
     )
     names: set[int] = set()
     pending = [a for a in asks if a.amount > 0]

@@ -95,6 +95,31 @@ class TraceResult:
     flags: list[str] = field(default_factory=list)
     bridges: list[dict[str, Any]] = field(default_factory=list)  # matched crossings
     at_bridges: list[AtBridge] = field(default_factory=list)  # legs still to match
+    seed_assets: dict[str, float] = field(default_factory=dict)  # asset -> seed amount
+    usd_per_unit: dict[str, float] = field(default_factory=dict)  # `valuation.price_seed`
+    seed_day: dt.date | None = None  # the day a seed of several assets is valued at
+
+    def __post_init__(self) -> None:
+        """A seed given as one total is of the trace's own asset."""
+        if not self.seed_assets:
+            self.seed_assets = {self.asset: self.seed_total}
+
+    def seed_value(self) -> float | None:
+        """The seed's USD value when it holds several assets, all priced, else None."""
+        if len(self.seed_assets) < 2 or not self.usd_per_unit:
+            return None
+        return sum(v * self.usd_per_unit[a] for a, v in self.seed_assets.items())
+
+    def share(self, chain: str, asset: str, amount: float) -> float | None:
+        """`amount` of `asset` on `chain` as a share of the seed: by value for a seed of
+        several assets (also past a bridge; None without prices), else of the seed's own
+        asset on its own chain."""
+        if len(self.seed_assets) > 1:
+            value, unit = self.seed_value(), self.usd_per_unit.get(asset)
+            return amount * unit / value if value and unit is not None else None
+        if chain != self.chain or asset != self.asset or not self.seed_total:
+            return None
+        return amount / self.seed_total
 
     def absorb(self, other: TraceResult, hop_offset: int) -> None:
         """Add a continuation traced on another chain (after a bridge) to this result."""
@@ -147,9 +172,7 @@ class TraceResult:
                 {
                     **g,
                     "amount": round(g["amount"]),
-                    "share": g["amount"] / self.seed_total
-                    if self.seed_total and g["chain"] == self.chain and g["asset"] == self.asset
-                    else None,
+                    "share": self.share(g["chain"], g["asset"], g["amount"]),
                     "addresses": [
                         {"address": k, "amount": round(v)}
                         for k, v in sorted(g["addresses"].items(), key=lambda kv: -kv[1])
@@ -178,6 +201,8 @@ class TraceResult:
                 "direction": self.direction,
                 "asset": self.asset,
                 "amount": round(self.seed_total),
+                "assets": {a: round(v) for a, v in self.seed_assets.items()},
+                "value_usd": None if (value := self.seed_value()) is None else round(value, 2),
                 "items": self.seeds,
             },
             "model": self.model,

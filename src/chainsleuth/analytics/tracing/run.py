@@ -21,6 +21,7 @@ from chainsleuth.analytics.tracing.utxo import (
     trace_utxo,
     tx_condition,
 )
+from chainsleuth.analytics.tracing.valuation import price_seed
 from chainsleuth.errors import InputError, NotFoundError
 
 _TXID = re.compile(r"^[0-9a-f]{64}$")
@@ -76,6 +77,8 @@ def trace(
     else:
         result = _trace_bitcoin(con, chain, seeds, params, network, on_hop)
     cross(con, result, params)
+    if result.seed_day is not None:  # a seed of several assets: shares by value that day
+        price_seed(con, result, result.seed_day, {a.asset for a in result.arrivals})
     return result
 
 
@@ -133,5 +136,9 @@ def _trace_ethereum(
             raise NotFoundError(f"--seed {seed}: no successful value flows stored")
         taints.extend(found)
     if backward:
-        return trace_account_backward(con, "ethereum", taints, items, params, on_hop=on_hop)
-    return trace_account(con, "ethereum", taints, items, params, on_hop=on_hop)
+        result = trace_account_backward(con, "ethereum", taints, items, params, on_hop=on_hop)
+    else:
+        result = trace_account(con, "ethereum", taints, items, params, on_hop=on_hop)
+    times = [t.time for t in taints if t.time is not None]
+    result.seed_day = min(times).date() if times else None
+    return result

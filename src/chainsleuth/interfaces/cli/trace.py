@@ -28,6 +28,7 @@ from chainsleuth.interfaces.output import (
     Format,
     dumps,
     emit,
+    percent,
     progress,
     rows_table,
     stderr,
@@ -204,14 +205,16 @@ def register(app: typer.Typer) -> None:
 def _print_table(data: dict[str, Any]) -> None:
     console = wide_console(min_width=140)
     seed = data["seed"]
+    carried = " + ".join(f"{amount} {asset}" for asset, amount in seed["assets"].items())
+    valued = "" if seed["value_usd"] is None else f", ${seed['value_usd']:,.2f} at the seed's day"
     console.print(
         f"[bold]{data['model']}[/bold] trace, {data['direction']}, {data['hops']} hops,"
-        f" seed {seed['amount']} {seed['asset']} (base units)"
+        f" seed {carried} (base units){valued}"
     )
     endpoints = [
         {k: e[k] for k in ("entity", "label", "category", "chain", "asset", "amount")}
         | {
-            "share": "" if e["share"] is None else f"{100 * e['share']:.2f}%",
+            "share": percent(e["share"]),
             "first_seen": e["first_seen"],
             "last_seen": e["last_seen"],
             "addresses": len(e["addresses"]),

@@ -29,7 +29,7 @@ from reportlab.platypus import Image, KeepTogether, Paragraph, Spacer  # type: i
 from reportlab.platypus.flowables import Flowable  # type: ignore[import-untyped]
 
 from chainsleuth.analytics.tracing.taint import Model
-from chainsleuth.interfaces.output import to_jsonable
+from chainsleuth.interfaces.output import percent, to_jsonable
 from chainsleuth.interfaces.reports import charts, trace_charts
 from chainsleuth.interfaces.reports.html import STYLE, TABLE_MACRO, environment
 from chainsleuth.interfaces.reports.incident_trace import (
@@ -192,7 +192,7 @@ def _endpoint_rows(s: TraceSection) -> list[dict[str, Any]]:
             "asset": e["asset"],
             "amount": int(e["amount"]),
             "amount_units": s.whole(int(e["amount"])),
-            "share": f"{100 * float(e['share']):.2f}%",
+            "share": percent(e["share"]),
             "addresses": len(e["addresses"]),
             "first_seen": e["first_seen"],
             "last_seen": e["last_seen"],

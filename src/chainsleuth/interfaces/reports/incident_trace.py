@@ -33,6 +33,7 @@ from chainsleuth.analytics.tracing.run import trace
 from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
 from chainsleuth.errors import InputError, NotFoundError
+from chainsleuth.interfaces.output import percent
 from chainsleuth.services.incidents.model import KNOWN_DECIMALS
 from chainsleuth.services.incidents.verify import incident_chains, theft_seeds
 from chainsleuth.store.prices import value_usd
@@ -133,7 +134,7 @@ def _by_service(con: duckdb.DuckDBPyConnection, section: TraceSection) -> list[d
                 "category": e["category"],
                 "asset": e["asset"],
                 "amount": 0,
-                "share": 0.0,
+                "share": None,
                 "entities": 0,
                 "addresses": 0,
                 "first_seen": e["first_seen"],
@@ -141,7 +142,8 @@ def _by_service(con: duckdb.DuckDBPyConnection, section: TraceSection) -> list[d
             },
         )
         g["amount"] += int(e["amount"])
-        g["share"] += float(e["share"])
+        if e["share"] is not None:  # None: a seed of several assets without prices
+            g["share"] = (g["share"] or 0.0) + float(e["share"])
         g["entities"] += 1
         g["addresses"] += len(e["addresses"])
         for key, pick in (("first_seen", min), ("last_seen", max)):
@@ -151,7 +153,7 @@ def _by_service(con: duckdb.DuckDBPyConnection, section: TraceSection) -> list[d
     usd = _usd_at_arrival(con, section)
     for g in ordered:
         g["amount_units"] = section.whole(g["amount"])
-        g["share"] = f"{100 * g['share']:.2f}%"
+        g["share"] = percent(g["share"])
         g["usd_at_arrival"] = usd.get((g["label"], g["asset"]))
     return ordered
 

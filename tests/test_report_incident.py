@@ -328,8 +328,11 @@ def test_simulated_ethereum_incident(tmp_path: Path) -> None:
     assert data["status"] == "verified"
     assert {c["asset"]: c["verified_base"] for c in data["assets"]} == expected
     page = Page()
-    page.feed((out / f"{incident_id}.html").read_text(encoding="utf-8"))
+    html = (out / f"{incident_id}.html").read_text(encoding="utf-8")
+    page.feed(html)
     assert "table-endpoints-ethereum" in page.links and "chart-timeline-ethereum" in page.images
+    # ETH and tokens are not added up in base units: the summary counts the assets.
+    assert f"carrying {1 + len(theft['stolen_tokens'])} assets" in html
     tagged = {e["label"] for e in theft["endpoints"] if e["kind"] in ("exchange", "otc")}
     assert tagged and tagged <= {s["label"] for s in page.records("table-services-ethereum")}
     (seeds,) = [h for h in page.records("table-heuristics-ethereum") if h["kind"] == "seeds"]

@@ -159,12 +159,26 @@ def _summary(s: TraceSection) -> str:
     t, seed = s.trace, int(s.trace["seed"]["amount"])
     at_endpoints = sum(int(e["amount"]) for e in t["endpoints"])
     top = s.by_service[0] if s.by_service else None
+    assets = t["seed"].get("assets", {})
+    if len(assets) > 1:  # base units of several assets do not add up: by value, if priced
+        value = t["seed"].get("value_usd")
+        carrying = f"{len(assets)} assets" + (
+            "" if value is None else f" worth ${value:,.0f} at the seed day's closes"
+        )
+        shares = [e["share"] for e in t["endpoints"] if e["share"] is not None]
+        reached = (
+            f"{percent(sum(shares))} of that value"
+            if value is not None
+            else "Tainted value (not priced: no closes imported for every asset)"
+        )
+    else:
+        carrying = f"{s.whole(seed)} {s.asset}"
+        reached = f"{s.whole(at_endpoints)} {s.asset} ({100 * at_endpoints / (seed or 1):.2f}%)"
     text = (
         f"Traced forward on {s.chain} from {_count(len(s.seeds['seeds']), 'seed')} "
-        f"({s.seeds['basis'].replace('_', ' ')}) carrying {s.whole(seed)} {s.asset}, with the "
+        f"({s.seeds['basis'].replace('_', ' ')}) carrying {carrying}, with the "
         f"{t['model']} taint model over at most {s.params['max_hops']} hops ({t['hops']} "
-        f"reached). {s.whole(at_endpoints)} {s.asset} "
-        f"({100 * at_endpoints / (seed or 1):.2f}%) reached {len(t['endpoints'])} endpoint "
+        f"reached). {reached} reached {len(t['endpoints'])} endpoint "
         f"entities of {len(s.by_service)} cash-out services"
     )
     if top:

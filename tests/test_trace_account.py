@@ -131,6 +131,9 @@ def test_a_seed_of_several_assets_shares_by_value(store: duckdb.DuckDBPyConnecti
     d = trace(store, "ethereum", [txhash("c2")], TraceParams(model=Model.haircut)).to_dict()
     assert d["seed"]["assets"] == {"ETH": 100 * E, TOK: 1000 * E}
     assert d["seed"]["value_usd"] is None
+    # The ETH stays at the pool; held amounts keep their asset.
+    assert d["remainder"]["held"] == [{"address": ADDR["pool"], "asset": "ETH", "amount": 100 * E}]
+    assert d["remainder"]["held_by_asset"] == {"ETH": 100 * E}
     assert [e["share"] for e in d["endpoints"]] == [None]
     day = dt.date(2025, 2, 21)
     store.execute(

@@ -168,7 +168,8 @@ def test_bitcoin_deposit_continues_on_ethereum(store: duckdb.DuckDBPyConnection)
         50 * E,
     )
     assert [a["address"] for a in ep["addresses"]] == [ETH["x"]]
-    assert d["remainder"]["held"] == [{"address": "T", "amount": 49_990_000}]  # D1's change
+    # D1's change
+    assert d["remainder"]["held"] == [{"address": "T", "asset": "BTC", "amount": 49_990_000}]
     crossed = [e for e in d["edges"] if "bridge" in e["provenance"]["flags"]]
     assert [(e["tx_hash"], e["to"], e["chain"], e["amount"]) for e in crossed] == [
         (D1, ETH["u1"], "ethereum", 50 * E)

@@ -64,7 +64,7 @@ def test_json_contract(db: Path) -> None:
     )
     assert ep["addresses"] == [{"address": "deposit", "amount": 59}]
     assert ep["share"] == pytest.approx(0.59)
-    assert data["remainder"]["held"] == [{"address": "mule2", "amount": 39}]
+    assert data["remainder"]["held"] == [{"address": "mule2", "asset": "BTC", "amount": 39}]
     assert data["remainder"]["fees"] == 2
 
 
@@ -137,4 +137,6 @@ def test_table_format_and_backward_lifo_through_the_command(db: Path) -> None:
     )
     assert (back["model"], back["direction"]) == ("lifo", "backward")
     # deposit's 59 came from mule1's coin (60), which came from the minted 100.
-    assert back["remainder"]["held"] == [{"address": "(newly minted)", "amount": 59}]
+    assert back["remainder"]["held"] == [
+        {"address": "(newly minted)", "asset": "BTC", "amount": 59}
+    ]

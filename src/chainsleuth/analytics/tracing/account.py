@@ -356,7 +356,7 @@ def _replay(
         ):
             result.after_until += rest
         elif rest > 0:
-            result.held[str(address)] = result.held.get(str(address), 0.0) + rest
+            result.hold(str(address), rest, asset)
     return out
 
 
@@ -393,4 +393,4 @@ def name_addresses(
         e.source, e.target = name(e.source), name(e.target)
     for a in result.arrivals:
         a.address = name(a.address)
-    result.held = {name(k): v for k, v in result.held.items()}
+    result.rename_held(name)

@@ -200,5 +200,5 @@ def _explain(
                 explained += asked
         unexplained = sum(a.amount for a in wanted) - explained
         if unexplained > 1e-6 * max(1.0, explained):  # no inflow accounts for it: its origin
-            result.held[str(address)] = result.held.get(str(address), 0.0) + unexplained
+            result.hold(str(address), unexplained, asset)
     return out

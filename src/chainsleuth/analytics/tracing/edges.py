@@ -84,7 +84,7 @@ def finish_edges(
     for t in tables:
         ids.update(int(x) for x in t.column("src").to_pylist())
         ids.update(int(x) for x in t.column("dst").to_pylist())
-    ids.update(int(k) for k in result.held if k.lstrip("-").isdigit())
+    ids.update(int(k) for k, _ in result.held if k.lstrip("-").isdigit())
     ids.update(int(a.address) for a in result.arrivals)
     names = address_names(con, chain, ids)
     rule = {
@@ -109,9 +109,7 @@ def finish_edges(
                     flags,
                 )
             )
-    result.held = {
-        names.get(int(k), k) if k.lstrip("-").isdigit() else k: v for k, v in result.held.items()
-    }
+    result.rename_held(lambda k: names.get(int(k), k) if k.lstrip("-").isdigit() else k)
     for a in result.arrivals:
         a.address = names.get(int(a.address), a.address)
 

@@ -7,6 +7,7 @@ during the trace and rounded to whole base units only when reported.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,7 +87,7 @@ class TraceResult:
     asset: str
     edges: list[Edge] = field(default_factory=list)
     arrivals: list[Arrival] = field(default_factory=list)
-    held: dict[str, float] = field(default_factory=dict)  # address -> taint still there
+    held: dict[tuple[str, str], float] = field(default_factory=dict)  # (address, asset) -> taint
     fees: float = 0.0
     below_threshold: float = 0.0
     beyond_max_hops: float = 0.0
@@ -103,6 +104,15 @@ class TraceResult:
         """A seed given as one total is of the trace's own asset."""
         if not self.seed_assets:
             self.seed_assets = {self.asset: self.seed_total}
+
+    def hold(self, address: str, amount: float, asset: str | None = None) -> None:
+        """Record taint still at `address` (in `asset`, the trace's own by default)."""
+        key = (address, asset or self.asset)
+        self.held[key] = self.held.get(key, 0.0) + amount
+
+    def rename_held(self, name: Callable[[str], str]) -> None:
+        """Address ids to address strings in the held remainder."""
+        self.held = {(name(address), asset): v for (address, asset), v in self.held.items()}
 
     def seed_value(self) -> float | None:
         """The seed's USD value when it holds several assets, all priced, else None."""
@@ -130,9 +140,8 @@ class TraceResult:
         for a in other.arrivals:
             a.chain = a.chain or other.chain
             self.arrivals.append(a)
-        for address, amount in other.held.items():
-            key = f"{other.chain}:{address}"
-            self.held[key] = self.held.get(key, 0.0) + amount
+        for (address, asset), amount in other.held.items():
+            self.hold(f"{other.chain}:{address}", amount, asset)
         self.fees += other.fees
         self.below_threshold += other.below_threshold
         self.beyond_max_hops += other.beyond_max_hops
@@ -182,11 +191,21 @@ class TraceResult:
         return out
 
     def remainder(self) -> dict[str, Any]:
-        """Taint not at an endpoint: still held, lost to fees, cut by the trace's limits."""
+        """Taint not at an endpoint: still held, lost to fees, cut by the trace's limits.
+        `held_by_asset` sums what is held per asset; `held_total` adds them all (one
+        figure for a trace of one asset)."""
         held = sorted(self.held.items(), key=lambda kv: -kv[1])
+        by_asset: dict[str, float] = {}
+        for (_, asset), v in held:
+            by_asset[asset] = by_asset.get(asset, 0.0) + v
         return {
-            "held": [{"address": a, "amount": round(v)} for a, v in held if round(v) > 0],
+            "held": [
+                {"address": a, "asset": asset, "amount": round(v)}
+                for (a, asset), v in held
+                if round(v) > 0
+            ],
             "held_total": round(sum(self.held.values())),
+            "held_by_asset": {a: round(v) for a, v in by_asset.items()},
             "fees": round(self.fees),
             "below_threshold": round(self.below_threshold),
             "beyond_max_hops": round(self.beyond_max_hops),

@@ -244,8 +244,7 @@ def _settle(
     if forward:
         ended = ~at_stop & ~small & (front.spent_tx < 0)
         for i in np.flatnonzero(ended):
-            key = str(front.address_id[i])
-            result.held[key] = result.held.get(key, 0.0) + float(amount[i])
+            result.hold(str(front.address_id[i]), float(amount[i]))
     else:
         ended = np.zeros(len(front), dtype=bool)
     return front.take(~(at_stop | small | ended | (amount <= 0)))
@@ -353,7 +352,7 @@ def _step(
         minted = has & _col(meta, "is_coinbase").astype(bool)[src.seg]
         if minted.any():
             amount = float(_amounts(front, model)[fidx[minted]].sum())
-            result.held["(newly minted)"] = result.held.get("(newly minted)", 0.0) + amount
+            result.hold("(newly minted)", amount)
             has &= ~minted
     # Coins whose transaction is past --until stay where they are.
     late_src = has & late[src.seg]
@@ -479,9 +478,7 @@ def _prev_coins(
     prev = _col(sub, "link_tx").astype(np.int64)
     minted = prev == NO_LINK
     if minted.any():
-        result.held["(newly minted)"] = result.held.get("(newly minted)", 0.0) + float(
-            taint[minted].sum()
-        )
+        result.hold("(newly minted)", float(taint[minted].sum()))
     n = len(sub)
     none = np.array([None] * n, dtype=object)
     coins = Coins(

@@ -226,12 +226,51 @@ def hops(
         result.beyond_max_hops += p.amount
 
 
-def asset_totals(taints: list[Taint]) -> dict[str, float]:
-    """The amount of each asset in `taints` (a seed of several assets is valued apart)."""
+def account_result(
+    chain: str,
+    direction: str,
+    seed_items: list[dict[str, Any]],
+    seeds: list[Taint],
+    params: TraceParams,
+) -> TraceResult:
+    """The empty result of an account-chain trace from `seeds`, their amount per asset
+    kept apart (a seed of several assets is valued, not added up)."""
     totals: dict[str, float] = {}
-    for t in taints:
+    for t in seeds:
         totals[t.asset] = totals.get(t.asset, 0.0) + t.amount
-    return totals
+    return TraceResult(
+        chain,
+        params.model.value,
+        direction,
+        seed_items,
+        sum(totals.values()),
+        "ETH",
+        seed_assets=totals,
+    )
+
+
+def settle(
+    t: Taint,
+    stop: Endpoint | None,
+    hop: int,
+    payee: int,
+    params: TraceParams,
+    result: TraceResult,
+) -> bool:
+    """Whether taint `t` ends here, recorded: ETH at a bridge leg (paid to `payee`: the
+    bridge for a deposit, the recipient for a release), at an endpoint, below
+    `--min-amount`."""
+    bridge = params.bridges.get(t.address)
+    if bridge is not None and t.asset == "ETH" and t.time is not None:
+        leg = Leg(result.chain, t.tx_hash, -1, payee, t.gross, t.time)
+        result.at_bridges.append(AtBridge(leg, t.amount, hop, bridge, t.asset))
+    elif stop is not None:
+        result.arrivals.append(Arrival(stop, str(t.address), t.asset, t.amount, t.time, t.tx_hash))
+    elif t.amount < params.min_amount:
+        result.below_threshold += t.amount
+    else:
+        return False
+    return True
 
 
 def trace_account(
@@ -245,15 +284,7 @@ def trace_account(
     """Forward trace on an account chain from tainted arrivals `seeds`; ETH reaching a
     bridge (`params.bridges`) is noted as a deposit there (`crossing.py` continues it on
     the other chain when the release is found, else the bridge is its endpoint)."""
-    result = TraceResult(
-        chain,
-        params.model.value,
-        "forward",
-        seed_items,
-        sum(s.amount for s in seeds),
-        "ETH",
-        seed_assets=asset_totals(seeds),
-    )
+    result = account_result(chain, "forward", seed_items, seeds, params)
     names: set[int] = set()
     pending = [s for s in seeds if s.amount > 0]
     poisoned: set[tuple[int, str]] = set()
@@ -261,17 +292,9 @@ def trace_account(
         live: list[Taint] = []
         for t, stop in batch:
             names.add(t.address)
-            bridge = params.bridges.get(t.address)
-            if bridge is not None and t.asset == "ETH" and t.time is not None:
-                leg = Leg(chain, t.tx_hash, -1, t.address, t.gross, t.time)
-                result.at_bridges.append(AtBridge(leg, t.amount, hop, bridge, t.asset))
-            elif stop is not None:
-                result.arrivals.append(
-                    Arrival(stop, str(t.address), t.asset, t.amount, t.time, t.tx_hash)
-                )
-            elif t.amount < params.min_amount:
-                result.below_threshold += t.amount
-            elif params.model is Model.poison and (t.address, t.asset) in poisoned:
+            if settle(t, stop, hop, t.address, params, result):
+                continue
+            if params.model is Model.poison and (t.address, t.asset) in poisoned:
                 continue
             else:
                 live.append(t)

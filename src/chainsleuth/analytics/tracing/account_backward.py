@@ -21,12 +21,13 @@ from chainsleuth.analytics.tracing.account import (
     Event,
     Key,
     Taint,
-    asset_totals,
+    account_result,
     hops,
     load_events,
     name_addresses,
+    settle,
 )
-from chainsleuth.analytics.tracing.result import Arrival, AtBridge, Edge, Leg, TraceResult
+from chainsleuth.analytics.tracing.result import Edge, TraceResult
 from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
 
@@ -93,32 +94,16 @@ def trace_account_backward(
     noted as a release there (`crossing.py` continues from its deposit on the other chain,
     else the bridge is its origin). Value an address holds without inflows explaining it
     (a mint, a genesis allocation, history not stored) stays there as its origin."""
-    result = TraceResult(
-        chain,
-        params.model.value,
-        "backward",
-        seed_items,
-        sum(a.amount for a in asks),
-        "ETH",
-        seed_assets=asset_totals(asks),
-    )
+    result = account_result(chain, "backward", seed_items, asks, params)
     names: set[int] = set()
     pending = [a for a in asks if a.amount > 0]
     for hop, batch in hops(pending, params, result, on_hop):
         live: list[Taint] = []
         for t, stop in batch:
             names.add(t.address)
-            bridge = params.bridges.get(t.address)
-            if bridge is not None and t.asset == "ETH" and t.time is not None:
-                leg = Leg(chain, t.tx_hash, -1, t.payee, t.gross, t.time)
-                result.at_bridges.append(AtBridge(leg, t.amount, hop, bridge, t.asset))
-            elif stop is not None:
-                result.arrivals.append(
-                    Arrival(stop, str(t.address), t.asset, t.amount, t.time, t.tx_hash)
-                )
-            elif t.amount < params.min_amount:
-                result.below_threshold += t.amount
-            elif params.until is not None and t.time is not None and t.time > params.until:
+            if settle(t, stop, hop, t.payee, params, result):
+                continue
+            if params.until is not None and t.time is not None and t.time > params.until:
                 result.after_until += t.amount
             else:
                 live.append(t)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -46,18 +47,7 @@ def test_bitcoin_to_ethereum_crossings_match_the_truth(tmp_path: Path) -> None:
     deposits = truth["bridge_deposits"]
     assert len(deposits) == 3
     for d in deposits:
-        forward = json.loads(
-            cli(
-                db,
-                "--format",
-                "json",
-                "trace",
-                "--chain",
-                "bitcoin",
-                "--seed",
-                f"{d['btc_txid']}:{d['btc_n']}",
-            )
-        )
+        forward = traced(db, "bitcoin", f"{d['btc_txid']}:{d['btc_n']}")
         (pair,) = forward["bridges"]
         assert (pair["deposit_tx"], pair["deposit_amount"]) == (d["btc_txid"], d["btc_amount"])
         assert (pair["release_tx"], pair["release_address"], pair["release_amount"]) == (
@@ -66,21 +56,13 @@ def test_bitcoin_to_ethereum_crossings_match_the_truth(tmp_path: Path) -> None:
             d["amount_wei"],
         )
         assert 0 < pair["confidence"] <= 1
-        backward = json.loads(
-            cli(
-                db,
-                "--format",
-                "json",
-                "trace",
-                "--chain",
-                "ethereum",
-                "--seed",
-                d["eth_txid"],
-                "--direction",
-                "backward",
-            )
-        )
+        backward = traced(db, "ethereum", d["eth_txid"], "--direction", "backward")
         (pair,) = backward["bridges"]
         assert (pair["deposit_tx"], pair["deposit_n"]) == (d["btc_txid"], d["btc_n"])
         # backward on Bitcoin from the deposit: the paying user's coins
         assert any(e["chain"] == "bitcoin" for e in backward["edges"])
+
+
+def traced(db: Path, chain: str, seed: str, *more: str) -> Any:
+    """`chainsleuth trace` of `seed` on `chain` as JSON."""
+    return json.loads(cli(db, "--format", "json", "trace", "--chain", chain, "--seed", seed, *more))

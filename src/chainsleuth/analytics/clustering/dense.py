@@ -66,7 +66,7 @@ class DenseIndex:
 
     def nodes(self, address_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """The node of each address id (every id must belong to the chain)."""
-        found: npt.NDArray[np.int64] = address_ids.astype(np.int64) - self.offset
+        found: npt.NDArray[np.int64] = address_ids.astype(np.int64, copy=False) - self.offset
         if self.ids is not None:  # probes in the table's own type: no copy of the table
             found = np.searchsorted(self.ids, found.astype(self.ids.dtype)).astype(np.int64)
         return found
@@ -74,4 +74,4 @@ class DenseIndex:
     def address_ids(self, nodes: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
         """The address id of each node."""
         found = nodes if self.ids is None else self.ids[nodes]
-        return found.astype(np.int64) + self.offset
+        return found.astype(np.int64, copy=False) + self.offset

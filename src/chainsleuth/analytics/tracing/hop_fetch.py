@@ -12,48 +12,125 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
+from chainsleuth.analytics.tracing import pages
+from chainsleuth.analytics.tracing.pages import NO_LINK
+
 if TYPE_CHECKING:
     from chainsleuth.analytics.tracing.utxo import Coins
 
-NO_LINK = -2  # an unspent output; an input that spends no earlier coin (coinbase)
+COIN_COLUMNS = ("seg", "n", "value", "address_id", "link_tx", "link_n")
+_COIN_SCHEMA = pa.schema([(c, pa.int64()) for c in COIN_COLUMNS])
+_META_SCHEMA = pa.schema(
+    [
+        ("seg", pa.int64()),
+        ("tx_hash", pa.string()),
+        ("fee", pa.int64()),
+        ("time", pa.timestamp("us")),
+        ("is_coinbase", pa.bool_()),
+    ]
+)
+
+
+def _key(tx: NDArray[np.int64], n: NDArray[np.int64]) -> NDArray[np.int64]:
+    """One integer per coin (transaction id, output index)."""
+    return (tx << 24) + n
 
 
 class HopFetch:
     """Fetch the transactions of one hop and the coins on both of their sides.
 
-    One round trip per hop on the tracing index: both sides of the transactions
-    (`trace_coins`, inputs then outputs) and their own rows (`trace_txs`) come back as one
-    sorted result that is sliced, without copying, into the three tables the taint step
-    reads. The frontier is matched to its rows in the same query (`fidx`).
+    Transactions below the pages' `upto` are read from `trace_pages` (`pages.py`), later
+    ones from `trace_coins`/`trace_txs` (one query); a paged output whose spend is not in
+    its page is looked up among the inputs of those later transactions. The result is
+    `ins`, `outs` (by seg, then n) and `meta` (one row per seg, the position in `txs`),
+    with `fidx`: the frontier coin each row continues, or -1.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, chain: str, forward: bool) -> None:
-        self.con, self.chain = con, chain
-        # forward, the frontier is spent by inputs; backward, it is the outputs themselves
-        self.match = (
-            "c.side = 0 AND f.tx = c.link_tx AND f.n = c.link_n"
-            if forward
-            else "c.side = 1 AND f.tx = c.tx_id AND f.n = c.n"
-        )
+        self.con, self.chain, self.forward = con, chain, forward
+        self.upto = pages.upto(con, chain)
+        later = con.execute(
+            "SELECT count(*) FROM trace_txs WHERE chain = ? AND tx_id >= ?", [chain, self.upto]
+        ).fetchall()
+        self.tail = bool(later[0][0])  # transactions indexed but not paged
 
     def fetch(self, txs: NDArray[np.int64], front: Coins) -> dict[str, Any]:
-        """Rows of the transactions `txs` (sorted, unique ids), `seg` = position in `txs`."""
-        con = self.con
-        con.register("_seg", pa.table({"tx_id": txs, "seg": np.arange(len(txs))}))
-        con.register(
-            "_front", pa.table({"tx": front.tx, "n": front.n, "fidx": np.arange(len(front))})
+        """Rows of the transactions `txs` (sorted, unique ids) and the frontier's place."""
+        paged = int(np.searchsorted(txs, self.upto))
+        parts = []
+        if paged:
+            part = pages.read(self.con, self.chain, txs[:paged])
+            if self.forward:
+                part["outs"] = self._later_spends(part["outs"], txs)
+            parts.append(part)
+        if paged < len(txs):
+            parts.append(self._unpaged(txs[paged:], paged))
+        got = {
+            name: pa.concat_tables([p[name].cast(schema) for p in parts])
+            for name, schema in (
+                ("ins", _COIN_SCHEMA),
+                ("outs", _COIN_SCHEMA),
+                ("meta", _META_SCHEMA),
+            )
+        }
+        # forward, the frontier is spent by inputs; backward, it is the outputs themselves
+        side = got["ins"] if self.forward else got["outs"]
+        seg = side.column("seg").to_numpy()
+        if self.forward:
+            keys = _key(side.column("link_tx").to_numpy(), side.column("link_n").to_numpy())
+        else:
+            keys = _key(txs[seg], side.column("n").to_numpy())
+        front_keys = _key(front.tx, front.n)
+        order = np.argsort(front_keys)
+        at = np.minimum(np.searchsorted(front_keys, keys, sorter=order), len(order) - 1)
+        fidx = np.where(front_keys[order[at]] == keys, order[at], -1) if len(order) else -1
+        side = side.append_column("fidx", pa.array(np.broadcast_to(fidx, len(seg)), pa.int64()))
+        got["ins" if self.forward else "outs"] = side
+        other = "outs" if self.forward else "ins"
+        got[other] = got[other].append_column("fidx", pa.array(np.full(len(got[other]), -1)))
+        got["txs"] = txs
+        return got
+
+    def _later_spends(self, outs: pa.Table, txs: NDArray[np.int64]) -> pa.Table:
+        """Paged outputs with their spends by transactions not paged (any spend from `upto`
+        on was unknown, or may be stale after a reorg, when the page was written)."""
+        link = outs.column("link_tx").to_numpy().copy()
+        unknown = (link == NO_LINK) | (link >= self.upto)
+        link[unknown] = NO_LINK
+        if self.tail and unknown.any():
+            rows = np.flatnonzero(unknown)
+            tx = txs[outs.column("seg").to_numpy()[rows]]
+            n = outs.column("n").to_numpy()[rows]
+            self.con.register("_unknown", pa.table({"tx": tx, "n": n, "row": rows}))
+            try:
+                found = self.con.execute(
+                    """SELECT u.row, c.tx_id FROM trace_coins c
+                    JOIN _unknown u ON c.link_tx = u.tx AND c.link_n = u.n
+                    WHERE c.chain = ? AND c.side = 0 AND c.tx_id >= ?""",
+                    [self.chain, self.upto],
+                ).fetchall()
+            finally:
+                self.con.unregister("_unknown")
+            for row, spender in found:
+                link[row] = spender
+        return outs.set_column(
+            outs.schema.get_field_index("link_tx"), "link_tx", pa.array(link, pa.int64())
         )
+
+    def _unpaged(self, txs: NDArray[np.int64], first_seg: int) -> dict[str, pa.Table]:
+        """Like `pages.read`, from trace_coins/trace_txs (transactions from `upto` on)."""
+        con = self.con
+        con.register("_seg", pa.table({"tx_id": txs, "seg": np.arange(len(txs)) + first_seg}))
         try:
             both = con.sql(
                 f"""SELECT 0 AS part, s.seg, c.side, c.n, c.value, c.address_id,
-                    coalesce(c.link_tx, {NO_LINK}) AS link_tx, c.link_n,
-                    coalesce(f.fidx, -1) AS fidx, NULL::VARCHAR AS tx_hash,
-                    NULL::TIMESTAMP AS time, NULL::BIGINT AS fee, NULL::BOOLEAN AS is_coinbase
+                    coalesce(c.link_tx, {NO_LINK}) AS link_tx, coalesce(c.link_n, -1) AS link_n,
+                    NULL::VARCHAR AS tx_hash, NULL::TIMESTAMP AS time, NULL::BIGINT AS fee,
+                    NULL::BOOLEAN AS is_coinbase
                 FROM trace_coins c JOIN _seg s ON s.tx_id = c.tx_id
-                LEFT JOIN _front f ON {self.match}
                 WHERE c.chain = $chain
                 UNION ALL
-                SELECT 1, s.seg, NULL, NULL, NULL, NULL, NULL, NULL, NULL, t.tx_hash, t.time,
+                SELECT 1, s.seg, NULL, NULL, NULL, NULL, NULL, NULL, t.tx_hash, t.time,
                     t.fee, t.is_coinbase
                 FROM trace_txs t JOIN _seg s ON s.tx_id = t.tx_id
                 WHERE t.chain = $chain
@@ -62,15 +139,10 @@ class HopFetch:
             ).to_arrow_table()
         finally:
             con.unregister("_seg")
-            con.unregister("_front")
         side = both.column("side").to_numpy(zero_copy_only=False)
         n_in, n_out = int((side == 0).sum()), int((side == 1).sum())
-        coin_cols = ["seg", "n", "value", "address_id", "link_tx", "link_n", "fidx"]
         return {
-            "ins": both.slice(0, n_in).select(coin_cols),
-            "outs": both.slice(n_in, n_out).select(coin_cols),
-            "meta": both.slice(n_in + n_out).select(
-                ["seg", "tx_hash", "fee", "time", "is_coinbase"]
-            ),
-            "txs": txs,
+            "ins": both.slice(0, n_in).select(list(COIN_COLUMNS)),
+            "outs": both.slice(n_in, n_out).select(list(COIN_COLUMNS)),
+            "meta": both.slice(n_in + n_out).select(list(_META_SCHEMA.names)),
         }

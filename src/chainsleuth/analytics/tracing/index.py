@@ -10,13 +10,15 @@ The index is derived, never edited by hand, and kept current lazily: `refresh` a
 blocks stored since the last refresh (in steps of at most `STEP_TXS` transactions, so a
 first build has bounded memory) and, when an indexed block's hash no longer matches
 `blocks` (a reorg rolled the store back), first cuts the index back to below that block.
-The custodial endpoints by address id are kept the same way (`endpoints.refresh_endpoints`).
+The custodial endpoints by address id are kept the same way (`endpoints.refresh_endpoints`),
+and the pages a hop reads (`pages.refresh`, a packed snapshot of this index).
 """
 
 from __future__ import annotations
 
 import duckdb
 
+from chainsleuth.analytics.tracing import pages
 from chainsleuth.errors import StoreError
 from chainsleuth.store.db import transaction
 
@@ -89,6 +91,7 @@ def ensure(con: duckdb.DuckDBPyConnection, chain: str) -> None:
     while _append_step(con, chain):
         # write the step out: DuckDB keeps updated rows' versions in memory until then
         con.execute("CHECKPOINT")
+    pages.refresh(con, chain)
 
 
 def _cut_back(con: duckdb.DuckDBPyConnection, chain: str) -> None:
@@ -104,6 +107,7 @@ def _cut_back(con: duckdb.DuckDBPyConnection, chain: str) -> None:
         con.execute("DELETE FROM trace_coins WHERE chain = ? AND tx_id >= ?", args)
         con.execute("DELETE FROM trace_txs WHERE chain = ? AND tx_id >= ?", args)
         con.execute("DELETE FROM trace_blocks WHERE chain = ? AND height >= ?", [chain, fork])
+        pages.cut(con, chain, int(str(first)))
         con.execute(
             "UPDATE trace_coins SET link_tx = NULL, link_n = NULL"
             " WHERE chain = ? AND side = 1 AND link_tx >= ?",

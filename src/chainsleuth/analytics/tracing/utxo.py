@@ -23,7 +23,8 @@ from numpy.typing import NDArray
 from chainsleuth.analytics.tracing import index
 from chainsleuth.analytics.tracing.edges import finish_edges, hop_edges
 from chainsleuth.analytics.tracing.endpoints import Stops, stops_at
-from chainsleuth.analytics.tracing.hop_fetch import NO_LINK, HopFetch
+from chainsleuth.analytics.tracing.hop_fetch import HopFetch
+from chainsleuth.analytics.tracing.pages import NO_LINK
 from chainsleuth.analytics.tracing.result import Arrival, AtBridge, Endpoint, Leg, TraceResult
 from chainsleuth.analytics.tracing.taint import Intervals, Model, Tiles, ordered, proportional
 

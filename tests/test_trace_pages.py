@@ -1,0 +1,172 @@
+"""The tracing pages (`analytics/tracing/pages.py`) against the index they pack.
+
+A hop reads paged transactions from `trace_pages` and later ones from `trace_coins`; both
+must give the same rows, and a trace must come out the same whether the pages cover all,
+part or none of the chain, after new blocks were indexed but not paged, and after a reorg.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+from typer.testing import CliRunner
+
+from chainsleuth.analytics.tracing import index, pages
+from chainsleuth.analytics.tracing.hop_fetch import HopFetch
+from chainsleuth.analytics.tracing.run import trace
+from chainsleuth.analytics.tracing.taint import Model
+from chainsleuth.analytics.tracing.utxo import Coins, TraceParams
+from chainsleuth.interfaces.cli.main import app
+from chainsleuth.sim import SimConfig, simulate_bitcoin
+from chainsleuth.sim.tagpack import write_tagpack
+from chainsleuth.store.db import connect
+from chainsleuth.store.utxo import rollback
+
+
+def cli(db: Path, *args: str) -> None:
+    r = CliRunner().invoke(app, ["--db", str(db), "--quiet", *args])
+    assert r.exit_code == 0, r.output
+
+
+@pytest.fixture(scope="module")
+def chain_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pages") / "chain"
+    simulate_bitcoin(out, SimConfig(txs=4000, seed=7))
+    write_tagpack(out / "truth.json", out / "tags.yaml")
+    return out
+
+
+def load(db: Path, chain_dir: Path, end: int | None = None) -> None:
+    cli(
+        db,
+        "ingest",
+        "bitcoin",
+        "--from",
+        "etl",
+        str(chain_dir),
+        *(["--end", str(end)] if end is not None else []),
+    )
+    cli(db, "tags", "import", str(chain_dir / "tags.yaml"))
+
+
+def seed_of(chain_dir: Path) -> str:
+    return str(json.loads((chain_dir / "truth.json").read_text())["thefts"][0]["seed"]["txid"])
+
+
+def canon(value: object) -> object:
+    """A result with every list in one order (stores ingested in other batches number their
+    addresses differently, and results list equal items by address id)."""
+    if isinstance(value, dict):
+        return {k: canon(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return sorted((canon(v) for v in value), key=repr)
+    return value
+
+
+def traces(con: duckdb.DuckDBPyConnection, seed: str) -> list[object]:
+    """Every model forward and backward from the theft (backward from where it arrived)."""
+    out: list[object] = []
+    for model in Model:
+        fwd = trace(con, "bitcoin", [seed], TraceParams(model=model, max_hops=12)).to_dict()
+        out.append(canon(fwd))
+        edges = fwd["edges"]
+        assert isinstance(edges, list) and edges
+        last = edges[-1]["tx_hash"]
+        back = TraceParams(model=model, max_hops=6, direction="backward")
+        out.append(canon(trace(con, "bitcoin", [last], back).to_dict()))
+    return out
+
+
+def test_a_hop_reads_the_same_rows_from_pages_and_from_the_index(
+    chain_dir: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "s.duckdb"
+    load(db, chain_dir)
+    con = connect(db)
+    index.ensure(con, "bitcoin")
+    total = pages.upto(con, "bitcoin")
+    assert total == con.execute("SELECT count(*) FROM txs").fetchall()[0][0]
+    rng = np.random.default_rng(3)
+    asked = [np.unique(rng.choice(total, size=k, replace=False)) for k in (1, 7, 150, total)]
+    empty = Coins(*(np.zeros(0, np.int64),) * 8, intervals=None)  # type: ignore[arg-type]
+
+    def rows(forward: bool) -> list[dict[str, pa.Table]]:
+        fetch = HopFetch(con, "bitcoin", forward)
+        return [fetch.fetch(txs, empty) for txs in asked]
+
+    paged = rows(True) + rows(False)
+    pages.rebuild(con, "bitcoin", until=0)  # nothing paged: every row from trace_coins
+    assert pages.upto(con, "bitcoin") == 0
+    unpaged = rows(True) + rows(False)
+    pages.rebuild(con, "bitcoin", until=total // 2 + 5)  # half (the last page part-full)
+    half = rows(True) + rows(False)
+    for a, b, c in zip(paged, unpaged, half, strict=True):
+        for name in ("ins", "outs", "meta"):
+            assert a[name].equals(b[name]), name
+            assert c[name].equals(b[name]), name
+        assert len(b["ins"]) and len(b["outs"]) and len(b["meta"]) == len(b["txs"])
+    con.close()
+
+
+def test_a_trace_is_the_same_on_all_part_or_no_pages(chain_dir: Path, tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    load(db, chain_dir)
+    con = connect(db)
+    seed = seed_of(chain_dir)
+    full = traces(con, seed)
+    total = pages.upto(con, "bitcoin")
+    for until in (0, 64, total // 3 + 1, total - 1):
+        pages.rebuild(con, "bitcoin", until=until)
+        assert traces(con, seed) == full, until
+    con.close()
+
+
+def test_blocks_indexed_after_the_pages_are_read_from_the_index(
+    chain_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = tmp_path / "whole.duckdb"
+    load(whole, chain_dir)
+    con = connect(whole)
+    seed = seed_of(chain_dir)
+    want = traces(con, seed)
+    tip = con.execute("SELECT max(height) FROM blocks").fetchall()[0][0]
+    con.close()
+    # pages written on part of the chain; the rest indexed later, not paged: spends of
+    # paged outputs by later transactions must be found
+    grown = tmp_path / "grown.duckdb"
+    theft = json.loads((chain_dir / "truth.json").read_text())["thefts"][0]["height"]
+    load(grown, chain_dir, end=theft + 2)
+    con = connect(grown)
+    index.ensure(con, "bitcoin")
+    paged = pages.upto(con, "bitcoin")
+    con.close()
+    monkeypatch.setattr(pages, "REBUILD", 1)  # never: more than all unpaged
+    load(grown, chain_dir)
+    con = connect(grown)
+    assert traces(con, seed) == want
+    assert (
+        pages.upto(con, "bitcoin")
+        == paged
+        < con.execute("SELECT count(*) FROM trace_txs").fetchall()[0][0]
+    )
+    # a reorg below the paged transactions drops the pages from the fork on
+    first = con.execute(
+        "SELECT first_tx FROM trace_blocks WHERE height = ?", [theft - 1]
+    ).fetchall()[0][0]
+    rollback(con, "bitcoin", theft - 1)
+    index.ensure(con, "bitcoin")
+    upto = pages.upto(con, "bitcoin")
+    assert 0 < upto <= first
+    last = con.execute("SELECT max(page) FROM trace_pages").fetchall()[0][0]
+    assert (last + 1) * pages.PAGE_TXS <= upto
+    con.close()
+    load(grown, chain_dir)
+    con = connect(grown)
+    assert traces(con, seed) == want
+    assert tip == con.execute("SELECT max(height) FROM blocks").fetchall()[0][0]
+    con.close()

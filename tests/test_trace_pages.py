@@ -1,8 +1,10 @@
-"""The tracing pages (`analytics/tracing/pages.py`) against the index they pack.
+"""The packed forms of the tracing index against what they pack.
 
-A hop reads paged transactions from `trace_pages` and later ones from `trace_coins`; both
-must give the same rows, and a trace must come out the same whether the pages cover all,
-part or none of the chain, after new blocks were indexed but not paged, and after a reorg.
+A hop reads paged transactions from `trace_pages` (`analytics/tracing/pages.py`) and later
+ones from `trace_coins`; both must give the same rows, and a trace must come out the same
+whether the pages cover all, part or none of the chain, after new blocks were indexed but
+not paged, and after a reorg. Custodial addresses are told by `trace_endpoint_bits` and
+named at the end of a trace: the same endpoints as the tags read directly.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from chainsleuth.analytics.tracing import index, pages
+from chainsleuth.analytics.tracing.endpoints import CUSTODIAL, CustodialStops
 from chainsleuth.analytics.tracing.hop_fetch import HopFetch
 from chainsleuth.analytics.tracing.run import trace
 from chainsleuth.analytics.tracing.taint import Model
@@ -169,4 +172,27 @@ def test_blocks_indexed_after_the_pages_are_read_from_the_index(
     con = connect(grown)
     assert traces(con, seed) == want
     assert tip == con.execute("SELECT max(height) FROM blocks").fetchall()[0][0]
+    con.close()
+
+
+def test_endpoint_bits_and_names_match_the_tags(chain_dir: Path, tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    load(db, chain_dir)
+    con = connect(db)
+    seed = seed_of(chain_dir)
+    indexed = CustodialStops(con, "bitcoin")
+    assert indexed.indexed
+    every = np.arange(con.execute("SELECT max(address_id) + 1 FROM addresses").fetchall()[0][0])
+    custodial = {r[0] for r in con.execute("SELECT address_id FROM trace_endpoints").fetchall()}
+    assert len(custodial) > 10
+    assert indexed._bits.test(every).tolist() == [int(i) in custodial for i in every]
+    by_tags = tuple(reversed(CUSTODIAL))  # not the indexed categories: tags read per hop
+    assert not CustodialStops(con, "bitcoin", by_tags).indexed
+    for model in Model:
+        got = [
+            canon(trace(con, "bitcoin", [seed], TraceParams(model=model, stops=stops)).to_dict())
+            for stops in (CustodialStops(con, "bitcoin"), CustodialStops(con, "bitcoin", by_tags))
+        ]
+        assert got[0] == got[1]
+        assert "(pending)" not in json.dumps(got[0], default=str)
     con.close()

@@ -16,7 +16,7 @@ from chainsleuth.analytics.tracing.endpoints import CustodialStops
 from chainsleuth.analytics.tracing.result import Endpoint
 from chainsleuth.analytics.tracing.run import trace
 from chainsleuth.analytics.tracing.taint import Model
-from chainsleuth.analytics.tracing.utxo import TraceParams, seed_coins, trace_utxo
+from chainsleuth.analytics.tracing.utxo import CoinSeed, TraceParams, seed_coins, trace_utxo
 from chainsleuth.store.addresses import address_id
 from chainsleuth.store.utxo import rollback
 from tests.chainbuilder import T0, addr, block, chain, ingest, tag
@@ -37,9 +37,9 @@ def store(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 
 
 def run(
-    con: duckdb.DuckDBPyConnection, model: Model, where: str, params: list[object], **kw: object
+    con: duckdb.DuckDBPyConnection, model: Model, seed: CoinSeed, **kw: object
 ) -> dict[str, object]:
-    seeds = seed_coins(con, "bitcoin", where, params)
+    seeds = seed_coins(con, "bitcoin", [seed])
     result = trace_utxo(con, "bitcoin", seeds, [], TraceParams(model=model, **kw))  # type: ignore[arg-type]
     return result.to_dict()
 
@@ -67,7 +67,7 @@ def held(d: dict[str, object]) -> dict[str, int]:
 def test_forward_models(
     store: duckdb.DuckDBPyConnection, model: Model, want_held: dict[str, int], want_fees: int
 ) -> None:
-    d = run(store, model, "o.tx_hash = ? AND o.n = 0", ["t0"])
+    d = run(store, model, CoinSeed("t0", 0))
     assert held(d) == want_held
     rem = d["remainder"]
     assert isinstance(rem, dict) and rem["fees"] == want_fees
@@ -77,7 +77,7 @@ def test_endpoint_stops_the_trace(store: duckdb.DuckDBPyConnection) -> None:
     d_id = address_id(store, "bitcoin", "B")
     assert d_id is not None
     stops = {d_id: Endpoint("cluster:7", "Exchange K", "exchange")}
-    d = run(store, Model.haircut, "o.tx_hash = ? AND o.n = 0", ["t0"], stops=stops)
+    d = run(store, Model.haircut, CoinSeed("t0", 0), stops=stops)
     endpoints = d["endpoints"]
     assert isinstance(endpoints, list)
     assert [(e["label"], e["amount"], e["addresses"][0]["address"]) for e in endpoints] == [
@@ -88,10 +88,10 @@ def test_endpoint_stops_the_trace(store: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_max_hops_and_min_amount(store: duckdb.DuckDBPyConnection) -> None:
-    d = run(store, Model.haircut, "o.tx_hash = ? AND o.n = 0", ["t0"], max_hops=1)
+    d = run(store, Model.haircut, CoinSeed("t0", 0), max_hops=1)
     rem = d["remainder"]
     assert isinstance(rem, dict) and rem["beyond_max_hops"] == 49 and rem["fees"] == 1
-    d = run(store, Model.haircut, "o.tx_hash = ? AND o.n = 0", ["t0"], min_amount=20)
+    d = run(store, Model.haircut, CoinSeed("t0", 0), min_amount=20)
     rem = d["remainder"]
     assert isinstance(rem, dict) and rem["below_threshold"] == 19  # C is not followed
 
@@ -99,7 +99,7 @@ def test_max_hops_and_min_amount(store: duckdb.DuckDBPyConnection) -> None:
 def test_backward_haircut_reaches_the_mint(store: duckdb.DuckDBPyConnection) -> None:
     # F (23) came from t3's inputs C 19 and X 10 in proportion: 23*19/29 and 23*10/29,
     # and C's part from A's coinbase before it.
-    d = run(store, Model.haircut, "o.tx_hash = ? AND o.n = 1", ["t3"], direction="backward")
+    d = run(store, Model.haircut, CoinSeed("t3", 1), direction="backward")
     assert held(d) == {"(newly minted)": 23}
     edges = d["edges"]
     assert isinstance(edges, list)
@@ -113,14 +113,7 @@ def test_backward_origin_is_timed_when_the_value_left_it(
     x_id = address_id(store, "bitcoin", "X")
     assert x_id is not None
     stops = {x_id: Endpoint("cluster:9", "Exchange X", "exchange")}
-    d = run(
-        store,
-        Model.haircut,
-        "o.tx_hash = ? AND o.n = 1",
-        ["t3"],
-        direction="backward",
-        stops=stops,
-    )
+    d = run(store, Model.haircut, CoinSeed("t3", 1), direction="backward", stops=stops)
     endpoints = d["endpoints"]
     assert isinstance(endpoints, list)
     (x,) = [e for e in endpoints if e["label"] == "Exchange X"]
@@ -130,7 +123,7 @@ def test_backward_origin_is_timed_when_the_value_left_it(
 
 
 def test_edges_carry_provenance(store: duckdb.DuckDBPyConnection) -> None:
-    d = run(store, Model.fifo, "o.tx_hash = ? AND o.n = 0", ["t0"])
+    d = run(store, Model.fifo, CoinSeed("t0", 0))
     edges = d["edges"]
     assert isinstance(edges, list)
     assert {(e["hop"], e["tx_hash"], e["from"], e["to"], e["amount"]) for e in edges} == {
@@ -144,16 +137,16 @@ def test_edges_carry_provenance(store: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_coinjoin_passes_by_value_share_and_is_flagged(store: duckdb.DuckDBPyConnection) -> None:
-    d = run(store, Model.fifo, "o.tx_hash = ? AND o.n = 0", ["t0"], coinjoins=frozenset({"t3"}))
+    d = run(store, Model.fifo, CoinSeed("t0", 0), coinjoins=frozenset({"t3"}))
     assert held(d)["F"] == int(23 * 19 / 29)  # value share, not FIFO order
     assert d["flags"] == ["coinjoin"]
 
 
 def test_index_follows_new_blocks_and_reorgs(con: duckdb.DuckDBPyConnection) -> None:
     ingest(con, BLOCKS[:2])
-    assert held(run(con, Model.haircut, "o.tx_hash = ? AND o.n = 0", ["t0"])) == {"B": 30, "C": 19}
+    assert held(run(con, Model.haircut, CoinSeed("t0", 0))) == {"B": 30, "C": 19}
     ingest(con, BLOCKS[2:])  # t2 spends B, t3 spends C: the index must link both
-    d = run(con, Model.fifo, "o.tx_hash = ? AND o.n = 0", ["t0"])
+    d = run(con, Model.fifo, CoinSeed("t0", 0))
     assert held(d) == {"D": 29, "E": 5, "F": 14}
     # A reorg replaces blocks 2 and 3 by one block where t4 spends B to G (fee 2); the
     # index was built on the old blocks and is not told: it must see the hash change.
@@ -163,7 +156,7 @@ def test_index_follows_new_blocks_and_reorgs(con: duckdb.DuckDBPyConnection) -> 
         alt["stg_blocks"].schema.get_field_index("hash"), "hash", pa.array(["h2-other"])
     )
     ingest(con, [alt])
-    d = run(con, Model.fifo, "o.tx_hash = ? AND o.n = 0", ["t0"])
+    d = run(con, Model.fifo, CoinSeed("t0", 0))
     assert held(d) == {"G": 28, "C": 19}
     rem = d["remainder"]
     assert isinstance(rem, dict) and rem["fees"] == 1 + 2
@@ -173,7 +166,7 @@ def test_tags_added_after_a_trace_are_endpoints(store: duckdb.DuckDBPyConnection
     def endpoints() -> list[tuple[str, int]]:
         stops = CustodialStops(store, "bitcoin")
         assert stops.indexed  # brought up to date: the indexed endpoints are the ones read
-        d = run(store, Model.haircut, "o.tx_hash = ? AND o.n = 0", ["t0"], stops=stops)
+        d = run(store, Model.haircut, CoinSeed("t0", 0), stops=stops)
         found = d["endpoints"]
         assert isinstance(found, list)
         return [(e["label"], e["amount"]) for e in found]
@@ -185,16 +178,16 @@ def test_tags_added_after_a_trace_are_endpoints(store: duckdb.DuckDBPyConnection
 
 def test_index_takes_in_a_block_stored_late(con: duckdb.DuckDBPyConnection) -> None:
     ingest(con, [BLOCKS[0], BLOCKS[2]])  # block 1 (t1) is missing: t0's coin looks unspent
-    assert held(run(con, Model.fifo, "o.tx_hash = ? AND o.n = 0", ["t0"])) == {"A": 50}
+    assert held(run(con, Model.fifo, CoinSeed("t0", 0))) == {"A": 50}
     ingest(con, [BLOCKS[1]])  # stored below the indexed tip
-    d = run(con, Model.fifo, "o.tx_hash = ? AND o.n = 0", ["t0"])
+    d = run(con, Model.fifo, CoinSeed("t0", 0))
     assert held(d)["C"] == 19 and "A" not in held(d)
 
 
 def test_until_leaves_later_spends_where_they_are(store: duckdb.DuckDBPyConnection) -> None:
     # Blocks are 10 minutes apart from T0: t2 (block 2) is before the cut, t3 (block 3) after.
     until = T0 + dt.timedelta(minutes=25)
-    d = run(store, Model.haircut, "o.tx_hash = ? AND o.n = 0", ["t0"], until=until)
+    d = run(store, Model.haircut, CoinSeed("t0", 0), until=until)
     assert held(d) == {"D": 29}
     rem = d["remainder"]
     assert isinstance(rem, dict) and (rem["after_until"], rem["fees"]) == (19, 2)

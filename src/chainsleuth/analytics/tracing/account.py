@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from chainsleuth.analytics.tracing.edges import address_names
-from chainsleuth.analytics.tracing.endpoints import stops_at
+from chainsleuth.analytics.tracing.endpoints import name_arrivals, stops_at
 from chainsleuth.analytics.tracing.result import (
     Arrival,
     AtBridge,
@@ -306,6 +306,7 @@ def trace_account(
             arrivals[(t.address, t.asset)].append(t)
             poisoned.add((t.address, t.asset))
         pending.extend(_replay(events, arrivals, hop, params, result, names))
+    name_arrivals(params.stops, result.arrivals)
     name_addresses(con, chain, result, names)
     return result
 

@@ -27,6 +27,7 @@ from chainsleuth.analytics.tracing.account import (
     name_addresses,
     settle,
 )
+from chainsleuth.analytics.tracing.endpoints import name_arrivals
 from chainsleuth.analytics.tracing.result import Edge, TraceResult
 from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams
@@ -110,6 +111,7 @@ def trace_account_backward(
         if live:
             events = load_events(con, chain, sorted({t.address for t in live}))
             pending.extend(_explain(events, live, hop, params, result, names))
+    name_arrivals(params.stops, result.arrivals)
     name_addresses(con, chain, result, names)
     return result
 

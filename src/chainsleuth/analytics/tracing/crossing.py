@@ -25,7 +25,7 @@ from chainsleuth.analytics.tracing.edges import address_names
 from chainsleuth.analytics.tracing.endpoints import CustodialStops, coinjoin_txs
 from chainsleuth.analytics.tracing.result import Arrival, Edge, Endpoint, Leg, TraceResult
 from chainsleuth.analytics.tracing.taint import Intervals
-from chainsleuth.analytics.tracing.utxo import TraceParams, seed_coins, trace_utxo, tx_condition
+from chainsleuth.analytics.tracing.utxo import CoinSeed, TraceParams, seed_coins, trace_utxo
 
 OTHER = {"bitcoin": "ethereum", "ethereum": "bitcoin"}
 
@@ -150,13 +150,7 @@ def _continue(
     if chain == "bitcoin":
         # One trace from all the legs: their coins often meet, and traced apart each trace
         # would count the others' value there again (poison).
-        conditions = [tx_condition(leg.tx_hash, leg.n) for leg in shares]
-        coins = seed_coins(
-            con,
-            chain,
-            " OR ".join(f"({where})" for where, _ in conditions),
-            [p for _, values in conditions for p in values],
-        )
+        coins = seed_coins(con, chain, [CoinSeed(leg.tx_hash, leg.n) for leg in shares])
         by_coin = {(leg.tx_hash, leg.n): s for leg, s in shares.items()}
         keys = zip(coins.tx_hash, coins.n.tolist(), strict=True)
         scale = np.array([by_coin[(str(h), n)] for h, n in keys])

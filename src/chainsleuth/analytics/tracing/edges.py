@@ -118,13 +118,17 @@ def address_names(con: duckdb.DuckDBPyConnection, chain: str, ids: set[int]) -> 
     """Address strings of `chain` by id (-1, an output without address, is named too)."""
     if not ids:
         return {}
-    con.register("_ids", pa.table({"address_id": sorted(i for i in ids if i >= 0)}))
-    found = con.execute(
-        "SELECT a.address_id, a.address FROM addresses a JOIN _ids USING (address_id)"
-        " WHERE a.chain = ?",
-        [chain],
-    ).fetchall()
-    con.unregister("_ids")
+    wanted = sorted(i for i in ids if i >= 0)
+    found = (
+        con.execute(
+            "SELECT a.address_id, a.address FROM addresses a"
+            " SEMI JOIN (SELECT unnest($ids) AS address_id) USING (address_id)"
+            " WHERE a.chain = $chain",
+            {"chain": chain, "ids": wanted},
+        ).fetchall()
+        if wanted
+        else []
+    )
     names = {int(i): str(a) for i, a in found}
     names[-1] = "(no address)"
     return names

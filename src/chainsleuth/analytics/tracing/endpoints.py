@@ -8,8 +8,9 @@ address is an endpoint when it, or any address of its cluster, carries a tag of 
 those categories; the entity's label is its best-supported one (highest confidence, then
 most tags, then the first label alphabetically, so the choice is stable).
 
-A trace asks only about the addresses it reaches (`CustodialStops`, one query per hop for
-the addresses not seen yet), read from `trace_endpoints` (migration 007: every custodial
+A trace asks only about the addresses it reaches (`CustodialStops`: per hop, for the
+addresses not seen yet, the bits of `trace_endpoint_bits`; at the end, the entities of
+those that are custodial), read from `trace_endpoints` (migration 007: every custodial
 address by id, refreshed after tag imports, clustering runs and new addresses) when that is
 current: materialising every custodial address of a chain on each trace, or joining the
 tags to the addresses by string per hop, costs time in proportion to all tags and addresses.
@@ -29,8 +30,13 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from chainsleuth.analytics.tracing.index import read_only
-from chainsleuth.analytics.tracing.result import Endpoint
+from chainsleuth.analytics.tracing.result import Arrival, Endpoint
 from chainsleuth.store.db import transaction
+
+BITS_BLOCK = 1 << 15  # address ids per row of trace_endpoint_bits (migration 013)
+PENDING = Endpoint("(pending)", "", "")
+"""The endpoint of an address the bits say is custodial, named when the trace ends
+(`CustodialStops.name`)."""
 
 CUSTODIAL = (
     "exchange",
@@ -107,29 +113,25 @@ def custodial_stops(
     return _found(con.execute(sql, {"chain": chain, "cats": list(categories)}).fetchall())
 
 
-def _endpoints_key(con: duckdb.DuckDBPyConnection, chain: str) -> str:
-    """What custodial endpoints depend on besides addresses: tags and clustering."""
-    found = con.execute(
-        """SELECT (SELECT count(*) || ':' || coalesce(max(imported_at)::VARCHAR, '') || ':'
+_KEY_SQL = """(SELECT count(*) || ':' || coalesce(max(imported_at)::VARCHAR, '') || ':'
                    || coalesce(sum(tag_count), 0) FROM tag_imports)
            || '|' || (SELECT count(*) FROM tags WHERE chain = $chain)
            || '|' || coalesce((SELECT updated_at::VARCHAR || ':' || clusters
-                               FROM cluster_state WHERE chain = $chain), '')""",
-        {"chain": chain},
-    ).fetchall()
-    return str(found[0][0])
+                               FROM cluster_state WHERE chain = $chain), '')"""
+"""What custodial endpoints depend on besides addresses: tags and clustering."""
 
 
 def _endpoints_state(con: duckdb.DuckDBPyConnection, chain: str) -> tuple[str, int, str, int]:
     """(indexed key, indexed max address id, current key, current max address id)."""
-    state = con.execute(
-        "SELECT endpoints_key, max_address_id FROM trace_index_state WHERE chain = ?", [chain]
-    ).fetchall()
-    top = con.execute(
-        "SELECT coalesce(max(address_id), -1) FROM addresses WHERE chain = ?", [chain]
-    ).fetchall()[0][0]
-    key, done = (str(state[0][0]), int(state[0][1])) if state else ("", -2)
-    return key, done, _endpoints_key(con, chain), int(top)
+    found = con.execute(
+        f"""SELECT (SELECT endpoints_key FROM trace_index_state WHERE chain = $chain),
+            (SELECT max_address_id FROM trace_index_state WHERE chain = $chain),
+            {_KEY_SQL},
+            (SELECT coalesce(max(address_id), -1) FROM addresses WHERE chain = $chain)""",
+        {"chain": chain},
+    ).fetchall()[0]
+    key, done = ("", -2) if found[0] is None else (str(found[0]), int(found[1]))
+    return key, done, str(found[2]), int(found[3])
 
 
 def refresh_endpoints(con: duckdb.DuckDBPyConnection, chain: str) -> bool:
@@ -155,6 +157,7 @@ def refresh_endpoints(con: duckdb.DuckDBPyConnection, chain: str) -> bool:
             f" ({endpoints_sql(con, f'a.address_id > {done}')}) ORDER BY address_id",
             {"chain": chain, "cats": list(CUSTODIAL)},
         )
+        _write_bits(con, chain, done + 1)
         con.execute(
             "INSERT OR REPLACE INTO trace_index_state (chain, endpoints_key, max_address_id)"
             " VALUES (?, ?, ?)",
@@ -163,13 +166,83 @@ def refresh_endpoints(con: duckdb.DuckDBPyConnection, chain: str) -> bool:
     return True
 
 
+def _write_bits(con: duckdb.DuckDBPyConnection, chain: str, from_id: int) -> None:
+    """Rewrite `trace_endpoint_bits` of `chain` from the block holding `from_id` on."""
+    first = max(from_id, 0) // BITS_BLOCK
+    con.execute("DELETE FROM trace_endpoint_bits WHERE chain = ? AND block >= ?", [chain, first])
+    ids = con.sql(
+        "SELECT address_id FROM trace_endpoints WHERE chain = $chain AND address_id >= $lo",
+        params={"chain": chain, "lo": first * BITS_BLOCK},
+    ).fetchnumpy()["address_id"]
+    if not len(ids):
+        return
+    local = np.asarray(ids, np.int64) - first * BITS_BLOCK
+    blocks = int(local.max()) // BITS_BLOCK + 1
+    bits = np.zeros(blocks * BITS_BLOCK // 8, np.uint8)
+    np.bitwise_or.at(bits, local >> 3, np.left_shift(1, local & 7).astype(np.uint8))
+    rows = bits.reshape(blocks, BITS_BLOCK // 8)
+    used = np.flatnonzero(rows.any(axis=1))
+    con.register(
+        "_bits",
+        pa.table(
+            {
+                "block": used + first,
+                "bits": pa.array([rows[b].tobytes() for b in used], pa.binary()),
+            }
+        ),
+    )
+    try:
+        con.execute("INSERT INTO trace_endpoint_bits SELECT ?, block, bits FROM _bits", [chain])
+    finally:
+        con.unregister("_bits")
+
+
+class _Bits:
+    """The custodial bits of `chain`: one bit per address id, read in one query when first
+    asked (2 MB for 16 million addresses)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, chain: str) -> None:
+        self.con, self.chain = con, chain
+        self.bits: NDArray[np.uint8] | None = None
+
+    def _read(self) -> NDArray[np.uint8]:
+        got = self.con.sql(
+            "SELECT block, bits FROM trace_endpoint_bits WHERE chain = $chain",
+            params={"chain": self.chain},
+        ).to_arrow_table()
+        block = got.column("block").to_numpy()
+        size = BITS_BLOCK // 8
+        bits = np.zeros((int(block.max()) + 1 if len(block) else 0) * size, np.uint8)
+        if len(block):
+            raw = got.column("bits").combine_chunks()
+            start = np.frombuffer(raw.buffers()[1], np.int32)[raw.offset : raw.offset + len(raw)]
+            data = np.frombuffer(raw.buffers()[2], np.uint8)
+            rows = data[start[:, None] + np.arange(size)]
+            bits.reshape(-1, size)[block] = rows
+        return bits
+
+    def test(self, ids: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Whether each of `ids` (>= 0) is a custodial address."""
+        if self.bits is None:
+            self.bits = self._read()
+        byte = ids >> 3
+        inside = byte < len(self.bits)
+        found = np.zeros(len(ids), bool)
+        found[inside] = (self.bits[byte[inside]] >> (ids[inside] & 7)) & 1 == 1
+        return found
+
+
 class CustodialStops:
     """The custodial endpoints of `chain`, looked up for the addresses a trace reaches.
 
-    `resolve` reads a batch of address ids in one query (ids already asked are not asked
-    again) from `trace_endpoints` when `categories` are the custodial ones (`indexed`: it is
-    brought up to date first, unless the store is read-only), else from the tags
-    themselves; `get` answers from what was resolved, asking the store for an id not seen.
+    When `categories` are the custodial ones, `trace_endpoints` is brought up to date
+    first (unless the store is read-only) and is then `indexed`: `resolve` tells custodial
+    addresses by their bits (`trace_endpoint_bits`, the blocks a trace reaches) and leaves
+    their endpoint PENDING until `name` reads the entity and label of all of them at the end
+    of the trace (one query, where one per hop scanned `trace_endpoints` each time).
+    Otherwise `resolve` reads a batch of address ids from the tags themselves in one query.
+    Ids already asked are not asked again; `get` answers from what was resolved, asking the
+    store for an id not seen.
     """
 
     def __init__(
@@ -179,6 +252,7 @@ class CustodialStops:
         self._known: dict[int, Endpoint | None] = {}
         self.indexed = categories == CUSTODIAL and refresh_endpoints(con, chain)
         self._tagged = _has_table(con, "tags")
+        self._bits = _Bits(con, chain)
 
     def resolve(self, ids: NDArray[np.int64] | list[int]) -> None:
         """Look up, in one query, the endpoints of the `ids` not asked before."""
@@ -186,25 +260,38 @@ class CustodialStops:
         new = [i for i in asked if i >= 0 and i not in self._known]
         if not new:
             return
-        found: dict[int, Endpoint] = {}
-        if self._tagged:
-            sql = (
-                "SELECT address_id, entity, label, category FROM trace_endpoints a"
-                " WHERE chain = $chain AND address_id IN (SELECT address_id FROM _stop_ids)"
-                if self.indexed
-                else endpoints_sql(self.con, "a.address_id IN (SELECT address_id FROM _stop_ids)")
-            )
-            params: dict[str, Any] = {"chain": self.chain}
-            if not self.indexed:
-                params["cats"] = list(self.categories)
-            self.con.register("_stop_ids", pa.table({"address_id": np.array(new, np.int64)}))
-            try:
-                rows = self.con.execute(sql, params).fetchall()
-            finally:
-                self.con.unregister("_stop_ids")
-            found = _found(rows)
+        if self.indexed:
+            custodial = self._bits.test(np.array(new, np.int64)).tolist()
+            for i, hit in zip(new, custodial, strict=True):
+                self._known[i] = PENDING if hit else None
+            return
+        found = self._lookup(new) if self._tagged else {}
         for i in new:
             self._known[i] = found.get(i)
+
+    def _lookup(self, ids: list[int]) -> dict[int, Endpoint]:
+        """The endpoints at `ids` (those that are custodial), in one query."""
+        sql = (
+            "SELECT a.address_id, entity, label, category FROM trace_endpoints a"
+            " SEMI JOIN (SELECT unnest($ids) AS address_id) USING (address_id)"
+            " WHERE a.chain = $chain"
+            if self.indexed
+            else endpoints_sql(self.con, "a.address_id IN (SELECT unnest($ids))")
+        )
+        params: dict[str, Any] = {"chain": self.chain, "ids": ids}
+        if not self.indexed:
+            params["cats"] = list(self.categories)
+        return _found(self.con.execute(sql, params).fetchall())
+
+    def name(self, arrivals: list[Arrival]) -> None:
+        """Give the arrivals at PENDING endpoints their entity and label (one query)."""
+        ids = sorted({int(a.address) for a in arrivals if a.endpoint is PENDING})
+        if not ids:
+            return
+        found = self._lookup(ids)
+        for a in arrivals:
+            if a.endpoint is PENDING:
+                a.endpoint = found[int(a.address)]
 
     def get(self, address_id: int, default: Endpoint | None = None) -> Endpoint | None:
         """The endpoint at `address_id`, or `default` when it is not a custodial address."""
@@ -222,6 +309,12 @@ def stops_at(stops: Stops, ids: NDArray[np.int64]) -> list[Endpoint | None]:
     if isinstance(stops, CustodialStops):
         stops.resolve(ids)
     return [stops.get(int(i)) for i in ids]
+
+
+def name_arrivals(stops: Stops, arrivals: list[Arrival]) -> None:
+    """At the end of a trace: name the endpoints `stops` left PENDING."""
+    if isinstance(stops, CustodialStops):
+        stops.name(arrivals)
 
 
 def coinjoin_txs(con: duckdb.DuckDBPyConnection, chain: str) -> frozenset[str]:

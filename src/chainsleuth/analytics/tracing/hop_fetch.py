@@ -54,25 +54,29 @@ class HopFetch:
         ).fetchall()
         self.tail = bool(later[0][0])  # transactions indexed but not paged
 
-    def fetch(self, txs: NDArray[np.int64], front: Coins) -> dict[str, Any]:
-        """Rows of the transactions `txs` (sorted, unique ids) and the frontier's place."""
+    def rows(self, txs: NDArray[np.int64]) -> dict[str, pa.Table]:
+        """`ins`, `outs` and `meta` of the transactions `txs` (sorted, unique ids); outputs'
+        `link_tx` is their spending transaction (NO_LINK: unspent)."""
         paged = int(np.searchsorted(txs, self.upto))
         parts = []
         if paged:
             part = pages.read(self.con, self.chain, txs[:paged])
-            if self.forward:
-                part["outs"] = self._later_spends(part["outs"], txs)
+            part["outs"] = self._later_spends(part["outs"], txs)
             parts.append(part)
         if paged < len(txs):
             parts.append(self._unpaged(txs[paged:], paged))
-        got = {
-            name: pa.concat_tables([p[name].cast(schema) for p in parts])
+        return {
+            name: pa.concat_tables([p[name].cast(schema) for p in parts] or [schema.empty_table()])
             for name, schema in (
                 ("ins", _COIN_SCHEMA),
                 ("outs", _COIN_SCHEMA),
                 ("meta", _META_SCHEMA),
             )
         }
+
+    def fetch(self, txs: NDArray[np.int64], front: Coins) -> dict[str, Any]:
+        """Rows of the transactions `txs` (sorted, unique ids) and the frontier's place."""
+        got: dict[str, Any] = self.rows(txs)
         # forward, the frontier is spent by inputs; backward, it is the outputs themselves
         side = got["ins"] if self.forward else got["outs"]
         seg = side.column("seg").to_numpy()

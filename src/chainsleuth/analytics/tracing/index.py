@@ -39,15 +39,7 @@ def read_only(con: duckdb.DuckDBPyConnection) -> bool:
     return _one(con, "SELECT current_setting('access_mode')", []) == "read_only"
 
 
-def _fork(con: duckdb.DuckDBPyConnection, chain: str) -> int | None:
-    """The lowest height up to the indexed tip where the index and `blocks` differ.
-
-    A block there was replaced or removed (a reorg) or stored late (a gap filled below the
-    indexed tip); None when they agree.
-    """
-    found = _one(
-        con,
-        """SELECT min(height) FROM (
+_FORK_SQL = """SELECT min(height) FROM (
             SELECT t.height FROM trace_blocks t LEFT JOIN blocks b
                 ON b.chain = t.chain AND b.height = t.height
             WHERE t.chain = $chain AND b.hash IS DISTINCT FROM t.hash
@@ -55,9 +47,16 @@ def _fork(con: duckdb.DuckDBPyConnection, chain: str) -> int | None:
             SELECT b.height FROM blocks b LEFT JOIN trace_blocks t
                 ON t.chain = b.chain AND t.height = b.height
             WHERE b.chain = $chain AND t.height IS NULL
-                AND b.height < (SELECT max(height) FROM trace_blocks WHERE chain = $chain))""",
-        {"chain": chain},
-    )
+                AND b.height < (SELECT max(height) FROM trace_blocks WHERE chain = $chain))"""
+
+
+def _fork(con: duckdb.DuckDBPyConnection, chain: str) -> int | None:
+    """The lowest height up to the indexed tip where the index and `blocks` differ.
+
+    A block there was replaced or removed (a reorg) or stored late (a gap filled below the
+    indexed tip); None when they agree.
+    """
+    found = _one(con, _FORK_SQL, {"chain": chain})
     return None if found is None else int(str(found))
 
 
@@ -69,8 +68,14 @@ def _tip(con: duckdb.DuckDBPyConnection, chain: str, table: str, column: str) ->
 
 def behind(con: duckdb.DuckDBPyConnection, chain: str) -> bool:
     """Whether the index of `chain` lacks stored blocks or holds blocks no longer stored."""
-    return _fork(con, chain) is not None or _tip(con, chain, "blocks", "height") > _tip(
-        con, chain, "trace_blocks", "height"
+    return bool(
+        _one(
+            con,
+            f"""SELECT ({_FORK_SQL}) IS NOT NULL
+                OR (SELECT coalesce(max(height), -1) FROM blocks WHERE chain = $chain)
+                 > (SELECT coalesce(max(height), -1) FROM trace_blocks WHERE chain = $chain)""",
+            {"chain": chain},
+        )
     )
 
 

@@ -191,15 +191,11 @@ def read(
     position in `txs`. Spends are as paged (see `upto` for which ones count).
     """
     wanted_page = txs // PAGE_TXS
-    con.register("_pages", pa.table({"page": np.unique(wanted_page)}))
-    try:
-        got = con.sql(
-            "SELECT p.page, p.payload FROM trace_pages p SEMI JOIN _pages USING (page)"
-            " WHERE p.chain = $chain",
-            params={"chain": chain},
-        ).to_arrow_table()
-    finally:
-        con.unregister("_pages")
+    got = con.sql(
+        "SELECT p.page, p.payload FROM trace_pages p"
+        " SEMI JOIN (SELECT unnest($pages) AS page) USING (page) WHERE p.chain = $chain",
+        params={"chain": chain, "pages": np.unique(wanted_page).tolist()},
+    ).to_arrow_table()
     page = got.column("page").to_numpy()
     buf, base_of = _payloads(got.column("payload"))
     order = np.argsort(page)

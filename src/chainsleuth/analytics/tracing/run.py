@@ -16,10 +16,10 @@ from chainsleuth.analytics.tracing.endpoints import CustodialStops, coinjoin_txs
 from chainsleuth.analytics.tracing.result import TraceResult
 from chainsleuth.analytics.tracing.utxo import (
     Coins,
+    CoinSeed,
     TraceParams,
     seed_coins,
     trace_utxo,
-    tx_condition,
 )
 from chainsleuth.analytics.tracing.valuation import price_seed
 from chainsleuth.errors import InputError, NotFoundError
@@ -29,18 +29,17 @@ _TXID = re.compile(r"^[0-9a-f]{64}$")
 
 def _bitcoin_seed(
     con: duckdb.DuckDBPyConnection, chain: str, seed: str, network: str
-) -> tuple[str, list[Any], dict[str, Any]]:
-    """A seed as (SQL condition over outputs `o`, parameters, description)."""
+) -> tuple[CoinSeed, dict[str, Any]]:
+    """A seed as the coins it names and its description."""
     text = seed.strip()
     head, _, tail = text.partition(":")
     if _TXID.match(head.lower()) and tail:
         if not tail.isdigit():
             raise InputError(f"--seed {seed!r}: output index after ':' must be a number")
-        where, values = tx_condition(head.lower(), int(tail))
-        return where, values, {"kind": "output", "tx_hash": head.lower(), "n": int(tail)}
+        item = {"kind": "output", "tx_hash": head.lower(), "n": int(tail)}
+        return CoinSeed(head.lower(), int(tail)), item
     if _TXID.match(text.lower()):
-        where, values = tx_condition(text.lower())
-        return where, values, {"kind": "tx", "tx_hash": text.lower()}
+        return CoinSeed(text.lower()), {"kind": "tx", "tx_hash": text.lower()}
     from chainsleuth.chains.bitcoin.address import validate
     from chainsleuth.store.addresses import address_id
 
@@ -48,7 +47,7 @@ def _bitcoin_seed(
     aid = address_id(con, chain, address)
     if aid is None:
         raise NotFoundError(f"--seed {address}: address is not in the store")
-    return "o.address_id = ?", [aid], {"kind": "address", "address": address}
+    return CoinSeed(address_id=aid), {"kind": "address", "address": address}
 
 
 def trace(
@@ -93,13 +92,9 @@ def _trace_bitcoin(
     """Bitcoin seeds: outputs, transactions (their outputs) or addresses (their outputs)."""
     if not params.coinjoins:
         params.coinjoins = coinjoin_txs(con, chain)
-    conditions, values, items = [], [], []
-    for s in seeds:
-        cond, vals, item = _bitcoin_seed(con, chain, s, network)
-        conditions.append(f"({cond})")
-        values.extend(vals)
-        items.append(item)
-    coins: Coins = seed_coins(con, chain, " OR ".join(conditions), values)
+    named = [_bitcoin_seed(con, chain, s, network) for s in seeds]
+    coins: Coins = seed_coins(con, chain, [coin for coin, _ in named])
+    items = [item for _, item in named]
     if len(coins) == 0:
         raise NotFoundError(f"no stored outputs match the seeds {', '.join(seeds)}")
     return trace_utxo(con, chain, coins, items, params, on_hop=on_hop)

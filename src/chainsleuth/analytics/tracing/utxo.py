@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from chainsleuth.analytics.tracing import index
 from chainsleuth.analytics.tracing.edges import finish_edges, hop_edges
-from chainsleuth.analytics.tracing.endpoints import Stops, stops_at
+from chainsleuth.analytics.tracing.endpoints import Stops, name_arrivals, stops_at
 from chainsleuth.analytics.tracing.hop_fetch import HopFetch
 from chainsleuth.analytics.tracing.pages import NO_LINK
 from chainsleuth.analytics.tracing.result import Arrival, AtBridge, Endpoint, Leg, TraceResult
@@ -89,46 +89,69 @@ def _whole(value: NDArray[np.int64]) -> Intervals:
     return Intervals(np.arange(len(value), dtype=np.int64), np.zeros(len(value), np.int64), value)
 
 
-def seed_coins(con: duckdb.DuckDBPyConnection, chain: str, where: str, params: list[Any]) -> Coins:
-    """Coins matching `where`, fully tainted: the start of a trace.
+@dataclass(frozen=True)
+class CoinSeed:
+    """Coins to start from: the outputs of transaction `tx_hash` (output `n` alone when
+    given), or every output paid to `address_id`."""
 
-    `where` is a condition on the chain's outputs `o` (columns tx_hash, hash_key, n,
-    address_id, value, block_height; see `tx_condition` for a fast one by hash). The
-    tracing index is brought up to date first (`index.ensure`).
+    tx_hash: str | None = None
+    n: int | None = None
+    address_id: int | None = None
+
+
+def seed_coins(con: duckdb.DuckDBPyConnection, chain: str, seeds: list[CoinSeed]) -> Coins:
+    """The coins `seeds` name, fully tainted, in (transaction, n) order: a trace's start.
+
+    The tracing index is brought up to date first (`index.ensure`); transactions are found
+    by the integer key of their hash (a scan of integers, not of hashes), then read like a
+    hop's (`HopFetch.rows`).
     """
     index.ensure(con, chain)
-    table = con.sql(
-        f"""SELECT o.tx_id AS tx, o.tx_hash, o.n, o.address_id, o.value, o.spent_tx, o.time
-        FROM (SELECT t.tx_id, t.hash_key, t.tx_hash, t.block_height, t.time, c.n, c.value,
-                c.address_id, coalesce(c.link_tx, {NO_LINK}) AS spent_tx
-            FROM trace_coins c JOIN trace_txs t ON t.chain = c.chain AND t.tx_id = c.tx_id
-            WHERE c.chain = ? AND c.side = 1) o
-        WHERE ({where}) ORDER BY o.tx_id, o.n""",
-        params=[chain, *params],
-    ).to_arrow_table()
-    value = _col(table, "value").astype(np.int64)
+    hashes = sorted({s.tx_hash for s in seeds if s.tx_hash is not None})
+    paid = sorted({s.address_id for s in seeds if s.address_id is not None})
+    found: list[tuple[Any, ...]] = []
+    for sql, values in (
+        (
+            "SELECT tx_id, tx_hash FROM trace_txs WHERE chain = $chain"
+            " AND hash_key IN (SELECT md5_number_upper(unnest($values)))",
+            hashes,
+        ),
+        (
+            "SELECT DISTINCT tx_id, NULL FROM trace_coins WHERE chain = $chain AND side = 1"
+            " AND address_id IN (SELECT unnest($values))",
+            paid,
+        ),
+    ):
+        if values:
+            found += con.execute(sql, {"chain": chain, "values": values}).fetchall()
+    asked = set(hashes)
+    by_hash = {str(h): int(i) for i, h in found if h is not None and h in asked}
+    txs = np.unique(np.array([i for i, h in found if h is None or h in by_hash], dtype=np.int64))
+    rows = HopFetch(con, chain, forward=True).rows(txs)
+    outs, meta = rows["outs"], rows["meta"]
+    seg = _col(outs, "seg").astype(np.int64)
+    tx, n = txs[seg], _col(outs, "n").astype(np.int64)
+    address = _col(outs, "address_id").astype(np.int64)
+    wanted = np.zeros(len(seg), dtype=bool)
+    for s in seeds:
+        if s.address_id is not None:
+            wanted |= address == s.address_id
+        elif s.tx_hash in by_hash:
+            hit = tx == by_hash[s.tx_hash]
+            wanted |= hit if s.n is None else hit & (n == s.n)
+    value = _col(outs, "value").astype(np.int64)[wanted]
+    seg = seg[wanted]
     return Coins(
-        _col(table, "tx").astype(np.int64),
-        _col(table, "tx_hash").astype(object),
-        _col(table, "n").astype(np.int64),
-        _col(table, "address_id").astype(np.int64),
+        tx[wanted],
+        _col(meta, "tx_hash").astype(object)[seg],
+        n[wanted],
+        address[wanted],
         value,
-        _col(table, "spent_tx").astype(np.int64),
-        _col(table, "time"),
+        _col(outs, "link_tx").astype(np.int64)[wanted],
+        _col(meta, "time")[seg],
         value.astype(np.float64),
         _whole(value),
     )
-
-
-def tx_condition(tx_hash: str, n: int | None = None) -> tuple[str, list[Any]]:
-    """A `seed_coins` condition for the outputs of one transaction (one output with `n`).
-
-    The hash's integer key is compared first, so the store scans integers, not hashes.
-    """
-    where = "o.hash_key = md5_number_upper(?) AND o.tx_hash = ?"
-    if n is None:
-        return where, [tx_hash, tx_hash]
-    return where + " AND o.n = ?", [tx_hash, tx_hash, n]
 
 
 def _col(table: pa.Table, name: str) -> NDArray[Any]:
@@ -178,6 +201,7 @@ def trace_utxo(
     if len(front):
         result.beyond_max_hops += float(_amounts(front, model).sum())
     _name_arrival_txs(con, chain, unnamed)
+    name_arrivals(params.stops, result.arrivals)
     finish_edges(con, chain, result, edge_rows)
     return result
 

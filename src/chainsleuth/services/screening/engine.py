@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from chainsleuth.analytics.scoring.score import Exposure, Policy, score
 from chainsleuth.analytics.tracing.result import Endpoint
 from chainsleuth.analytics.tracing.taint import Model
-from chainsleuth.analytics.tracing.utxo import TraceParams, seed_coins, trace_utxo
+from chainsleuth.analytics.tracing.utxo import CoinSeed, TraceParams, seed_coins, trace_utxo
 from chainsleuth.errors import InputError, NotFoundError
 from chainsleuth.store.db import transaction
 
@@ -262,7 +262,7 @@ class Screener:
         aid = address_id(self.con, chain, address)
         if aid is None:
             return []
-        coins = seed_coins(self.con, chain, "o.address_id = ?", [aid])
+        coins = seed_coins(self.con, chain, [CoinSeed(address_id=aid)])
         if len(coins) == 0:
             return []
         result = trace_utxo(

@@ -201,8 +201,12 @@ def test_backward_from_an_address_asks_the_senders_of_all_it_received(
     # from the victim and the clean source) and the thief's 1,000 TOK (from the pool's swap).
     params = TraceParams(model=Model.fifo, direction="backward", max_hops=1)
     d = trace(store, "ethereum", [ADDR["exchange"]], params, use_tags=False).to_dict()
-    assert d["seed"]["amount"] == 1050 * E
-    assert d["remainder"]["beyond_max_hops"] == 1050 * E
+    assert d["seed"]["assets"] == {"ETH": 50 * E, TOK: 1000 * E}
+    rem = d["remainder"]
+    # the seed's own asset alone: wei and token units are never added up
+    assert rem["beyond_max_hops"] == 50 * E
+    assert rem["by_asset"]["ETH"]["beyond_max_hops"] == 50 * E
+    assert rem["by_asset"][TOK]["beyond_max_hops"] == 1000 * E
 
 
 def test_value_shares_reach_past_a_bridge() -> None:
@@ -217,3 +221,30 @@ def test_value_shares_reach_past_a_bridge() -> None:
     assert result.share("bitcoin", "BTC", 10**8) == pytest.approx(100_000 / 6500)
     assert result.share("ethereum", TOK, 1000 * E) == pytest.approx(500 / 6500)
     assert result.share("ethereum", "0x" + "9" * 40, 1) is None  # an asset without price
+
+
+def test_the_remainder_keeps_each_asset_apart() -> None:
+    from chainsleuth.analytics.tracing.result import TraceResult
+
+    result = TraceResult("ethereum", "haircut", "forward", [], 0.0, "ETH")
+    result.hold("1", 3 * E)
+    result.hold("2", 7 * E, TOK)
+    result.lose("fees", E)
+    result.lose("below_threshold", 5 * E, TOK)
+    past = TraceResult("bitcoin", "haircut", "forward", [], 0.0, "BTC")
+    past.hold("9", 4 * 10**8)
+    past.lose("fees", 2_000)
+    result.absorb(past, hop_offset=3)
+    rem = result.remainder()
+    # the seed's asset (ETH) alone in the single figures: no wei + token units + satoshi
+    assert (rem["held_total"], rem["fees"], rem["below_threshold"]) == (3 * E, E, 0)
+    assert rem["held_by_asset"] == {"ETH": 3 * E, TOK: 7 * E, "BTC": 4 * 10**8}
+    assert rem["by_asset"][TOK] == {
+        "held": 7 * E,
+        "fees": 0,
+        "below_threshold": 5 * E,
+        "beyond_max_hops": 0,
+        "after_until": 0,
+    }
+    assert rem["by_asset"]["BTC"]["fees"] == 2_000
+    assert {h["address"] for h in rem["held"]} == {"1", "2", "bitcoin:9"}

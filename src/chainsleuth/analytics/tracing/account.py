@@ -223,7 +223,7 @@ def hops(
         stops = stops_at(params.stops, at) if hop > 1 else [None] * len(batch)
         yield hop, list(zip(batch, stops, strict=True))
     for p in pending:
-        result.beyond_max_hops += p.amount
+        result.lose("beyond_max_hops", p.amount, p.asset)
 
 
 def account_result(
@@ -267,7 +267,7 @@ def settle(
     elif stop is not None:
         result.arrivals.append(Arrival(stop, str(t.address), t.asset, t.amount, t.time, t.tx_hash))
     elif t.amount < params.min_amount:
-        result.below_threshold += t.amount
+        result.lose("below_threshold", t.amount, t.asset)
     else:
         return False
     return True
@@ -345,7 +345,7 @@ def _replay(
             if carried <= 0:
                 continue
             if e.target == -2:
-                result.fees += carried
+                result.lose("fees", carried, asset)
                 continue
             swap = _swap_return(by_tx[e.tx_hash], e, address)
             names.add(e.target)
@@ -378,7 +378,7 @@ def _replay(
             and rest > 0
             and any(e.time is not None and e.time > until for e in events)
         ):
-            result.after_until += rest
+            result.lose("after_until", rest, asset)
         elif rest > 0:
             result.hold(str(address), rest, asset)
     return out

@@ -105,7 +105,7 @@ def trace_account_backward(
             if settle(t, stop, hop, t.payee, params, result):
                 continue
             if params.until is not None and t.time is not None and t.time > params.until:
-                result.after_until += t.amount
+                result.lose("after_until", t.amount, t.asset)
             else:
                 live.append(t)
         if live:

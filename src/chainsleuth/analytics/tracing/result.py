@@ -75,6 +75,10 @@ class AtBridge:
     asset: str
 
 
+LOST = ("fees", "below_threshold", "beyond_max_hops", "after_until")
+"""Where a trace stops following taint short of an endpoint (besides what is held)."""
+
+
 @dataclass
 class TraceResult:
     """A finished trace: everything needed to explain and re-derive it."""
@@ -88,10 +92,7 @@ class TraceResult:
     edges: list[Edge] = field(default_factory=list)
     arrivals: list[Arrival] = field(default_factory=list)
     held: dict[tuple[str, str], float] = field(default_factory=dict)  # (address, asset) -> taint
-    fees: float = 0.0
-    below_threshold: float = 0.0
-    beyond_max_hops: float = 0.0
-    after_until: float = 0.0
+    lost: dict[tuple[str, str], float] = field(default_factory=dict)  # (LOST kind, asset) -> taint
     hops: int = 0
     flags: list[str] = field(default_factory=list)
     bridges: list[dict[str, Any]] = field(default_factory=list)  # matched crossings
@@ -109,6 +110,14 @@ class TraceResult:
         """Record taint still at `address` (in `asset`, the trace's own by default)."""
         key = (address, asset or self.asset)
         self.held[key] = self.held.get(key, 0.0) + amount
+
+    def lose(self, kind: str, amount: float, asset: str | None = None) -> None:
+        """Record taint the trace does not follow further: one of LOST (in `asset`, the
+        trace's own by default)."""
+        if kind not in LOST:
+            raise ValueError(f"unknown remainder {kind!r}")
+        key = (kind, asset or self.asset)
+        self.lost[key] = self.lost.get(key, 0.0) + amount
 
     def rename_held(self, name: Callable[[str], str]) -> None:
         """Address ids to address strings in the held remainder."""
@@ -142,10 +151,8 @@ class TraceResult:
             self.arrivals.append(a)
         for (address, asset), amount in other.held.items():
             self.hold(f"{other.chain}:{address}", amount, asset)
-        self.fees += other.fees
-        self.below_threshold += other.below_threshold
-        self.beyond_max_hops += other.beyond_max_hops
-        self.after_until += other.after_until
+        for (kind, asset), amount in other.lost.items():
+            self.lose(kind, amount, asset)
         self.hops = max(self.hops, other.hops + hop_offset)
         self.flags += [f for f in other.flags if f not in self.flags]
 
@@ -192,24 +199,31 @@ class TraceResult:
 
     def remainder(self) -> dict[str, Any]:
         """Taint not at an endpoint: still held, lost to fees, cut by the trace's limits.
-        `held_by_asset` sums what is held per asset; `held_total` adds them all (one
-        figure for a trace of one asset)."""
+
+        `held_total` and the LOST figures are in the seed's asset (`asset`), so amounts of
+        different assets (wei and token units, or satoshi past a bridge) are never added;
+        `by_asset` gives every figure for each asset the trace carried, and
+        `held_by_asset` what is held per asset.
+        """
         held = sorted(self.held.items(), key=lambda kv: -kv[1])
-        by_asset: dict[str, float] = {}
-        for (_, asset), v in held:
-            by_asset[asset] = by_asset.get(asset, 0.0) + v
+        by_asset: dict[str, dict[str, float]] = {}
+        for asset, kind, v in [
+            (self.asset, "held", 0.0),
+            *((asset, "held", v) for (_, asset), v in held),
+            *((asset, kind, v) for (kind, asset), v in self.lost.items()),
+        ]:
+            by_asset.setdefault(asset, dict.fromkeys(("held", *LOST), 0.0))[kind] += v
+        own = by_asset[self.asset]
         return {
             "held": [
                 {"address": a, "asset": asset, "amount": round(v)}
                 for (a, asset), v in held
                 if round(v) > 0
             ],
-            "held_total": round(sum(self.held.values())),
-            "held_by_asset": {a: round(v) for a, v in by_asset.items()},
-            "fees": round(self.fees),
-            "below_threshold": round(self.below_threshold),
-            "beyond_max_hops": round(self.beyond_max_hops),
-            "after_until": round(self.after_until),
+            "held_total": round(own["held"]),
+            "held_by_asset": {a: round(f["held"]) for a, f in by_asset.items() if f["held"]},
+            **{kind: round(own[kind]) for kind in LOST},
+            "by_asset": {a: {k: round(v) for k, v in f.items()} for a, f in by_asset.items()},
         }
 
     def to_dict(self) -> dict[str, Any]:

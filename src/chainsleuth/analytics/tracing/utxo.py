@@ -199,7 +199,7 @@ def trace_utxo(
         front = _step(data, front, hop, forward, params, result, edge_rows, visited)
         result.hops = hop
     if len(front):
-        result.beyond_max_hops += float(_amounts(front, model).sum())
+        result.lose("beyond_max_hops", float(_amounts(front, model).sum()))
     _name_arrival_txs(con, chain, unnamed)
     name_arrivals(params.stops, result.arrivals)
     finish_edges(con, chain, result, edge_rows)
@@ -265,7 +265,7 @@ def _settle(
                 if name is None:
                     unnamed.append((arrival, int(front.tx[k])))
     small = ~at_stop & (amount < params.min_amount)
-    result.below_threshold += float(amount[small].sum())
+    result.lose("below_threshold", float(amount[small].sum()))
     if forward:
         ended = ~at_stop & ~small & (front.spent_tx < 0)
         for i in np.flatnonzero(ended):
@@ -382,7 +382,7 @@ def _step(
     # Coins whose transaction is past --until stay where they are.
     late_src = has & late[src.seg]
     if late_src.any():
-        result.after_until += float(_amounts(front, model)[fidx[late_src]].sum())
+        result.lose("after_until", float(_amounts(front, model)[fidx[late_src]].sum()))
         has &= ~late_src
     if not forward and params.bridges:  # coins a bridge released: matched on the other chain
         amounts = _amounts(front, model)
@@ -425,7 +425,7 @@ def _step(
         tgt_taint = plain_model + mixed
         out_iv = Intervals.empty()
     if forward:
-        result.fees += float(tgt_taint[tgt_row < 0].sum())
+        result.lose("fees", float(tgt_taint[tgt_row < 0].sum()))
     if joins.any() and "coinjoin" not in result.flags:
         result.flags.append("coinjoin")
     # Build the next frontier from target tiles that received taint.

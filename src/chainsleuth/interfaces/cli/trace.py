@@ -222,8 +222,8 @@ def _print_table(data: dict[str, Any]) -> None:
         for e in data["endpoints"]
     ]
     console.print(rows_table(endpoints, title="endpoints"))
-    rem = {k: v for k, v in data["remainder"].items() if k != "held"}
-    console.print(rows_table([rem], title="remainder"))
+    rem = [{"asset": asset} | figures for asset, figures in data["remainder"]["by_asset"].items()]
+    console.print(rows_table(rem, title="remainder (base units)"))
     if data["flags"]:
         console.print(f"flags: {', '.join(data['flags'])}")
     if data["bridges"]:

@@ -192,6 +192,13 @@ def _summary(s: TraceSection) -> str:
         f"beyond the hop limit: {s.whole(int(r['beyond_max_hops']))}; below the amount "
         f"threshold: {s.whole(int(r['below_threshold']))} {s.asset}."
     )
+    others = [
+        f"{asset}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures.items() if v)
+        for asset, figures in r.get("by_asset", {}).items()
+        if asset != s.asset and any(figures.values())
+    ]
+    if others:
+        text += f" In the other assets traced (base units): {'; '.join(others)}."
     if t["flags"]:
         text += f" Flags: {', '.join(t['flags'])}."
     return text

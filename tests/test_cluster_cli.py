@@ -115,6 +115,7 @@ def test_cluster_entity_why_and_exports(store: Path, tmp_path: Path) -> None:
     assert dumped.exit_code == 0, dumped.output
     assert pq.read_table(folder / "outputs").num_rows == 8 + 2 + 1 + 3
     assert (folder / "outputs" / "chain=bitcoin").is_dir()
+    assert not any(p.name.startswith("trace_") for p in folder.iterdir())  # derived
 
 
 def test_unknown_address_and_heuristic_are_one_line_errors(store: Path) -> None:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from chainsleuth.analytics.tracing import index, pages
+from chainsleuth.analytics.tracing import hop_fetch, index, pages
 from chainsleuth.analytics.tracing.endpoints import CUSTODIAL, CustodialStops
 from chainsleuth.analytics.tracing.hop_fetch import HopFetch
 from chainsleuth.analytics.tracing.run import trace
@@ -29,6 +29,15 @@ from chainsleuth.sim import SimConfig, simulate_bitcoin
 from chainsleuth.sim.tagpack import write_tagpack
 from chainsleuth.store.db import connect
 from chainsleuth.store.utxo import rollback
+
+
+@pytest.fixture(autouse=True)
+def read_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read pages however many a hop needs (on these small chains any hop spans more than
+    1/SCAN_SHARE of the pages and would be read by a scan of `trace_coins` instead), a few
+    per query so that reads in several batches are compared too."""
+    monkeypatch.setattr(hop_fetch, "SCAN_SHARE", 1)
+    monkeypatch.setattr(pages, "READ_PAGES", 5)
 
 
 def cli(db: Path, *args: str) -> None:

@@ -67,3 +67,22 @@ def test_duckdbs_progress_bar_is_off(tmp_path: Path) -> None:
             check=True,
         )
         assert done.stdout == b"[(False,)]\n"
+
+
+def test_a_store_behind_the_schema_is_not_read_read_only(db_path: Path) -> None:
+    import pytest
+
+    from chainsleuth.errors import StoreError
+
+    connect(db_path).close()
+    connect(db_path, read_only=True).close()  # current: fine
+    newest = migrations()[-1][0]
+    raw = duckdb.connect(str(db_path))
+    raw.execute("DELETE FROM schema_version WHERE version = ?", [newest])
+    raw.close()
+    with pytest.raises(StoreError, match=f"needs {newest}: open it writable once"):
+        connect(db_path, read_only=True)
+    raw = duckdb.connect(str(db_path))
+    raw.execute("INSERT INTO schema_version (version, name) VALUES (?, 'back')", [newest])
+    raw.close()
+    connect(db_path, read_only=True).close()

@@ -101,7 +101,25 @@ def connect(
         # closing the store checkpoints it.
         con.execute("SET checkpoint_threshold = '1GB'")
         migrate(con)
+    else:
+        _check_current(con, target)
     return con
+
+
+def _check_current(con: duckdb.DuckDBPyConnection, target: str) -> None:
+    """A store opened read-only cannot be migrated: refuse one this version cannot read."""
+    newest = migrations()[-1][0]
+    try:
+        found = con.execute("SELECT max(version) FROM schema_version").fetchall()
+    except duckdb.Error as exc:
+        raise StoreError(f"{target} is not a chainsleuth store (no schema_version)") from exc
+    current = int(found[0][0] or 0)
+    if current < newest:
+        con.close()
+        raise StoreError(
+            f"store {target} has schema version {current}, this chainsleuth needs {newest}:"
+            " open it writable once (any command without read-only access) to upgrade it"
+        )
 
 
 @contextmanager

@@ -160,3 +160,17 @@ def test_address_fingerprints_are_kept_topped_up_and_rebuilt_when_stale(
     )
     Screener(store, load_policy(), background=False)  # a missing row: rebuilt whole
     assert kept() == expected()
+
+
+def test_without_fingerprints_each_address_is_asked_of_the_store(
+    store: duckdb.DuckDBPyConnection,
+) -> None:
+    loaded = Screener(store, load_policy(), background=False)
+    asking = Screener(store, load_policy(), fingerprints=False)
+    assert loaded.wait_known(0) and not asking.wait_known(0)  # never loaded
+    unknown = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"  # valid, not stored
+    for address in [*A.values(), unknown]:
+        assert asking.screen_address("bitcoin", address) == loaded.screen_address(
+            "bitcoin", address
+        )
+    assert not asking.screen_address("bitcoin", unknown)["known"]

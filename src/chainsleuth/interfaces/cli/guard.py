@@ -48,7 +48,7 @@ def _screener(ctx: typer.Context, risk_policy: Path | None) -> GuardScreen | Non
     from chainsleuth.services.screening.engine import Screener
     from chainsleuth.services.screening.policy import load_policy as load_risk_policy
 
-    return Screener(store(ctx), load_risk_policy(risk_policy)).guard_screen
+    return Screener(store(ctx), load_risk_policy(risk_policy), fingerprints=False).guard_screen
 
 
 def register(app: typer.Typer) -> None:

@@ -99,7 +99,7 @@ def _alerts(con: duckdb.DuckDBPyConnection, summary: IngestSummary) -> int:
         summary.chain,
         summary.first_height,
         summary.last_height,
-        Screener(con, load_policy(os.environ.get("CHAINSLEUTH_POLICY"))),
+        Screener(con, load_policy(os.environ.get("CHAINSLEUTH_POLICY")), fingerprints=False),
     )
     if made:
         alerts.deliver_pending(con)

@@ -17,6 +17,11 @@ POLICY_OPTION: Any = typer.Option(
 )
 
 
+FEW = 100
+"""Up to this many addresses, `screen` asks the store about each instead of loading the
+fingerprints of every stored address first (about the same time at 100)."""
+
+
 def register(app: typer.Typer) -> None:
     """Add `screen` and `exposures`."""
 
@@ -30,7 +35,8 @@ def register(app: typer.Typer) -> None:
         fmt: Format = FORMAT_OPTION,
     ) -> None:
         """Risk score, level, direct tags and indirect exposure of addresses (as the API)."""
-        screener = Screener(store(ctx), load_policy(policy))
+        many = len(addresses) > FEW
+        screener = Screener(store(ctx), load_policy(policy), background=not many, fingerprints=many)
         results = [screener.screen_address(chain, a, explain=explain) for a in addresses]
         chosen = fmt or settings(ctx).fmt
         if chosen is Format.json:

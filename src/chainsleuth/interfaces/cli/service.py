@@ -114,7 +114,11 @@ def register(app: typer.Typer) -> None:
                 ).fetchall()[0][0]
             )
         made = alerts_service.scan(
-            con, chain, from_height, to_height, Screener(con, load_policy(policy))
+            con,
+            chain,
+            from_height,
+            to_height,
+            Screener(con, load_policy(policy), fingerprints=False),
         )
         output(ctx, {"chain": chain, "from": from_height, "to": to_height, "alerts": made})
 

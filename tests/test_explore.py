@@ -72,3 +72,36 @@ def test_tx_command_json_and_a_bad_txid(db_path: Path) -> None:
     assert spent["outputs"][0]["spent_by"] == t1 and spent["is_coinbase"] is True
     bad = CliRunner().invoke(app, [*base, "abc"])
     assert isinstance(bad.exception, InputError) and "64 hex digits" in str(bad.exception)
+
+
+def test_address_lists_its_latest_transactions_by_height_then_position(db_path: Path) -> None:
+    from chainsleuth.store.queries import utxo_address_view
+
+    con = connect(db_path)
+    # A is paid in t0 (block 0); pays itself change in t1 and t2 (block 1, positions 0
+    # and 1); t3 (block 2) spends the last change to B; C's t4 in block 2 does not touch A.
+    ingest(
+        con,
+        chain(
+            [{"id": "t0", "ins": [], "outs": [(A, 70)]}],
+            [
+                {"id": "t1", "ins": [("t0", 0)], "outs": [(B, 10), (A, 59)]},
+                {"id": "t2", "ins": [("t1", 1)], "outs": [(B, 20), (A, 38)]},
+            ],
+            [
+                {"id": "x0", "ins": [], "outs": [(addr("c"), 5)]},
+                {"id": "t3", "ins": [("t2", 1)], "outs": [(B, 37)]},
+            ],
+        ),
+    )
+    times = dict(con.execute("SELECT height, time FROM blocks").fetchall())
+    view = utxo_address_view(con, "bitcoin", A, limit=2)
+    assert [(t["tx_hash"], t["block_height"], t["delta"]) for t in view["transactions"]] == [
+        ("t3", 2, -38),
+        ("t2", 1, -21),
+    ]
+    assert (view["tx_count"], view["first_seen"], view["last_seen"]) == (4, times[0], times[2])
+    every = utxo_address_view(con, "bitcoin", A, limit=10)["transactions"]
+    assert [t["tx_hash"] for t in every] == ["t3", "t2", "t1", "t0"]
+    assert utxo_address_view(con, "bitcoin", B, limit=1)["transactions"][0]["tx_hash"] == "t3"
+    con.close()

@@ -54,38 +54,51 @@ def utxo_address_view(
     `balance` the rest; each transaction lists the address's net change in it.
     """
     aid = _address_id(con, chain, address)
+    p = {"chain": chain, "aid": aid}
+    # A transaction's time is its block's: the span is read from `blocks`, and the latest
+    # transactions from the blocks that hold them, never by joining every stored hash.
     summary = rows(
         con,
         """
-        WITH o AS (SELECT * FROM outputs WHERE chain = $chain AND address_id = $aid),
-             i AS (SELECT * FROM inputs WHERE chain = $chain AND address_id = $aid),
-             touched AS (SELECT tx_hash FROM o UNION SELECT tx_hash FROM i)
+        WITH o AS MATERIALIZED (SELECT tx_hash, block_height, value, spent_by FROM outputs
+                                WHERE chain = $chain AND address_id = $aid),
+             i AS MATERIALIZED (SELECT tx_hash, block_height FROM inputs
+                                WHERE chain = $chain AND address_id = $aid),
+             touched AS MATERIALIZED (SELECT tx_hash, block_height FROM o
+                                      UNION SELECT tx_hash, block_height FROM i),
+             span AS (SELECT min(time) AS first_seen, max(time) AS last_seen FROM blocks
+                      WHERE chain = $chain AND height IN (SELECT block_height FROM touched))
         SELECT
             (SELECT coalesce(sum(value), 0) FROM o) AS received,
             (SELECT coalesce(sum(value), 0) FROM o WHERE spent_by IS NOT NULL) AS sent,
             (SELECT count(*) FROM o WHERE spent_by IS NULL) AS unspent_outputs,
             (SELECT count(*) FROM touched) AS tx_count,
-            (SELECT min(t.time) FROM txs t JOIN touched USING (tx_hash) WHERE t.chain = $chain)
-                AS first_seen,
-            (SELECT max(t.time) FROM txs t JOIN touched USING (tx_hash) WHERE t.chain = $chain)
-                AS last_seen
+            (SELECT first_seen FROM span) AS first_seen,
+            (SELECT last_seen FROM span) AS last_seen,
+            (SELECT min(block_height) FROM (SELECT block_height FROM touched
+                                            ORDER BY block_height DESC LIMIT $limit))
+                AS lowest
         """,
-        {"chain": chain, "aid": aid},
+        {**p, "limit": limit},
     )[0]
+    flows = """
+        SELECT tx_hash, block_height, sum(delta)::HUGEINT AS delta FROM (
+            SELECT tx_hash, block_height, value AS delta FROM outputs
+            WHERE chain = $chain AND address_id = $aid
+            UNION ALL
+            SELECT tx_hash, block_height, -value FROM inputs
+            WHERE chain = $chain AND address_id = $aid
+        ) GROUP BY ALL"""
     recent = rows(
         con,
-        """
-        WITH flows AS (
-            SELECT tx_hash, value AS delta FROM outputs WHERE chain = $chain AND address_id = $aid
-            UNION ALL
-            SELECT tx_hash, -value FROM inputs WHERE chain = $chain AND address_id = $aid
-        )
-        SELECT t.tx_hash, t.block_height, t.time, sum(f.delta)::HUGEINT AS delta
-        FROM flows f JOIN txs t ON t.chain = $chain AND t.tx_hash = f.tx_hash
-        GROUP BY t.tx_hash, t.block_height, t.position, t.time
+        f"""
+        SELECT t.tx_hash, t.block_height, t.time, f.delta
+        FROM ({flows}) f JOIN txs t
+            ON t.block_height = f.block_height AND t.tx_hash = f.tx_hash
+        WHERE t.chain = $chain AND t.block_height >= $lowest AND f.block_height >= $lowest
         ORDER BY t.block_height DESC, t.position DESC LIMIT $limit
         """,
-        {"chain": chain, "aid": aid, "limit": limit},
+        {**p, "limit": limit, "lowest": summary["lowest"] if summary["tx_count"] else -1},
     )
     received, sent = int(summary["received"]), int(summary["sent"])
     return {

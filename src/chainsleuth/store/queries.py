@@ -129,19 +129,20 @@ def utxo_tx_view(con: duckdb.DuckDBPyConnection, chain: str, tx_hash: str) -> di
     if not found:
         raise NotFoundError(f"{chain} transaction {tx_hash} is not in the store")
     tx = found[0]
-    params = {"chain": chain, "h": tx_hash}
+    # by height first: the tables are in block order, so DuckDB reads only that block's rows
+    params = {"chain": chain, "h": tx_hash, "height": tx["block_height"]}
     inputs = rows(
         con,
         "SELECT i.n, i.prev_tx_hash, i.prev_n, a.address, i.value FROM inputs i"
         " LEFT JOIN addresses a ON a.address_id = i.address_id"
-        " WHERE i.chain = $chain AND i.tx_hash = $h ORDER BY i.n",
+        " WHERE i.chain = $chain AND i.block_height = $height AND i.tx_hash = $h ORDER BY i.n",
         params,
     )
     outputs = rows(
         con,
         "SELECT o.n, a.address, o.value, o.script_type, o.spent_by FROM outputs o"
         " LEFT JOIN addresses a ON a.address_id = o.address_id"
-        " WHERE o.chain = $chain AND o.tx_hash = $h ORDER BY o.n",
+        " WHERE o.chain = $chain AND o.block_height = $height AND o.tx_hash = $h ORDER BY o.n",
         params,
     )
     for key in ("input_value", "output_value", "fee"):

@@ -49,14 +49,7 @@ CUSTODIAL = (
 )
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    found = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchall()
-    return bool(found[0][0])
-
-
-def endpoints_sql(con: duckdb.DuckDBPyConnection, where: str) -> str:
+def endpoints_sql(where: str) -> str:
     """SELECT address_id, entity, label, category of the custodial addresses matching `where`.
 
     `where` is a condition on `addresses a` ("true" for all of them); parameters `$chain`
@@ -64,21 +57,16 @@ def endpoints_sql(con: duckdb.DuckDBPyConnection, where: str) -> str:
     their clusters' members (or the address alone), those members' tags, and the best
     label per entity.
     """
-    if _has_table(con, "clusters"):
-        ent = f"""SELECT a.address_id, a.address, c.cluster_id,
-                coalesce('cluster:' || c.cluster_id::VARCHAR, a.address) AS entity
-            FROM addresses a LEFT JOIN clusters c
-            ON c.chain = a.chain AND c.address_id = a.address_id
-            WHERE a.chain = $chain AND ({where})"""
-        # every address of those entities: the matching ones and their clusters' members
-        members = """SELECT address, entity FROM ent
-            UNION SELECT a.address, 'cluster:' || c.cluster_id::VARCHAR
-            FROM clusters c JOIN addresses a ON a.chain = c.chain AND a.address_id = c.address_id
-            WHERE c.chain = $chain AND c.cluster_id IN (SELECT cluster_id FROM ent)"""
-    else:
-        ent = f"""SELECT a.address_id, a.address, a.address AS entity FROM addresses a
-            WHERE a.chain = $chain AND ({where})"""
-        members = "SELECT address, entity FROM ent"
+    ent = f"""SELECT a.address_id, a.address, c.cluster_id,
+            coalesce('cluster:' || c.cluster_id::VARCHAR, a.address) AS entity
+        FROM addresses a LEFT JOIN clusters c
+        ON c.chain = a.chain AND c.address_id = a.address_id
+        WHERE a.chain = $chain AND ({where})"""
+    # every address of those entities: the matching ones and their clusters' members
+    members = """SELECT address, entity FROM ent
+        UNION SELECT a.address, 'cluster:' || c.cluster_id::VARCHAR
+        FROM clusters c JOIN addresses a ON a.chain = c.chain AND a.address_id = c.address_id
+        WHERE c.chain = $chain AND c.cluster_id IN (SELECT cluster_id FROM ent)"""
     return f"""
         WITH ent AS MATERIALIZED ({ent}),
         members AS ({members}),
@@ -107,9 +95,7 @@ def custodial_stops(
     con: duckdb.DuckDBPyConnection, chain: str, categories: tuple[str, ...] = CUSTODIAL
 ) -> dict[int, Endpoint]:
     """address_id -> Endpoint for every stored address of a custodial entity of `chain`."""
-    if not _has_table(con, "tags"):
-        return {}
-    sql = endpoints_sql(con, "true")
+    sql = endpoints_sql("true")
     return _found(con.execute(sql, {"chain": chain, "cats": list(categories)}).fetchall())
 
 
@@ -141,8 +127,6 @@ def refresh_endpoints(con: duckdb.DuckDBPyConnection, chain: str) -> bool:
     addresses every block); a tag import or a clustering run rebuilds the chain's rows.
     Nothing is written on a read-only connection.
     """
-    if not _has_table(con, "trace_index_state"):
-        return False
     key, done, now_key, top = _endpoints_state(con, chain)
     if key == now_key and done == top:
         return True
@@ -154,7 +138,7 @@ def refresh_endpoints(con: duckdb.DuckDBPyConnection, chain: str) -> bool:
             done = -1
         con.execute(
             f"INSERT INTO trace_endpoints SELECT $chain, * FROM"
-            f" ({endpoints_sql(con, f'a.address_id > {done}')}) ORDER BY address_id",
+            f" ({endpoints_sql(f'a.address_id > {done}')}) ORDER BY address_id",
             {"chain": chain, "cats": list(CUSTODIAL)},
         )
         _write_bits(con, chain, done + 1)
@@ -251,7 +235,6 @@ class CustodialStops:
         self.con, self.chain, self.categories = con, chain, categories
         self._known: dict[int, Endpoint | None] = {}
         self.indexed = categories == CUSTODIAL and refresh_endpoints(con, chain)
-        self._tagged = _has_table(con, "tags")
         self._bits = _Bits(con, chain)
 
     def resolve(self, ids: NDArray[np.int64] | list[int]) -> None:
@@ -265,7 +248,7 @@ class CustodialStops:
             for i, hit in zip(new, custodial, strict=True):
                 self._known[i] = PENDING if hit else None
             return
-        found = self._lookup(new) if self._tagged else {}
+        found = self._lookup(new)
         for i in new:
             self._known[i] = found.get(i)
 
@@ -276,7 +259,7 @@ class CustodialStops:
             " SEMI JOIN (SELECT unnest($ids) AS address_id) USING (address_id)"
             " WHERE a.chain = $chain"
             if self.indexed
-            else endpoints_sql(self.con, "a.address_id IN (SELECT unnest($ids))")
+            else endpoints_sql("a.address_id IN (SELECT unnest($ids))")
         )
         params: dict[str, Any] = {"chain": self.chain, "ids": ids}
         if not self.indexed:

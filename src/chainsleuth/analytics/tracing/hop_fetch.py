@@ -37,7 +37,8 @@ instead (at 10M transactions: 3,000 pages, ~0.15 s either way; a hop needs ~200)
 
 
 def _key(tx: NDArray[np.int64], n: NDArray[np.int64]) -> NDArray[np.int64]:
-    """One integer per coin (transaction id, output index)."""
+    """One integer per coin (transaction id, output index; a transaction has far fewer
+    than 2^24 outputs)."""
     return (tx << 24) + n
 
 

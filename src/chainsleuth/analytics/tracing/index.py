@@ -2,9 +2,9 @@
 
 Each transaction gets an id in (height, position) order; `trace_coins` holds both sides of
 every transaction in id order, each input linked to the coin it spends and each output to
-the input that spends it. A trace hop is then one lookup of a few hundred ids in tables
-sorted by that id (DuckDB skips the row groups whose id range holds none of them), instead
-of joins on 64-character hashes over the blocks the hop spans.
+the input that spends it. A trace hop then looks up a few hundred integer ids (in the
+pages packed from these tables, `pages.py`) instead of joining 64-character hashes over
+the blocks the hop spans.
 
 The index is derived, never edited by hand, and kept current lazily: `refresh` appends the
 blocks stored since the last refresh (in steps of at most `STEP_TXS` transactions, so a

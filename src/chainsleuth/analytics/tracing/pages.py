@@ -4,7 +4,7 @@ A trace hop needs both sides of a few hundred transactions scattered over the ch
 from `trace_coins`, DuckDB scans every row group (~120,000 rows) holding one of them: at
 10M transactions a hop cost ~17 ms. Packed `PAGE_TXS` transactions to a row, a hop reads
 only the pages it needs (one semi-join on the page number; the payload column is stored
-uncompressed so DuckDB reads just the matching rows) and decodes them with NumPy: ~2.5 ms.
+uncompressed so DuckDB reads just the matching rows) and decodes them with NumPy: ~4 ms.
 
 The pages are a snapshot of `trace_coins`/`trace_txs` for the ids below `upto`. A spend
 written in a page counts only when its spending transaction is below `upto` as well; any

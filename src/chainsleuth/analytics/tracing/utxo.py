@@ -3,9 +3,9 @@
 A coin is an output (transaction, n). Forward, a tainted coin's spending transaction passes
 its taint to that transaction's outputs and fee; backward, a coin's creating transaction
 passes it to the coins its inputs spent. Each hop fetches both sides of the frontier's
-transactions in one query on the tracing index (`index.py`: integer transaction ids, rows
-sorted by id) and applies the taint model to all of them at once (`taint.py`). CoinJoins
-pass taint by value share whatever the model, and are flagged.
+transactions from the tracing index (`hop_fetch.py`: the pages holding them, in one query)
+and applies the taint model to all of them at once (`taint.py`). CoinJoins pass taint by
+value share whatever the model, and are flagged.
 """
 
 from __future__ import annotations

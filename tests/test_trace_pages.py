@@ -19,11 +19,12 @@ import pytest
 from typer.testing import CliRunner
 
 from chainsleuth.analytics.tracing import hop_fetch, index, pages
+from chainsleuth.analytics.tracing.coins import Coins
 from chainsleuth.analytics.tracing.endpoints import CUSTODIAL, CustodialStops
 from chainsleuth.analytics.tracing.hop_fetch import HopFetch
 from chainsleuth.analytics.tracing.run import trace
 from chainsleuth.analytics.tracing.taint import Model
-from chainsleuth.analytics.tracing.utxo import Coins, TraceParams
+from chainsleuth.analytics.tracing.utxo import TraceParams
 from chainsleuth.interfaces.cli.main import app
 from chainsleuth.sim import SimConfig, simulate_bitcoin
 from chainsleuth.sim.tagpack import write_tagpack
@@ -66,6 +67,12 @@ def load(db: Path, chain_dir: Path, end: int | None = None) -> None:
     cli(db, "tags", "import", str(chain_dir / "tags.yaml"))
 
 
+def loaded(chain_dir: Path, db: Path) -> duckdb.DuckDBPyConnection:
+    """A store at `db` holding the whole simulated chain and its tags, opened."""
+    load(db, chain_dir)
+    return connect(db)
+
+
 def seed_of(chain_dir: Path) -> str:
     return str(json.loads((chain_dir / "truth.json").read_text())["thefts"][0]["seed"]["txid"])
 
@@ -97,9 +104,7 @@ def traces(con: duckdb.DuckDBPyConnection, seed: str) -> list[object]:
 def test_a_hop_reads_the_same_rows_from_pages_and_from_the_index(
     chain_dir: Path, tmp_path: Path
 ) -> None:
-    db = tmp_path / "s.duckdb"
-    load(db, chain_dir)
-    con = connect(db)
+    con = loaded(chain_dir, tmp_path / "s.duckdb")
     index.ensure(con, "bitcoin")
     total = pages.upto(con, "bitcoin")
     assert total == con.execute("SELECT count(*) FROM txs").fetchall()[0][0]
@@ -126,9 +131,7 @@ def test_a_hop_reads_the_same_rows_from_pages_and_from_the_index(
 
 
 def test_a_trace_is_the_same_on_all_part_or_no_pages(chain_dir: Path, tmp_path: Path) -> None:
-    db = tmp_path / "s.duckdb"
-    load(db, chain_dir)
-    con = connect(db)
+    con = loaded(chain_dir, tmp_path / "s.duckdb")
     seed = seed_of(chain_dir)
     full = traces(con, seed)
     total = pages.upto(con, "bitcoin")
@@ -141,9 +144,7 @@ def test_a_trace_is_the_same_on_all_part_or_no_pages(chain_dir: Path, tmp_path: 
 def test_blocks_indexed_after_the_pages_are_read_from_the_index(
     chain_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    whole = tmp_path / "whole.duckdb"
-    load(whole, chain_dir)
-    con = connect(whole)
+    con = loaded(chain_dir, tmp_path / "whole.duckdb")
     seed = seed_of(chain_dir)
     want = traces(con, seed)
     tip = con.execute("SELECT max(height) FROM blocks").fetchall()[0][0]
@@ -185,9 +186,7 @@ def test_blocks_indexed_after_the_pages_are_read_from_the_index(
 
 
 def test_endpoint_bits_and_names_match_the_tags(chain_dir: Path, tmp_path: Path) -> None:
-    db = tmp_path / "s.duckdb"
-    load(db, chain_dir)
-    con = connect(db)
+    con = loaded(chain_dir, tmp_path / "s.duckdb")
     seed = seed_of(chain_dir)
     indexed = CustodialStops(con, "bitcoin")
     assert indexed.indexed

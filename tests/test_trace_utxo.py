@@ -12,11 +12,12 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from chainsleuth.analytics.tracing.coins import CoinSeed, seed_coins
 from chainsleuth.analytics.tracing.endpoints import CustodialStops
 from chainsleuth.analytics.tracing.result import Endpoint
 from chainsleuth.analytics.tracing.run import trace
 from chainsleuth.analytics.tracing.taint import Model
-from chainsleuth.analytics.tracing.utxo import CoinSeed, TraceParams, seed_coins, trace_utxo
+from chainsleuth.analytics.tracing.utxo import TraceParams, trace_utxo
 from chainsleuth.store.addresses import address_id
 from chainsleuth.store.utxo import rollback
 from tests.chainbuilder import T0, addr, block, chain, ingest, tag

@@ -21,11 +21,12 @@ import numpy as np
 from chainsleuth.analytics.tracing.account import Taint, seed_taints, trace_account
 from chainsleuth.analytics.tracing.account_backward import trace_account_backward
 from chainsleuth.analytics.tracing.bridge import NATIVE, RULE, Match, bridge_addresses, match
+from chainsleuth.analytics.tracing.coins import CoinSeed, seed_coins
 from chainsleuth.analytics.tracing.edges import address_names
 from chainsleuth.analytics.tracing.endpoints import CustodialStops, coinjoin_txs
 from chainsleuth.analytics.tracing.result import Arrival, Edge, Endpoint, Leg, TraceResult
 from chainsleuth.analytics.tracing.taint import Intervals
-from chainsleuth.analytics.tracing.utxo import CoinSeed, TraceParams, seed_coins, trace_utxo
+from chainsleuth.analytics.tracing.utxo import TraceParams, trace_utxo
 
 OTHER = {"bitcoin": "ethereum", "ethereum": "bitcoin"}
 

@@ -16,7 +16,7 @@ from chainsleuth.analytics.tracing import pages
 from chainsleuth.analytics.tracing.pages import NO_LINK
 
 if TYPE_CHECKING:
-    from chainsleuth.analytics.tracing.utxo import Coins
+    from chainsleuth.analytics.tracing.coins import Coins
 
 COIN_COLUMNS = ("seg", "n", "value", "address_id", "link_tx", "link_n")
 _COIN_SCHEMA = pa.schema([(c, pa.int64()) for c in COIN_COLUMNS])

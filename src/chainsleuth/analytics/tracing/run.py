@@ -11,16 +11,11 @@ import duckdb
 from chainsleuth.analytics.tracing.account import Taint, seed_taints, trace_account
 from chainsleuth.analytics.tracing.account_backward import trace_account_backward
 from chainsleuth.analytics.tracing.bridge import bridge_addresses
+from chainsleuth.analytics.tracing.coins import Coins, CoinSeed, seed_coins
 from chainsleuth.analytics.tracing.crossing import cross
 from chainsleuth.analytics.tracing.endpoints import CustodialStops, coinjoin_txs
 from chainsleuth.analytics.tracing.result import TraceResult
-from chainsleuth.analytics.tracing.utxo import (
-    Coins,
-    CoinSeed,
-    TraceParams,
-    seed_coins,
-    trace_utxo,
-)
+from chainsleuth.analytics.tracing.utxo import TraceParams, trace_utxo
 from chainsleuth.analytics.tracing.valuation import price_seed
 from chainsleuth.errors import InputError, NotFoundError
 

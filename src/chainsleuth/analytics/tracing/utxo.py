@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from chainsleuth.analytics.tracing import index
+from chainsleuth.analytics.tracing.coins import Coins, column, whole
 from chainsleuth.analytics.tracing.edges import finish_edges, hop_edges
 from chainsleuth.analytics.tracing.endpoints import Stops, name_arrivals, stops_at
 from chainsleuth.analytics.tracing.hop_fetch import HopFetch
@@ -43,123 +43,6 @@ class TraceParams:
     stops: Stops = field(default_factory=dict)  # address_id -> endpoint
     coinjoins: frozenset[str] = frozenset()  # txids passed by value share, flagged
     bridges: Mapping[int, Endpoint] = field(default_factory=dict)  # address_id -> bridge
-
-
-@dataclass
-class Coins:
-    """A set of coins with their taint (amount, or intervals indexed by coin)."""
-
-    tx: NDArray[np.int64]  # id of the creating transaction in the tracing index
-    tx_hash: NDArray[Any]  # its hash; None where not read yet (coins reached backward)
-    n: NDArray[np.int64]
-    address_id: NDArray[np.int64]  # -1 where the coin has no address
-    value: NDArray[np.int64]
-    spent_tx: NDArray[np.int64]  # id of the spending transaction; NO_LINK when unspent
-    time: NDArray[Any]  # forward: when the coin was created; backward: when it was spent
-    taint: NDArray[np.float64]
-    intervals: Intervals
-
-    def __len__(self) -> int:
-        return len(self.tx)
-
-    def take(self, mask: NDArray[np.bool_]) -> Coins:
-        """The coins where `mask` holds, intervals re-indexed."""
-        idx = np.flatnonzero(mask)
-        remap = np.full(len(self), -1, dtype=np.int64)
-        remap[idx] = np.arange(len(idx))
-        keep = mask[self.intervals.tile] if len(self.intervals.tile) else np.zeros(0, bool)
-        iv = Intervals(
-            remap[self.intervals.tile[keep]], self.intervals.start[keep], self.intervals.end[keep]
-        )
-        return Coins(
-            self.tx[idx],
-            self.tx_hash[idx],
-            self.n[idx],
-            self.address_id[idx],
-            self.value[idx],
-            self.spent_tx[idx],
-            self.time[idx],
-            self.taint[idx],
-            iv,
-        )
-
-
-def _whole(value: NDArray[np.int64]) -> Intervals:
-    """Each coin tainted over its whole value (interval per coin)."""
-    return Intervals(np.arange(len(value), dtype=np.int64), np.zeros(len(value), np.int64), value)
-
-
-@dataclass(frozen=True)
-class CoinSeed:
-    """Coins to start from: the outputs of transaction `tx_hash` (output `n` alone when
-    given), or every output paid to `address_id`."""
-
-    tx_hash: str | None = None
-    n: int | None = None
-    address_id: int | None = None
-
-
-def seed_coins(con: duckdb.DuckDBPyConnection, chain: str, seeds: list[CoinSeed]) -> Coins:
-    """The coins `seeds` name, fully tainted, in (transaction, n) order: a trace's start.
-
-    The tracing index is brought up to date first (`index.ensure`); transactions are found
-    by the integer key of their hash (a scan of integers, not of hashes), then read like a
-    hop's (`HopFetch.rows`).
-    """
-    index.ensure(con, chain)
-    hashes = sorted({s.tx_hash for s in seeds if s.tx_hash is not None})
-    paid = sorted({s.address_id for s in seeds if s.address_id is not None})
-    found: list[tuple[Any, ...]] = []
-    for sql, values in (
-        (
-            "SELECT tx_id, tx_hash FROM trace_txs WHERE chain = $chain"
-            " AND hash_key IN (SELECT md5_number_upper(unnest($values)))",
-            hashes,
-        ),
-        (
-            "SELECT DISTINCT tx_id, NULL FROM trace_coins WHERE chain = $chain AND side = 1"
-            " AND address_id IN (SELECT unnest($values))",
-            paid,
-        ),
-    ):
-        if values:
-            found += con.execute(sql, {"chain": chain, "values": values}).fetchall()
-    asked = set(hashes)
-    by_hash = {str(h): int(i) for i, h in found if h is not None and h in asked}
-    txs = np.unique(np.array([i for i, h in found if h is None or h in by_hash], dtype=np.int64))
-    rows = HopFetch(con, chain, forward=True).rows(txs)
-    outs, meta = rows["outs"], rows["meta"]
-    seg = _col(outs, "seg").astype(np.int64)
-    tx, n = txs[seg], _col(outs, "n").astype(np.int64)
-    address = _col(outs, "address_id").astype(np.int64)
-    wanted = np.zeros(len(seg), dtype=bool)
-    for s in seeds:
-        if s.address_id is not None:
-            wanted |= address == s.address_id
-        elif s.tx_hash in by_hash:
-            hit = tx == by_hash[s.tx_hash]
-            wanted |= hit if s.n is None else hit & (n == s.n)
-    value = _col(outs, "value").astype(np.int64)[wanted]
-    seg = seg[wanted]
-    return Coins(
-        tx[wanted],
-        _col(meta, "tx_hash").astype(object)[seg],
-        n[wanted],
-        address[wanted],
-        value,
-        _col(outs, "link_tx").astype(np.int64)[wanted],
-        _col(meta, "time")[seg],
-        value.astype(np.float64),
-        _whole(value),
-    )
-
-
-def _col(table: pa.Table, name: str) -> NDArray[Any]:
-    """A column as NumPy; timestamps as Python datetimes (what reports print)."""
-    column = table.column(name)
-    if pa.types.is_timestamp(column.type):
-        return np.array(column.to_pylist(), dtype=object)
-    return np.asarray(column.to_numpy(zero_copy_only=False))
 
 
 def trace_utxo(
@@ -314,14 +197,14 @@ def _releases(
     """Backward: note the frontier coins a bridge paid out (releases: a transaction with a
     bridge input paying someone else; `crossing.py` matches them); return where they are."""
     ids = np.fromiter(bridges, np.int64, len(bridges))
-    in_addr = _col(ins, "address_id").astype(np.int64)
+    in_addr = column(ins, "address_id").astype(np.int64)
     payer = np.full(len(seg_tx), -1, np.int64)  # a bridge address paying each transaction
     paid = np.isin(in_addr, ids)
-    payer[_col(ins, "seg").astype(np.int64)[paid]] = in_addr[paid]
-    seg = _col(outs, "seg").astype(np.int64)
-    address = _col(outs, "address_id").astype(np.int64)
+    payer[column(ins, "seg").astype(np.int64)[paid]] = in_addr[paid]
+    seg = column(outs, "seg").astype(np.int64)
+    address = column(outs, "address_id").astype(np.int64)
     out = has & (payer[seg] >= 0) & ~np.isin(address, ids)
-    n, value = _col(outs, "n"), _col(outs, "value")
+    n, value = column(outs, "n"), column(outs, "value")
     for r in np.flatnonzero(out):
         s = seg[r]
         leg = Leg(
@@ -346,8 +229,8 @@ def _step(
     ins, outs, meta, txs = data["ins"], data["outs"], data["meta"], data["txs"]
     n_seg = len(txs)
     model = params.model
-    seg_time = _col(meta, "time")
-    seg_tx = _col(meta, "tx_hash").astype(str)
+    seg_time = column(meta, "time")
+    seg_tx = column(meta, "tx_hash").astype(str)
     late = np.zeros(n_seg, dtype=bool)
     if params.until is not None:
         late = np.array([t is not None and t > params.until for t in seg_time], dtype=bool)
@@ -357,12 +240,12 @@ def _step(
         src_tab, dst_tab = ins, outs
     else:
         src_tab, dst_tab = outs, ins
-    src = Tiles(_col(src_tab, "seg").astype(np.int64), _col(src_tab, "value").astype(np.int64))
-    fidx = _col(src_tab, "fidx").astype(np.int64)
-    d_seg = _col(dst_tab, "seg").astype(np.int64)
-    d_val = _col(dst_tab, "value").astype(np.int64)
+    src = Tiles(column(src_tab, "seg").astype(np.int64), column(src_tab, "value").astype(np.int64))
+    fidx = column(src_tab, "fidx").astype(np.int64)
+    d_seg = column(dst_tab, "seg").astype(np.int64)
+    d_val = column(dst_tab, "value").astype(np.int64)
     if forward:  # the fee is the last tile of each transaction's target side
-        fee = _col(meta, "fee").astype(np.int64)
+        fee = column(meta, "fee").astype(np.int64)
         all_seg = np.concatenate([d_seg, np.arange(n_seg)])
         order = np.argsort(all_seg, kind="stable")
         tgt = Tiles(all_seg[order], np.concatenate([d_val, np.maximum(fee, 0)])[order])
@@ -374,7 +257,7 @@ def _step(
     src_taint = np.zeros(len(src.value))
     has = fidx >= 0
     if not forward:  # value created by a coinbase has no earlier source
-        minted = has & _col(meta, "is_coinbase").astype(bool)[src.seg]
+        minted = has & column(meta, "is_coinbase").astype(bool)[src.seg]
         if minted.any():
             amount = float(_amounts(front, model)[fidx[minted]].sum())
             result.hold("(newly minted)", amount)
@@ -453,7 +336,7 @@ def _step(
         hop_edges(
             src,
             src_taint,
-            _col(src_tab, "address_id"),
+            column(src_tab, "address_id"),
             tgt,
             tgt_taint,
             hit_tiles,
@@ -475,18 +358,18 @@ def _next_coins(
     seg_time: NDArray[Any],
 ) -> Coins:
     """Forward: the given output rows of the hop's transactions, with their taint."""
-    seg = _col(outs, "seg").astype(np.int64)
-    value = _col(outs, "value").astype(np.int64)
+    seg = column(outs, "seg").astype(np.int64)
+    value = column(outs, "value").astype(np.int64)
     return Coins(
         txs[seg],
         seg_tx[seg].astype(object),
-        _col(outs, "n").astype(np.int64),
-        _col(outs, "address_id").astype(np.int64),
+        column(outs, "n").astype(np.int64),
+        column(outs, "address_id").astype(np.int64),
         value,
-        _col(outs, "link_tx").astype(np.int64),
+        column(outs, "link_tx").astype(np.int64),
         seg_time[seg],
         taint,
-        _whole(value),
+        whole(value),
     )
 
 
@@ -500,7 +383,7 @@ def _prev_coins(
     """Backward: the coins spent by the given input rows (minted value is recorded apart),
     timed when they were spent: an origin's arrival is when the value left it."""
     sub = ins.take(pa.array(rows))
-    prev = _col(sub, "link_tx").astype(np.int64)
+    prev = column(sub, "link_tx").astype(np.int64)
     minted = prev == NO_LINK
     if minted.any():
         result.hold("(newly minted)", float(taint[minted].sum()))
@@ -509,11 +392,11 @@ def _prev_coins(
     coins = Coins(
         prev,
         none,
-        np.nan_to_num(_col(sub, "link_n").astype(np.float64), nan=-1).astype(np.int64),
-        _col(sub, "address_id").astype(np.int64),
-        _col(sub, "value").astype(np.int64),
+        np.nan_to_num(column(sub, "link_n").astype(np.float64), nan=-1).astype(np.int64),
+        column(sub, "address_id").astype(np.int64),
+        column(sub, "value").astype(np.int64),
         np.full(n, NO_LINK, np.int64),
-        seg_time[_col(sub, "seg").astype(np.int64)],
+        seg_time[column(sub, "seg").astype(np.int64)],
         taint,
         Intervals.empty(),
     )

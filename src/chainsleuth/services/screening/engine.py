@@ -22,9 +22,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainsleuth.analytics.scoring.score import Exposure, Policy, score
+from chainsleuth.analytics.tracing.coins import CoinSeed, seed_coins
 from chainsleuth.analytics.tracing.result import Endpoint
 from chainsleuth.analytics.tracing.taint import Model
-from chainsleuth.analytics.tracing.utxo import CoinSeed, TraceParams, seed_coins, trace_utxo
+from chainsleuth.analytics.tracing.utxo import TraceParams, trace_utxo
 from chainsleuth.errors import InputError, NotFoundError
 from chainsleuth.store.db import transaction
 

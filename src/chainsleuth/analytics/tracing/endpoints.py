@@ -9,11 +9,12 @@ those categories; the entity's label is its best-supported one (highest confiden
 most tags, then the first label alphabetically, so the choice is stable).
 
 A trace asks only about the addresses it reaches (`CustodialStops`: per hop, for the
-addresses not seen yet, the bits of `trace_endpoint_bits`; at the end, the entities of
-those that are custodial), read from `trace_endpoints` (migration 007: every custodial
-address by id, refreshed after tag imports, clustering runs and new addresses) when that is
-current: materialising every custodial address of a chain on each trace, or joining the
-tags to the addresses by string per hop, costs time in proportion to all tags and addresses.
+addresses not seen yet, their bits in `trace_endpoint_bits`, read once per trace; at the
+end, the entities of those that are custodial), read from `trace_endpoints` (migration
+007: every custodial address by id, refreshed after tag imports, clustering runs and new
+addresses) when that is current: materialising every custodial address of a chain on each
+trace, or joining the tags to the addresses by string per hop, costs time in proportion to
+all tags and addresses.
 
 Where a trace passes but flags: the transactions clustering read as CoinJoins
 (`coinjoin_txs`), crossed by value share.
@@ -221,7 +222,7 @@ class CustodialStops:
 
     When `categories` are the custodial ones, `trace_endpoints` is brought up to date
     first (unless the store is read-only) and is then `indexed`: `resolve` tells custodial
-    addresses by their bits (`trace_endpoint_bits`, the blocks a trace reaches) and leaves
+    addresses by their bits (`trace_endpoint_bits`, read at the first hop) and leaves
     their endpoint PENDING until `name` reads the entity and label of all of them at the end
     of the trace (one query, where one per hop scanned `trace_endpoints` each time).
     Otherwise `resolve` reads a batch of address ids from the tags themselves in one query.

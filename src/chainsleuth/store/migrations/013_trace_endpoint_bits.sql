@@ -1,8 +1,8 @@
 -- Custodial address ids as bits (issue 6): one row per run of 32,768 address ids holding
--- a custodial one, a bit per id (`analytics.tracing.endpoints.BITS_BLOCK`). A trace asks
--- whether the addresses it reaches are custodial by reading the few rows that hold them
--- (stored uncompressed so DuckDB reads only those) instead of scanning `trace_endpoints`
--- once per hop; the entity and label of the ones that are come from `trace_endpoints` in
+-- a custodial one, a bit per id (`analytics.tracing.endpoints.BITS_BLOCK`). A trace reads
+-- these rows once (2 MB for 16 million addresses; stored uncompressed) to tell whether
+-- the addresses it reaches are custodial, instead of scanning `trace_endpoints` once per
+-- hop; the entity and label of the ones that are come from `trace_endpoints` in
 -- one query at the end of the trace. Derived from `trace_endpoints` whenever that changes.
 CREATE TABLE trace_endpoint_bits (
     chain VARCHAR NOT NULL,

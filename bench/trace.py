@@ -98,9 +98,9 @@ def run_ours(
 
     fetch = HopFetch.fetch
 
-    def fetch_seen(self: Any, txs: Any, front: Any) -> Any:
+    def fetch_seen(self: Any, txs: Any, front: Any, forward: bool) -> Any:
         seen.update(int(t) for t in txs)
-        return fetch(self, txs, front)
+        return fetch(self, txs, front, forward)
 
     import chainsleuth.analytics.tracing.run as run_module
 

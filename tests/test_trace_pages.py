@@ -113,8 +113,8 @@ def test_a_hop_reads_the_same_rows_from_pages_and_from_the_index(
     empty = Coins(*(np.zeros(0, np.int64),) * 8, intervals=None)  # type: ignore[arg-type]
 
     def rows(forward: bool) -> list[dict[str, pa.Table]]:
-        fetch = HopFetch(con, "bitcoin", forward)
-        return [fetch.fetch(txs, empty) for txs in asked]
+        fetch = HopFetch(con, "bitcoin")
+        return [fetch.fetch(txs, empty, forward) for txs in asked]
 
     paged = rows(True) + rows(False)
     pages.rebuild(con, "bitcoin", until=0)  # nothing paged: every row from trace_coins
@@ -203,4 +203,37 @@ def test_endpoint_bits_and_names_match_the_tags(chain_dir: Path, tmp_path: Path)
         ]
         assert got[0] == got[1]
         assert "(pending)" not in json.dumps(got[0], default=str)
+    con.close()
+
+
+def test_pages_name_the_outputs_and_a_forward_trace_needs_no_other_names(
+    chain_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    con = loaded(chain_dir, tmp_path / "s.duckdb")
+    index.ensure(con, "bitcoin")
+    fetch = HopFetch(con, "bitcoin")
+    for half in np.array_split(np.arange(pages.upto(con, "bitcoin"), dtype=np.int64), 2):
+        fetch.rows(half)  # (all at once would be read by a scan of trace_coins)
+    from_pages = pa.concat_tables(fetch.names)
+    dictionary = dict(con.execute("SELECT address_id, address FROM addresses").fetchall())
+    outputs = con.execute("SELECT count(*) FROM outputs").fetchall()[0][0]
+    assert from_pages.num_rows == outputs
+    ids = from_pages.column("address_id").to_pylist()
+    assert from_pages.column("address").to_pylist() == [dictionary.get(i, "") for i in ids]
+    # a forward trace reads every output it names: the dictionary is asked for none
+    asked: list[set[int]] = []
+    real = hop_fetch.address_names
+
+    def spy(con: duckdb.DuckDBPyConnection, chain: str, ids: set[int]) -> dict[int, str]:
+        asked.append(set(ids))
+        return real(con, chain, ids)
+
+    monkeypatch.setattr(hop_fetch, "address_names", spy)
+    for model in Model:
+        result = trace(con, "bitcoin", [seed_of(chain_dir)], TraceParams(model=model)).to_dict()
+        edges = result["edges"]
+        assert isinstance(edges, list) and len(edges) > 20
+        named = {e["from"] for e in edges} | {e["to"] for e in edges}
+        assert named <= set(dictionary.values()) | {"(no address)"}
+    assert asked and all(i < 0 for ids in asked for i in ids)
     con.close()

@@ -14,6 +14,7 @@ import pytest
 
 from chainsleuth.analytics.tracing.coins import CoinSeed, seed_coins
 from chainsleuth.analytics.tracing.endpoints import CustodialStops
+from chainsleuth.analytics.tracing.hop_fetch import HopFetch
 from chainsleuth.analytics.tracing.result import Endpoint
 from chainsleuth.analytics.tracing.run import trace
 from chainsleuth.analytics.tracing.taint import Model
@@ -40,8 +41,9 @@ def store(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 def run(
     con: duckdb.DuckDBPyConnection, model: Model, seed: CoinSeed, **kw: object
 ) -> dict[str, object]:
-    seeds = seed_coins(con, "bitcoin", [seed])
-    result = trace_utxo(con, "bitcoin", seeds, [], TraceParams(model=model, **kw))  # type: ignore[arg-type]
+    fetch = HopFetch.current(con, "bitcoin")
+    seeds = seed_coins(fetch, [seed])
+    result = trace_utxo(fetch, seeds, [], TraceParams(model=model, **kw))  # type: ignore[arg-type]
     return result.to_dict()
 
 

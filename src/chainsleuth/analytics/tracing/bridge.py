@@ -75,11 +75,6 @@ class Match:
 def bridge_addresses(con: duckdb.DuckDBPyConnection, chain: str) -> dict[int, Endpoint]:
     """address_id -> the bridge's endpoint for every address of a `defi_bridge` entity of
     `chain` (nothing to look up when no such tag exists, the usual case of one chain)."""
-    found = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'tags'"
-    ).fetchall()
-    if not found[0][0]:
-        return {}
     tagged = con.execute(
         "SELECT count(*) FROM tags WHERE chain = ? AND category = 'defi_bridge'", [chain]
     ).fetchall()

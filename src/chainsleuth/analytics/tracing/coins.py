@@ -9,12 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from chainsleuth.analytics.tracing import index
 from chainsleuth.analytics.tracing.hop_fetch import HopFetch
 from chainsleuth.analytics.tracing.taint import Intervals
 
@@ -73,43 +71,55 @@ class CoinSeed:
     address_id: int | None = None
 
 
-def seed_coins(con: duckdb.DuckDBPyConnection, chain: str, seeds: list[CoinSeed]) -> Coins:
+def seed_coins(fetch: HopFetch, seeds: list[CoinSeed]) -> Coins:
     """The coins `seeds` name, fully tainted, in (transaction, n) order: a trace's start.
 
-    The tracing index is brought up to date first (`index.ensure`); transactions are found
-    by the integer key of their hash (a scan of integers, not of hashes), then read like a
-    hop's (`HopFetch.rows`).
+    Transactions are found by the integer key of their hash (`trace_hash_keys` in key
+    order, then the transactions not paged yet), read like a hop's by the trace's reader
+    (`fetch`, from `HopFetch.current`), and told apart from other hashes of the same key
+    by the hash read.
     """
-    index.ensure(con, chain)
+    con, chain = fetch.con, fetch.chain
     hashes = sorted({s.tx_hash for s in seeds if s.tx_hash is not None})
     paid = sorted({s.address_id for s in seeds if s.address_id is not None})
-    found: list[tuple[Any, ...]] = []
-    for sql, values in (
-        (
-            "SELECT tx_id, tx_hash FROM trace_txs WHERE chain = $chain"
-            " AND hash_key IN (SELECT md5_number_upper(unnest($values)))",
-            hashes,
-        ),
-        (
-            "SELECT DISTINCT tx_id, NULL FROM trace_coins WHERE chain = $chain AND side = 1"
+    keyed = (
+        con.execute(
+            """SELECT tx_id FROM trace_hash_keys WHERE chain = $chain
+                AND hash_key IN (SELECT md5_number_upper(unnest($values)))
+            UNION ALL
+            SELECT tx_id FROM trace_txs WHERE chain = $chain AND tx_id >= $upto
+                AND hash_key IN (SELECT md5_number_upper(unnest($values)))""",
+            {"chain": chain, "values": hashes, "upto": fetch.upto},
+        ).fetchall()
+        if hashes
+        else []
+    )
+    paying = (
+        con.execute(
+            "SELECT DISTINCT tx_id FROM trace_coins WHERE chain = $chain AND side = 1"
             " AND address_id IN (SELECT unnest($values))",
-            paid,
-        ),
-    ):
-        if values:
-            found += con.execute(sql, {"chain": chain, "values": values}).fetchall()
-    asked = set(hashes)
-    by_hash = {str(h): int(i) for i, h in found if h is not None and h in asked}
-    txs = np.unique(np.array([i for i, h in found if h is None or h in by_hash], dtype=np.int64))
-    rows = HopFetch(con, chain, forward=True).rows(txs)
+            {"chain": chain, "values": paid},
+        ).fetchall()
+        if paid
+        else []
+    )
+    txs = np.unique(np.array([i for (i,) in keyed + paying], dtype=np.int64))
+    rows = fetch.rows(txs)
     outs, meta = rows["outs"], rows["meta"]
+    asked = set(hashes)
+    by_hash = {
+        str(h): int(txs[i])
+        for i, h in zip(column(meta, "seg").tolist(), column(meta, "tx_hash").tolist(), strict=True)
+        if h in asked
+    }
     seg = column(outs, "seg").astype(np.int64)
     tx, n = txs[seg], column(outs, "n").astype(np.int64)
     address = column(outs, "address_id").astype(np.int64)
+    pays = np.isin(tx, np.array([i for (i,) in paying], dtype=np.int64))
     wanted = np.zeros(len(seg), dtype=bool)
     for s in seeds:
         if s.address_id is not None:
-            wanted |= address == s.address_id
+            wanted |= pays & (address == s.address_id)
         elif s.tx_hash in by_hash:
             hit = tx == by_hash[s.tx_hash]
             wanted |= hit if s.n is None else hit & (n == s.n)

@@ -24,6 +24,7 @@ from chainsleuth.analytics.tracing.bridge import NATIVE, RULE, Match, bridge_add
 from chainsleuth.analytics.tracing.coins import CoinSeed, seed_coins
 from chainsleuth.analytics.tracing.edges import address_names
 from chainsleuth.analytics.tracing.endpoints import CustodialStops, coinjoin_txs
+from chainsleuth.analytics.tracing.hop_fetch import HopFetch
 from chainsleuth.analytics.tracing.result import Arrival, Edge, Endpoint, Leg, TraceResult
 from chainsleuth.analytics.tracing.taint import Intervals
 from chainsleuth.analytics.tracing.utxo import TraceParams, trace_utxo
@@ -151,7 +152,8 @@ def _continue(
     if chain == "bitcoin":
         # One trace from all the legs: their coins often meet, and traced apart each trace
         # would count the others' value there again (poison).
-        coins = seed_coins(con, chain, [CoinSeed(leg.tx_hash, leg.n) for leg in shares])
+        fetch = HopFetch.current(con, chain)
+        coins = seed_coins(fetch, [CoinSeed(leg.tx_hash, leg.n) for leg in shares])
         by_coin = {(leg.tx_hash, leg.n): s for leg, s in shares.items()}
         keys = zip(coins.tx_hash, coins.n.tolist(), strict=True)
         scale = np.array([by_coin[(str(h), n)] for h, n in keys])
@@ -161,7 +163,7 @@ def _continue(
             coins.intervals.start,
             np.round(coins.intervals.end * scale[coins.intervals.tile]).astype(np.int64),
         )
-        return trace_utxo(con, chain, coins, [], params)
+        return trace_utxo(fetch, coins, [], params)
     taints: list[Taint] = []
     for leg, share in shares.items():
         found = seed_taints(

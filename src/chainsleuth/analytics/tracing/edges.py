@@ -7,6 +7,7 @@ tables into `Edge` objects and address ids into the address strings users read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -76,35 +77,40 @@ def hop_edges(
 
 
 def finish_edges(
-    con: duckdb.DuckDBPyConnection, chain: str, result: TraceResult, edge_rows: list[pa.Table]
+    result: TraceResult,
+    edge_rows: list[pa.Table],
+    address_names: Callable[[set[int]], dict[int, str]],
 ) -> None:
-    """Turn edge tables into Edge objects and address ids into address strings."""
+    """Turn edge tables into Edge objects and address ids into address strings (named by
+    `address_names`, which the trace's reader answers from the pages it read)."""
     ids: set[int] = set()
     tables = [t for t in edge_rows if t.num_rows]
     for t in tables:
-        ids.update(int(x) for x in t.column("src").to_pylist())
-        ids.update(int(x) for x in t.column("dst").to_pylist())
+        ids.update(t.column("src").to_pylist(), t.column("dst").to_pylist())
     ids.update(int(k) for k, _ in result.held if k.lstrip("-").isdigit())
     ids.update(int(a.address) for a in result.arrivals)
-    names = address_names(con, chain, ids)
+    names = address_names(ids)
     rule = {
         "poison": "poison: whole output tainted",
         "haircut": "haircut: value share",
         "fifo": "fifo: first in, first out",
         "lifo": "lifo: last in, first out",
     }[result.model]
+    fields = ("hop", "tx_hash", "src", "dst", "amount", "time", "coinjoin")
     for t in tables:
-        for r in t.to_pylist():
-            flags = ("coinjoin",) if r["coinjoin"] else ()
+        for hop, tx, src, dst, amount, time, coinjoin in zip(
+            *(t.column(f).to_pylist() for f in fields), strict=True
+        ):
+            flags = ("coinjoin",) if coinjoin else ()
             result.edges.append(
                 Edge(
-                    r["hop"],
-                    r["tx_hash"],
-                    names.get(r["src"], "?"),
-                    names.get(r["dst"], "?"),
+                    hop,
+                    tx,
+                    names.get(src, "?"),
+                    names.get(dst, "?"),
                     result.asset,
-                    r["amount"],
-                    r["time"],
+                    amount,
+                    time,
                     "coinjoin: value share" if flags else rule,
                     flags,
                 )

@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 
 from chainsleuth.analytics.tracing.index import read_only
 from chainsleuth.analytics.tracing.result import Arrival, Endpoint
+from chainsleuth.errors import StoreError
 from chainsleuth.store.db import transaction
 
 BITS_BLOCK = 1 << 15  # address ids per row of trace_endpoint_bits (migration 013)
@@ -200,10 +201,11 @@ class _Bits:
         bits = np.zeros((int(block.max()) + 1 if len(block) else 0) * size, np.uint8)
         if len(block):
             raw = got.column("bits").combine_chunks()
-            start = np.frombuffer(raw.buffers()[1], np.int32)[raw.offset : raw.offset + len(raw)]
-            data = np.frombuffer(raw.buffers()[2], np.uint8)
-            rows = data[start[:, None] + np.arange(size)]
-            bits.reshape(-1, size)[block] = rows
+            ends = np.frombuffer(raw.buffers()[1], np.int32)[raw.offset : raw.offset + len(raw) + 1]
+            if (np.diff(ends) != size).any():
+                raise StoreError(f"trace_endpoint_bits of {self.chain}: a row is not {size} bytes")
+            data = np.frombuffer(raw.buffers()[2], np.uint8)[ends[0] : ends[-1]]
+            bits.reshape(-1, size)[block] = data.reshape(-1, size)  # rows of `size`, in order
         return bits
 
     def test(self, ids: NDArray[np.int64]) -> NDArray[np.bool_]:

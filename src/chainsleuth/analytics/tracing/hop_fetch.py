@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from chainsleuth.analytics.tracing import pages
+from chainsleuth.analytics.tracing import index, pages
+from chainsleuth.analytics.tracing.edges import address_names
 from chainsleuth.analytics.tracing.pages import NO_LINK
 
 if TYPE_CHECKING:
@@ -43,23 +45,33 @@ def _key(tx: NDArray[np.int64], n: NDArray[np.int64]) -> NDArray[np.int64]:
 
 
 class HopFetch:
-    """Fetch the transactions of one hop and the coins on both of their sides.
+    """A trace's reader: the transactions of each hop, the coins on both of their sides,
+    and the names of the addresses it met.
 
     Transactions below the pages' `upto` are read from `trace_pages` (`pages.py`), later
     ones from `trace_coins`/`trace_txs` (one query), and all of them from there when they
     are spread over too many pages (SCAN_SHARE); a paged output whose spend is not in its
     page is looked up among the inputs of the later transactions. The result is
     `ins`, `outs` (by seg, then n) and `meta` (one row per seg, the position in `txs`),
-    with `fidx`: the frontier coin each row continues, or -1.
+    with `fidx`: the frontier coin each row continues, or -1. The address strings of the
+    paged outputs read are kept for `address_names`.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, chain: str, forward: bool) -> None:
-        self.con, self.chain, self.forward = con, chain, forward
+    def __init__(self, con: duckdb.DuckDBPyConnection, chain: str) -> None:
+        self.con, self.chain = con, chain
+        self.names: list[pa.Table] = []  # (address_id, address) of the paged outputs read
         self.upto = pages.upto(con, chain)
         later = con.execute(
             "SELECT count(*) FROM trace_txs WHERE chain = ? AND tx_id >= ?", [chain, self.upto]
         ).fetchall()
         self.tail = bool(later[0][0])  # transactions indexed but not paged
+
+    @classmethod
+    def current(cls, con: duckdb.DuckDBPyConnection, chain: str) -> HopFetch:
+        """The reader of the tracing index of `chain`, brought up to date first
+        (`index.ensure`): what a trace starts with."""
+        index.ensure(con, chain)
+        return cls(con, chain)
 
     def rows(self, txs: NDArray[np.int64]) -> dict[str, pa.Table]:
         """`ins`, `outs` and `meta` of the transactions `txs` (sorted, unique ids); outputs'
@@ -70,7 +82,8 @@ class HopFetch:
         parts = []
         if paged:
             part = pages.read(self.con, self.chain, txs[:paged])
-            part["outs"] = self._later_spends(part["outs"], txs)
+            self.names.append(part["outs"].select(["address_id", "address"]))
+            part["outs"] = self._later_spends(part["outs"].drop_columns(["address"]), txs)
             parts.append(part)
         if paged < len(txs):
             parts.append(self._unpaged(txs[paged:], paged))
@@ -83,13 +96,13 @@ class HopFetch:
             )
         }
 
-    def fetch(self, txs: NDArray[np.int64], front: Coins) -> dict[str, Any]:
+    def fetch(self, txs: NDArray[np.int64], front: Coins, forward: bool) -> dict[str, Any]:
         """Rows of the transactions `txs` (sorted, unique ids) and the frontier's place."""
         got: dict[str, Any] = self.rows(txs)
         # forward, the frontier is spent by inputs; backward, it is the outputs themselves
-        side = got["ins"] if self.forward else got["outs"]
+        side = got["ins"] if forward else got["outs"]
         seg = side.column("seg").to_numpy()
-        if self.forward:
+        if forward:
             keys = _key(side.column("link_tx").to_numpy(), side.column("link_n").to_numpy())
         else:
             keys = _key(txs[seg], side.column("n").to_numpy())
@@ -98,11 +111,30 @@ class HopFetch:
         at = np.minimum(np.searchsorted(front_keys, keys, sorter=order), len(order) - 1)
         fidx = np.where(front_keys[order[at]] == keys, order[at], -1) if len(order) else -1
         side = side.append_column("fidx", pa.array(np.broadcast_to(fidx, len(seg)), pa.int64()))
-        got["ins" if self.forward else "outs"] = side
-        other = "outs" if self.forward else "ins"
+        got["ins" if forward else "outs"] = side
+        other = "outs" if forward else "ins"
         got[other] = got[other].append_column("fidx", pa.array(np.full(len(got[other]), -1)))
         got["txs"] = txs
         return got
+
+    def address_names(self, ids: set[int]) -> dict[int, str]:
+        """Address strings by id: from the outputs read off pages, the rest from the
+        address dictionary (one scan of it, only if some are missing)."""
+        names: dict[int, str] = {}
+        if self.names and ids:
+            seen = pa.concat_tables(self.names)
+            got = seen.column("address_id").to_numpy()
+            wanted = np.isin(got, np.fromiter(ids, np.int64))
+            named = pc.not_equal(seen.column("address"), "").to_numpy()  # "": no address
+            hit = seen.filter(wanted & named)
+            names = dict(
+                zip(
+                    hit.column("address_id").to_pylist(),
+                    hit.column("address").to_pylist(),
+                    strict=True,
+                )
+            )
+        return names | address_names(self.con, self.chain, ids - names.keys())
 
     def _later_spends(self, outs: pa.Table, txs: NDArray[np.int64]) -> pa.Table:
         """Paged outputs with their spends by transactions not paged (any spend from `upto`

@@ -14,6 +14,7 @@ from chainsleuth.analytics.tracing.bridge import bridge_addresses
 from chainsleuth.analytics.tracing.coins import Coins, CoinSeed, seed_coins
 from chainsleuth.analytics.tracing.crossing import cross
 from chainsleuth.analytics.tracing.endpoints import CustodialStops, coinjoin_txs
+from chainsleuth.analytics.tracing.hop_fetch import HopFetch
 from chainsleuth.analytics.tracing.result import TraceResult
 from chainsleuth.analytics.tracing.utxo import TraceParams, trace_utxo
 from chainsleuth.analytics.tracing.valuation import price_seed
@@ -88,11 +89,12 @@ def _trace_bitcoin(
     if not params.coinjoins:
         params.coinjoins = coinjoin_txs(con, chain)
     named = [_bitcoin_seed(con, chain, s, network) for s in seeds]
-    coins: Coins = seed_coins(con, chain, [coin for coin, _ in named])
+    fetch = HopFetch.current(con, chain)
+    coins: Coins = seed_coins(fetch, [coin for coin, _ in named])
     items = [item for _, item in named]
     if len(coins) == 0:
         raise NotFoundError(f"no stored outputs match the seeds {', '.join(seeds)}")
-    return trace_utxo(con, chain, coins, items, params, on_hop=on_hop)
+    return trace_utxo(fetch, coins, items, params, on_hop=on_hop)
 
 
 def _trace_ethereum(

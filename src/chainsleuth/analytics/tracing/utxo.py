@@ -46,14 +46,15 @@ class TraceParams:
 
 
 def trace_utxo(
-    con: duckdb.DuckDBPyConnection,
-    chain: str,
+    fetch: HopFetch,
     seeds: Coins,
     seed_items: list[dict[str, Any]],
     params: TraceParams,
     on_hop: Callable[[int, int], None] | None = None,
 ) -> TraceResult:
-    """Trace `seeds` through the chain under `params`; see the module docstring."""
+    """Trace `seeds` (read by `fetch`, see `seed_coins`) through the chain under `params`;
+    see the module docstring."""
+    con, chain = fetch.con, fetch.chain
     forward = params.direction == "forward"
     model = params.model
     result = TraceResult(
@@ -64,7 +65,6 @@ def trace_utxo(
         float(seeds.taint.sum()),
         ASSET.get(chain, chain),
     )
-    hop_fetch = HopFetch(con, chain, forward)
     front = seeds
     visited: set[tuple[int, int]] = set()
     edge_rows: list[pa.Table] = []
@@ -78,14 +78,14 @@ def trace_utxo(
         front = _settle(front, amount, hop, forward, params, result, unnamed)
         if len(front) == 0:
             break
-        data = hop_fetch.fetch(np.unique(front.spent_tx if forward else front.tx), front)
+        data = fetch.fetch(np.unique(front.spent_tx if forward else front.tx), front, forward)
         front = _step(data, front, hop, forward, params, result, edge_rows, visited)
         result.hops = hop
     if len(front):
         result.lose("beyond_max_hops", float(_amounts(front, model).sum()))
     _name_arrival_txs(con, chain, unnamed)
     name_arrivals(params.stops, result.arrivals)
-    finish_edges(con, chain, result, edge_rows)
+    finish_edges(result, edge_rows, fetch.address_names)
     return result
 
 

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from chainsleuth.analytics.scoring.score import Exposure, Policy, score
 from chainsleuth.analytics.tracing.coins import CoinSeed, seed_coins
+from chainsleuth.analytics.tracing.hop_fetch import HopFetch
 from chainsleuth.analytics.tracing.result import Endpoint
 from chainsleuth.analytics.tracing.taint import Model
 from chainsleuth.analytics.tracing.utxo import TraceParams, trace_utxo
@@ -274,12 +275,12 @@ class Screener:
         aid = address_id(self.con, chain, address)
         if aid is None:
             return []
-        coins = seed_coins(self.con, chain, [CoinSeed(address_id=aid)])
+        fetch = HopFetch.current(self.con, chain)
+        coins = seed_coins(fetch, [CoinSeed(address_id=aid)])
         if len(coins) == 0:
             return []
         result = trace_utxo(
-            self.con,
-            chain,
+            fetch,
             coins,
             [{"kind": "address", "address": address}],
             TraceParams(

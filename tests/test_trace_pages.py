@@ -130,6 +130,12 @@ def test_a_hop_reads_the_same_rows_from_pages_and_from_the_index(
     con.close()
 
 
+def keys(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """How many transactions `trace_hash_keys` holds, and the highest id."""
+    found = con.execute("SELECT count(*), coalesce(max(tx_id), -1) FROM trace_hash_keys")
+    return tuple(found.fetchall()[0])  # type: ignore[return-value]
+
+
 def test_a_trace_is_the_same_on_all_part_or_no_pages(chain_dir: Path, tmp_path: Path) -> None:
     con = loaded(chain_dir, tmp_path / "s.duckdb")
     seed = seed_of(chain_dir)
@@ -137,6 +143,7 @@ def test_a_trace_is_the_same_on_all_part_or_no_pages(chain_dir: Path, tmp_path: 
     total = pages.upto(con, "bitcoin")
     for until in (0, 64, total // 3 + 1, total - 1):
         pages.rebuild(con, "bitcoin", until=until)
+        assert keys(con) == (until, until - 1)  # seeds below `until` found by their key
         assert traces(con, seed) == full, until
     con.close()
 
@@ -177,6 +184,7 @@ def test_blocks_indexed_after_the_pages_are_read_from_the_index(
     assert 0 < upto <= first
     last = con.execute("SELECT max(page) FROM trace_pages").fetchall()[0][0]
     assert (last + 1) * pages.PAGE_TXS <= upto
+    assert keys(con) == (upto, upto - 1)
     con.close()
     load(grown, chain_dir)
     con = connect(grown)

@@ -317,6 +317,7 @@ def main() -> None:
                 "ours_trace_wall_s": _med(o_wall),
                 "ours_trace_cpu_s": _med(o_cpu),
                 "ours_first_trace_wall_s": [round(o["wall_s"][0], 3) for o in ours],
+                "ours_trace_walls_s": [[round(w, 3) for w in o["wall_s"]] for o in ours],
                 "ours_hop_loop_wall_s": _med(o_loop),
                 "ours_rss_after_open_mb": max(o["rss_open_mb"] for o in ours),
                 "ours_peak_mb": max(o["peak_mb"] for o in ours),

@@ -31,6 +31,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from chainsleuth.analytics.tracing.index import read_only
+from chainsleuth.analytics.tracing.pages import binary_rows
 from chainsleuth.analytics.tracing.result import Arrival, Endpoint
 from chainsleuth.errors import StoreError
 from chainsleuth.store.db import transaction
@@ -200,11 +201,9 @@ class _Bits:
         size = BITS_BLOCK // 8
         bits = np.zeros((int(block.max()) + 1 if len(block) else 0) * size, np.uint8)
         if len(block):
-            raw = got.column("bits").combine_chunks()
-            ends = np.frombuffer(raw.buffers()[1], np.int32)[raw.offset : raw.offset + len(raw) + 1]
-            if (np.diff(ends) != size).any():
+            data, bounds = binary_rows(got.column("bits"))
+            if (np.diff(bounds) != size).any():
                 raise StoreError(f"trace_endpoint_bits of {self.chain}: a row is not {size} bytes")
-            data = np.frombuffer(raw.buffers()[2], np.uint8)[ends[0] : ends[-1]]
             bits.reshape(-1, size)[block] = data.reshape(-1, size)  # rows of `size`, in order
         return bits
 

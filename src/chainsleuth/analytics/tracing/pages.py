@@ -106,15 +106,6 @@ def _gather(buf: NDArray[np.uint8], pos: NDArray[np.int64], dtype: Any) -> NDArr
     return np.asarray(buf[: len(buf) // dt.itemsize * dt.itemsize].view(dt)[pos // dt.itemsize])
 
 
-def _bytes(column: pa.ChunkedArray) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
-    """The bytes of a string or binary column and each row's byte count."""
-    arr = column.combine_chunks().cast(pa.large_binary())
-    off = np.frombuffer(arr.buffers()[1], np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    data = arr.buffers()[2]
-    raw = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
-    return raw[off[0] : off[-1]], np.diff(off).astype(np.int64)
-
-
 def _place(
     buf: NDArray[np.uint8], at: NDArray[np.int64], data: NDArray[np.uint8], runs: NDArray[np.int64]
 ) -> None:
@@ -153,8 +144,9 @@ def pack(first: int, txs: pa.Table, coins: pa.Table) -> pa.Table:
     side = coins.column("side").to_numpy()
     n_in = np.bincount(c_tx[side == 0], minlength=t_all).astype(np.int64)
     per_tx = np.bincount(c_tx, minlength=t_all).astype(np.int64)
-    h_bytes, h_len = _bytes(txs.column("tx_hash"))
-    a_bytes, a_len = _bytes(coins.column("address"))
+    h_bytes, h_off = binary_rows(txs.column("tx_hash"))
+    a_bytes, a_off = binary_rows(coins.column("address"))
+    h_len, a_len = np.diff(h_off), np.diff(a_off)
     page_of_tx = local_tx // PAGE_TXS
     pages = int(page_of_tx[-1]) + 1
     t = np.bincount(page_of_tx, minlength=pages).astype(np.int64)
@@ -207,18 +199,19 @@ def pack(first: int, txs: pa.Table, coins: pa.Table) -> pa.Table:
     )
 
 
-def _payloads(column: pa.ChunkedArray) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
-    """The bytes of a binary column and each row's start in them."""
+def binary_rows(column: pa.ChunkedArray) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
+    """The bytes of a binary or string column and the row bounds in them (n + 1 offsets;
+    the first row starts at 0, on an 8-byte boundary, so fields inside stay aligned)."""
     arr = column.combine_chunks()
-    wide = pa.types.is_large_binary(arr.type)
+    wide = pa.types.is_large_binary(arr.type) or pa.types.is_large_string(arr.type)
     raw = np.frombuffer(arr.buffers()[1], np.int64 if wide else np.int32)
     offsets: NDArray[np.int64] = raw[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
     data = arr.buffers()[2]
     buf = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
-    if offsets[0] % 8 or buf.ctypes.data % 8:  # keep the fields aligned to their size
+    if offsets[0] or buf.ctypes.data % 8:
         buf = buf[offsets[0] : offsets[-1]].copy()
         offsets = offsets - offsets[0]
-    return buf, offsets[:-1]
+    return buf[: offsets[-1]], offsets
 
 
 def read(
@@ -252,7 +245,8 @@ def _read(
         params={"chain": chain, "pages": np.unique(wanted_page).tolist()},
     ).to_arrow_table()
     page = got.column("page").to_numpy()
-    buf, base_of = _payloads(got.column("payload"))
+    buf, bounds = binary_rows(got.column("payload"))
+    base_of = bounds[:-1]
     order = np.argsort(page)
     r = order[np.searchsorted(page, wanted_page, sorter=order)]
     if not np.array_equal(page[r], wanted_page):

@@ -168,25 +168,27 @@ def pack(first: int, txs: pa.Table, coins: pa.Table) -> pa.Table:
     p = page_of_tx
     tx_rank = local_tx - p * PAGE_TXS  # the transactions of a page have consecutive ids
     page_first = np.cumsum(t) - t  # row of each page's first transaction
+    first_coin = np.cumsum(c) - c  # row of each page's first coin
 
-    def within_page(counts: NDArray[np.int64]) -> NDArray[np.int32]:
-        """Running ends of `counts` (one per transaction), restarting at each page."""
+    def within_page(
+        counts: NDArray[np.int64], first: NDArray[np.int64], page: NDArray[np.int64]
+    ) -> NDArray[np.int32]:
+        """Running ends of `counts` (one per row, rows of `page`, a page's first row at
+        `first`), restarting at each page."""
         ends = np.cumsum(counts)
-        return np.asarray(ends - (ends - counts)[page_first][p], np.int32)
+        return np.asarray(ends - (ends - counts)[first][page], np.int32)
 
     put("fee", txs.column("fee").to_numpy().astype(np.int64), p, tx_rank)
     put("time", txs.column("time").to_numpy().astype(np.int64), p, tx_rank)
     put("n_in", n_in.astype(np.int32), p, tx_rank)
-    put("coin_end", within_page(per_tx), p, tx_rank)
-    put("hash_end", within_page(h_len), p, tx_rank)
+    put("coin_end", within_page(per_tx, page_first, p), p, tx_rank)
+    put("hash_end", within_page(h_len, page_first, p), p, tx_rank)
     put("is_coinbase", txs.column("is_coinbase").to_numpy().astype(np.uint8), p, tx_rank)
-    first_coin = np.cumsum(c) - c
     c_rank = np.arange(len(c_tx), dtype=np.int64) - first_coin[cp]
     for name in ("value", "address_id", "link_tx", "n", "link_n"):
         dtype = np.int32 if name in ("n", "link_n") else np.int64
         put(name, coins.column(name).to_numpy().astype(dtype), cp, c_rank)
-    a_ends = np.cumsum(a_len)
-    put("name_end", (a_ends - (a_ends - a_len)[first_coin][cp]).astype(np.int32), cp, c_rank)
+    put("name_end", within_page(a_len, first_coin, cp), cp, c_rank)
     _place(buf, base + lay.hashes, h_bytes, h)  # each page's hashes are one run of bytes
     _place(buf, base + lay.names, a_bytes, a)  # and so are its addresses
     offsets = pa.py_buffer(np.concatenate([base, [buf.size]]).astype(np.int64).tobytes())

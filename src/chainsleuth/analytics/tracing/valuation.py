@@ -15,10 +15,11 @@ from collections.abc import Iterable
 
 import duckdb
 
+from chainsleuth.analytics.tracing.bridge import DECIMALS, NATIVE
 from chainsleuth.analytics.tracing.result import TraceResult
 from chainsleuth.store.prices import close_on
 
-NATIVE_DECIMALS = {"ETH": 18, "BTC": 8}
+NATIVE_DECIMALS = {NATIVE[chain]: DECIMALS[chain] for chain in NATIVE}
 """Native assets by symbol (Bitcoin's appears past a bridge); tokens are contracts."""
 
 

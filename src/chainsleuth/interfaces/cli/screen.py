@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Risk score, level, direct tags and indirect exposure of addresses (as the API)."""
         many = len(addresses) > FEW
-        screener = Screener(store(ctx), load_policy(policy), background=not many, fingerprints=many)
+        screener = Screener(store(ctx), load_policy(policy), background=False, fingerprints=many)
         results = [screener.screen_address(chain, a, explain=explain) for a in addresses]
         chosen = fmt or settings(ctx).fmt
         if chosen is Format.json:

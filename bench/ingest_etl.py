@@ -1,6 +1,7 @@
 """Benchmark: ingest simulated bitcoin-etl JSON into the DuckDB store.
 
-    python -m bench.ingest_etl [--txs 1000000] [--repeats 3] [--dir DIR] [--batch N] [--profile]
+    python -m bench.ingest_etl [--txs 1000000] [--repeats 3] [--dir DIR] [--profile]
+                               [--batch N] [--batch-txs N] [--memory-limit SIZE]
 
 Goals (issue 2): at least 100,000 tx/s, peak memory under 2 GB, and at most 2x the time
 DuckDB alone takes to read the same files (the practical floor: `read_json` of both files
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import peak_mb
+from chainsleuth.ingest.common import ETL_BATCH_TXS, INGEST_MEMORY_LIMIT, IngestOptions
 
 # Stage of a statement, by the first pattern its SQL matches (else "other").
 STAGES = (
@@ -65,12 +67,11 @@ def run_floor(directory: Path) -> dict[str, Any]:
     }
 
 
-def run_ingest(directory: Path, batch: int, profile: bool = False) -> dict[str, Any]:
+def run_ingest(directory: Path, opts: IngestOptions, profile: bool = False) -> dict[str, Any]:
     """chainsleuth ingests the files into a fresh store (timing each statement if `profile`)."""
     from bench.ingest_eth_etl import StatementTimer
     from chainsleuth.chains.bitcoin import etl
     from chainsleuth.ingest.bitcoin_etl import ingest_etl
-    from chainsleuth.ingest.common import IngestOptions
     from chainsleuth.store.db import connect, limit_memory
 
     load_s: list[float] = []
@@ -85,7 +86,6 @@ def run_ingest(directory: Path, batch: int, profile: bool = False) -> dict[str, 
     etl.load = timed_load  # type: ignore[assignment]
     store = Path(tempfile.mkdtemp(prefix="chainsleuth-bench-")) / "store.duckdb"
     con = connect(store)
-    opts = IngestOptions(batch_blocks=batch)
     limit_memory(con, opts.memory_limit)
     timer = StatementTimer(con) if profile else None
     began, cpu_began = time.perf_counter(), time.process_time()
@@ -137,7 +137,7 @@ def _report_profile(run: dict[str, Any]) -> None:
         print(f"    {runs:3d} {wall:6.2f} {cpu:6.2f}  {query}")
 
 
-def _child(phase: str, directory: Path, batch: int) -> dict[str, Any]:
+def _child(phase: str, directory: Path, options: list[str]) -> dict[str, Any]:
     """Run `phase` (floor, ingest or profile) in a fresh process; its JSON result."""
     result = subprocess.run(
         [
@@ -148,8 +148,7 @@ def _child(phase: str, directory: Path, batch: int) -> dict[str, Any]:
             phase,
             "--dir",
             str(directory),
-            "--batch",
-            str(batch),
+            *options,
         ],
         capture_output=True,
         text=True,
@@ -165,15 +164,24 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=None, help="Reuse a simulated chain.")
-    parser.add_argument("--batch", type=int, default=100, help="Blocks per committed batch.")
+    parser.add_argument("--batch", type=int, default=None, help="As `ingest --batch`.")
+    parser.add_argument("--batch-txs", type=int, default=ETL_BATCH_TXS, help="As `--batch-txs`.")
+    parser.add_argument("--memory-limit", default=INGEST_MEMORY_LIMIT, help="As `--memory-limit`.")
     parser.add_argument("--profile", action="store_true", help="Also time each statement.")
     parser.add_argument("--child", choices=["floor", "ingest", "profile"], help=argparse.SUPPRESS)
     args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
+    opts = IngestOptions(
+        batch_blocks=args.batch, batch_txs=args.batch_txs, memory_limit=args.memory_limit
+    )
+    options = [
+        *(["--batch", str(args.batch)] if args.batch else []),
+        *("--batch-txs", str(args.batch_txs), "--memory-limit", args.memory_limit),
+    ]
     if args.child:
         phase = (
             run_floor(args.dir)
             if args.child == "floor"
-            else run_ingest(args.dir, args.batch, profile=args.child == "profile")
+            else run_ingest(args.dir, opts, profile=args.child == "profile")
         )
         print(json.dumps(phase))
         return
@@ -184,12 +192,14 @@ def main() -> None:
         directory = Path(tempfile.mkdtemp(prefix="chainsleuth-etl-"))
         simulate_bitcoin(directory, SimConfig(txs=args.txs, seed=args.seed))
     if args.profile:
-        _report_profile(_child("profile", directory, args.batch))
+        _report_profile(_child("profile", directory, options))
     load = [os.getloadavg()[0]]
+    if not args.repeats:
+        return
     floors, ingests = [], []
     for _ in range(args.repeats):
-        floors.append(_child("floor", directory, args.batch))
-        ingests.append(_child("ingest", directory, args.batch))
+        floors.append(_child("floor", directory, options))
+        ingests.append(_child("ingest", directory, options))
         load.append(os.getloadavg()[0])
     txs = ingests[0]["txs"]
     floor_s = statistics.median(f["wall_s"] for f in floors)
@@ -214,6 +224,9 @@ def main() -> None:
                 "store_mb": ingests[0]["store_mb"],
                 "load_avg": [round(x, 1) for x in load],
                 "repeats": args.repeats,
+                "batch_blocks": args.batch,
+                "batch_txs": args.batch_txs,
+                "memory_limit": args.memory_limit,
             },
             indent=2,
         )

@@ -16,9 +16,10 @@ import pytest
 
 from chainsleuth.chains.bitcoin.etl import SCRIPT_TYPES
 from chainsleuth.errors import InputError
-from chainsleuth.ingest.bitcoin_etl import ingest_etl
+from chainsleuth.ingest.bitcoin_etl import batches, ingest_etl
 from chainsleuth.ingest.common import IngestOptions
 from chainsleuth.sim import SimConfig, simulate_bitcoin
+from chainsleuth.store.utxo import apply_staged
 
 FIXTURES = "bitcoin/etl-fixtures/test_export_blocks_job/bitcoin"
 REAL = [
@@ -227,6 +228,16 @@ def test_plain_export_is_resolved_from_stored_outputs(
     assert stored(con, "SELECT count(address_id) FROM inputs") == [(n_inputs,)]
 
 
+STORE_CONTENT = (
+    "SELECT * EXCLUDE (chain) FROM txs ORDER BY ALL",
+    "SELECT o.* EXCLUDE (address_id), a.address FROM outputs o"
+    " LEFT JOIN addresses a USING (address_id) ORDER BY ALL",
+    "SELECT i.* EXCLUDE (address_id), a.address FROM inputs i"
+    " LEFT JOIN addresses a USING (address_id) ORDER BY ALL",
+    "SELECT * FROM blocks ORDER BY ALL",
+)
+
+
 def test_rerun_and_resume_store_nothing_twice(simulated: Path, tmp_path: Path) -> None:
     from chainsleuth.store.db import connect
 
@@ -237,15 +248,51 @@ def test_rerun_and_resume_store_nothing_twice(simulated: Path, tmp_path: Path) -
     assert again.first_height == 151
     twice = ingest_etl(parts, str(simulated), IngestOptions())
     assert twice.blocks == 0 and twice.txs == 0
-    for sql in (
-        "SELECT * EXCLUDE (chain) FROM txs ORDER BY ALL",
-        "SELECT o.* EXCLUDE (address_id), a.address FROM outputs o"
-        " LEFT JOIN addresses a USING (address_id) ORDER BY ALL",
-        "SELECT i.* EXCLUDE (address_id), a.address FROM inputs i"
-        " LEFT JOIN addresses a USING (address_id) ORDER BY ALL",
-        "SELECT * FROM blocks ORDER BY ALL",
-    ):
+    for sql in STORE_CONTENT:
         assert stored(whole, sql) == stored(parts, sql)
+
+
+def test_batches_hold_whole_blocks_within_both_caps() -> None:
+    pending = [(10, 1), (11, 5), (12, 5), (13, 1), (14, 20), (15, 1), (16, 1)]
+    assert batches(pending, max_blocks=3, max_txs=10) == [
+        (10, 11),  # 6 transactions; block 12 would make 11
+        (12, 13),
+        (14, 14),  # a block over the cap is a batch of its own
+        (15, 16),
+    ]
+    assert batches(pending, max_blocks=2, max_txs=100) == [
+        (10, 11),
+        (12, 13),
+        (14, 15),
+        (16, 16),
+    ]
+    assert batches([], max_blocks=5, max_txs=5) == []
+
+
+def test_batch_txs_caps_each_commit_and_stores_the_same(
+    simulated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chainsleuth.ingest.bitcoin_etl as bitcoin_etl
+    from chainsleuth.store.db import connect
+
+    committed: list[tuple[int, int]] = []
+
+    def recording(*args: Any) -> Any:
+        result = apply_staged(*args)
+        committed.append((result.blocks, result.txs))
+        return result
+
+    whole, capped = connect(tmp_path / "whole.duckdb"), connect(tmp_path / "capped.duckdb")
+    ingest_etl(whole, str(simulated), IngestOptions())
+    monkeypatch.setattr(bitcoin_etl, "apply_staged", recording)
+    summary = ingest_etl(capped, str(simulated), IngestOptions(batch_txs=250))
+    assert len(committed) > 10
+    assert all(txs <= 250 or blocks == 1 for blocks, txs in committed)
+    assert sum(txs for _, txs in committed) == summary.txs == file_totals(simulated)[0]
+    for sql in STORE_CONTENT:
+        assert stored(whole, sql) == stored(capped, sql)
+    with pytest.raises(InputError, match="--batch-txs must be at least 1"):
+        ingest_etl(capped, str(simulated), IngestOptions(batch_txs=0))
 
 
 def test_a_height_range_reads_only_its_blocks(simulated: Path, tmp_path: Path) -> None:

@@ -1,7 +1,10 @@
 """`chainsleuth ingest bitcoin --from etl DIR`: blockchain-etl exports into the store.
 
 The exports are read once (`chains.bitcoin.etl.load`, all SQL), then applied in batches
-of `--batch` blocks, each batch one transaction (`store.utxo.apply_staged`). Heights
+of whole blocks holding at most `--batch-txs` transactions (and at most `--batch` blocks if
+given), each batch one transaction (`store.utxo.apply_staged`). Batches are large because
+each has a cost that grows with the store (spends of outputs stored by earlier batches are
+matched against them); the memory cap bounds them, DuckDB spilling beyond it. Heights
 already stored are skipped, so a re-run or a resumed run after a crash stores nothing
 twice; `--start`/`--end` restrict the heights.
 """
@@ -13,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from chainsleuth.chains.bitcoin import etl
+from chainsleuth.errors import InputError
 from chainsleuth.ingest.common import IngestOptions, IngestSummary
 from chainsleuth.store.utxo import apply_staged
 
@@ -20,34 +24,46 @@ CHAIN = "bitcoin"
 SOURCE = "etl"
 
 
-def pending_heights(con: duckdb.DuckDBPyConnection, opts: IngestOptions) -> list[int]:
-    """Heights of the loaded export, within --start/--end, not stored yet, ascending."""
+def pending_blocks(con: duckdb.DuckDBPyConnection, opts: IngestOptions) -> list[tuple[int, int]]:
+    """(height, transactions) of the loaded export's blocks within --start/--end that are
+    not stored yet, ascending."""
     rows = con.execute(
         """
-        SELECT height FROM etl_blocks
-        WHERE height BETWEEN coalesce($start, height) AND coalesce($end, height)
-          AND height NOT IN (SELECT height FROM blocks WHERE chain = $chain)
-        ORDER BY height
+        SELECT b.height, count(t.block_height) FROM etl_blocks b
+        LEFT JOIN etl_txs t ON t.block_height = b.height
+        WHERE b.height BETWEEN coalesce($start, b.height) AND coalesce($end, b.height)
+          AND b.height NOT IN (SELECT height FROM blocks WHERE chain = $chain)
+        GROUP BY b.height ORDER BY b.height
         """,
         {"start": opts.start, "end": opts.end, "chain": CHAIN},
     ).fetchall()
-    return [int(r[0]) for r in rows]
+    return [(int(h), int(n)) for h, n in rows]
 
 
-def batches(heights: list[int], size: int) -> list[tuple[int, int]]:
-    """Consecutive (first, last) height ranges of at most `size` pending heights."""
-    size = max(1, size)
-    return [
-        (heights[i], heights[min(i + size, len(heights)) - 1]) for i in range(0, len(heights), size)
-    ]
+def batches(pending: list[tuple[int, int]], max_blocks: int, max_txs: int) -> list[tuple[int, int]]:
+    """(first, last) height ranges of consecutive pending blocks, each of at most
+    `max_blocks` blocks and `max_txs` transactions (a larger block is a batch of its own)."""
+    ranges: list[tuple[int, int]] = []
+    start, blocks, txs = 0, 0, 0
+    for i, (_, count) in enumerate(pending):
+        if blocks and (blocks == max_blocks or txs + count > max_txs):
+            ranges.append((pending[start][0], pending[i - 1][0]))
+            start, blocks, txs = i, 0, 0
+        blocks, txs = blocks + 1, txs + count
+    if blocks:
+        ranges.append((pending[start][0], pending[-1][0]))
+    return ranges
 
 
 def ingest_etl(con: duckdb.DuckDBPyConnection, location: str, opts: IngestOptions) -> IngestSummary:
     """Ingest the bitcoin-etl exports under directory `location`."""
+    if opts.batch_txs < 1:
+        raise InputError("--batch-txs must be at least 1 transaction")
     summary = IngestSummary(chain=CHAIN, source=SOURCE)
     try:
         n_blocks, _ = etl.load(con, Path(location), CHAIN, opts.start, opts.end)
-        heights = pending_heights(con, opts)
+        pending = pending_blocks(con, opts)
+        heights = [h for h, _ in pending]
         skipped = n_blocks - len(heights)
         if skipped:
             summary.notes.append(
@@ -55,7 +71,8 @@ def ingest_etl(con: duckdb.DuckDBPyConnection, location: str, opts: IngestOption
             )
         progress = opts.progress
         task = progress.add_task("etl: ingesting", total=len(heights)) if progress else None
-        for first, last in batches(heights, opts.batch_blocks):
+        max_blocks = opts.blocks_per_batch(default=len(pending) or 1)
+        for first, last in batches(pending, max_blocks, opts.batch_txs):
             etl.stage_range(con, first, last)
             result = apply_staged(con, CHAIN, SOURCE)
             summary.add(

@@ -140,7 +140,7 @@ def _ingest_batches(
     summary: IngestSummary,
     task: TaskID | None,
 ) -> None:
-    step = max(1, opts.batch_blocks)
+    step = opts.blocks_per_batch()
     for i in range(0, len(planned), step):
         batch = []
         for height, loc in planned[i : i + step]:

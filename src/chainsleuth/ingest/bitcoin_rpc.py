@@ -24,7 +24,7 @@ import duckdb
 
 from chainsleuth.chains.bitcoin.rpc import BitcoinNode, blocks_to_staging, check_network
 from chainsleuth.chains.jsonrpc import JsonRpcClient, RetryPolicy
-from chainsleuth.errors import InputError, SourceError
+from chainsleuth.errors import SourceError
 from chainsleuth.ingest.common import IngestOptions, IngestSummary, stored_hashes, undo_reorg
 from chainsleuth.store.utxo import apply_staged, rollback, stage_arrow, stored_tip
 
@@ -76,8 +76,7 @@ class _Run:
 
     def run(self) -> IngestSummary:
         """Ingest until the target height (following the tip with --follow)."""
-        if self.opts.batch_blocks < 1:
-            raise InputError("--batch must be at least 1 block")
+        self.opts.blocks_per_batch()  # refuses --batch 0 before the first request
         first = self.next
         while True:
             count = self.node.block_count()
@@ -89,7 +88,7 @@ class _Run:
                     self.task, total=max(target - first + 1, 0), completed=self.next - first
                 )
             if self.next <= target:
-                last = min(target, self.next + self.opts.batch_blocks - 1)
+                last = min(target, self.next + self.opts.blocks_per_batch() - 1)
                 self.next = self._batch(self.next, last)
                 continue
             # Nothing new: the block below may still have been replaced at the same height.

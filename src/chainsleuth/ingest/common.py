@@ -8,25 +8,39 @@ from dataclasses import dataclass, field
 import duckdb
 from rich.progress import Progress
 
+from chainsleuth.errors import InputError
+
+NODE_BATCH_BLOCKS = 100
+ETL_BATCH_TXS = 1_000_000
+INGEST_MEMORY_LIMIT = "1.6GB"  # DuckDB's cap: the whole process then peaks under 2 GB
+
 
 @dataclass
 class IngestOptions:
-    """Options common to every source (`--start`, `--end`, `--follow`, `--behind`; and
-    `--start-block` for block files)."""
+    """Options common to every source (`--start`, `--end`, `--follow`, `--behind`, `--batch`;
+    `--start-block` for block files, `--batch-txs` for ETL exports)."""
 
     start: int | None = None
     end: int | None = None
     start_block: str | None = None  # blk: the block the chain is ordered from
     follow: bool = False
     behind: int = 6
-    batch_blocks: int = 100
+    batch_blocks: int | None = None  # None: NODE_BATCH_BLOCKS, or no cap for ETL exports
+    batch_txs: int = ETL_BATCH_TXS
     network: str = "mainnet"
     rpc_user: str | None = None
     rpc_password: str | None = None
     rpc_cookie: str | None = None
     poll_seconds: float = 10.0
-    memory_limit: str = "2GB"
+    memory_limit: str = INGEST_MEMORY_LIMIT
     progress: Progress | None = None
+
+    def blocks_per_batch(self, default: int = NODE_BATCH_BLOCKS) -> int:
+        """`--batch` (blocks per committed batch), else `default`; at least 1."""
+        blocks = default if self.batch_blocks is None else self.batch_blocks
+        if blocks < 1:
+            raise InputError("--batch must be at least 1 block")
+        return blocks
 
 
 @dataclass

@@ -23,7 +23,7 @@ from chainsleuth.chains.ethereum.raw import stage_raw
 from chainsleuth.chains.ethereum.rpc import EthereumNode, Json, to_raw
 from chainsleuth.chains.ethereum.tokens import fetch_metadata
 from chainsleuth.chains.jsonrpc import JsonRpcClient, RetryPolicy
-from chainsleuth.errors import InputError, SourceError
+from chainsleuth.errors import SourceError
 from chainsleuth.ingest.common import IngestOptions, IngestSummary, stored_hashes, undo_reorg
 from chainsleuth.store.account import (
     apply_staged,
@@ -46,8 +46,7 @@ def ingest_eth_rpc(
     policy: RetryPolicy | None = None,
 ) -> IngestSummary:
     """Ingest blocks from the Ethereum node at `url` (see the module docstring)."""
-    if opts.batch_blocks < 1:
-        raise InputError("--batch must be at least 1 block")
+    opts.blocks_per_batch()  # refuses --batch 0 before connecting
     with JsonRpcClient(
         url, user=opts.rpc_user, password=opts.rpc_password, policy=policy
     ) as client:
@@ -84,7 +83,9 @@ class _Run:
                     break
                 time.sleep(self.opts.poll_seconds)
                 continue
-            self.next = self._batch(self.next, min(target, self.next + self.opts.batch_blocks - 1))
+            self.next = self._batch(
+                self.next, min(target, self.next + self.opts.blocks_per_batch() - 1)
+            )
         for note in self.node.notes:
             if note not in self.summary.notes:
                 self.summary.notes.append(note)

@@ -9,10 +9,12 @@ Accepted shapes, all newline-delimited JSON (optionally gzip-compressed):
   strings, `timestamp` is text such as `2009-01-03 18:15:05 UTC`, transactions have no
   `index` (positions then follow the coinbase first, then txid order).
 
-Everything happens in SQL: `read_json` with an explicit schema (absent keys become NULL),
-one validation query per rule, and the flat tables `etl_blocks`, `etl_txs`, `etl_outputs`,
-`etl_inputs`, whose columns are exactly those of the writer's staging tables
-(`store.utxo.STAGING_SCHEMAS`), so a batch is a range filter on them.
+Everything happens in SQL: `read_json` with an explicit schema (absent keys become NULL)
+into `etl_raw_txs`, one validation query per rule, and the flat tables `etl_blocks` and
+`etl_txs`. A batch is a range of heights: `stage_range` fills the writer's staging tables
+(`store.utxo.STAGING_SCHEMAS`) from them, unnesting that range's inputs and outputs straight
+from `etl_raw_txs` (flattening the whole export first would copy every row twice and hold
+both copies in memory).
 
 bitcoin-etl type names map to ours (`pubkeyhash` -> `p2pkh` …); an output with several
 addresses (bare multisig) gets `nonstandard` + the first 40 hex digits of SHA-256 of its
@@ -201,7 +203,7 @@ def load(
     start: int | None = None,
     end: int | None = None,
 ) -> tuple[int, int]:
-    """Read the exports under `directory` into the flat `etl_*` temp tables; validate them.
+    """Read the exports under `directory` into the `etl_*` temp tables; validate them.
 
     With `start`/`end`, only those heights (and the block below `start`, whose hash is the
     parent of `start`) are kept from the files: the rest is parsed but neither checked
@@ -224,7 +226,6 @@ def load(
     _build_txs(con)
     _check_consistency(con)
     con.execute("DROP TABLE etl_raw_blocks")
-    con.execute("DROP TABLE etl_raw_txs")
     row = con.execute(
         "SELECT (SELECT count(*) FROM etl_blocks), (SELECT count(*) FROM etl_txs)"
     ).fetchone()
@@ -300,34 +301,6 @@ def _build_txs(con: duckdb.DuckDBPyConnection) -> None:
         FROM etl_raw_txs
         """
     )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE etl_outputs AS
-        SELECT block_number AS block_height, lower(hash) AS tx_hash, o."index"::INTEGER AS n,
-               CASE WHEN len(o.addresses) = 1 THEN o.addresses[1]
-                    WHEN len(o.addresses) > 1 AND o.script_hex IS NOT NULL
-                        THEN 'nonstandard' || left(sha256(unhex(o.script_hex)), 40)
-               END AS address,
-               o."value" AS value, {_script_type('o."type"')} AS script_type
-        FROM (SELECT block_number, hash, unnest(outputs) AS o FROM etl_raw_txs)
-        """
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE etl_inputs AS
-        SELECT block_number AS block_height, lower(hash) AS tx_hash,
-               coalesce(i."index", i_pos - 1)::INTEGER AS n,
-               lower(i.spent_transaction_hash) AS prev_tx_hash,
-               i.spent_output_index AS prev_n,
-               CASE WHEN len(i.addresses) = 1 THEN i.addresses[1] END AS address,
-               CASE WHEN len(i.addresses) = 1 THEN i."value" END AS value,
-               i."sequence" AS sequence
-        FROM (SELECT block_number, hash, is_coinbase, unnest(inputs) AS i,
-                     generate_subscripts(inputs, 1) AS i_pos
-              FROM etl_raw_txs)
-        WHERE NOT (is_coinbase AND i.spent_transaction_hash IS NULL)
-        """
-    )
 
 
 def _check_consistency(con: duckdb.DuckDBPyConnection) -> None:
@@ -370,15 +343,40 @@ def stage_range(con: duckdb.DuckDBPyConnection, first: int, last: int) -> None:
         " WHERE block_height BETWEEN $lo AND $hi",
         p,
     )
-    for name in ("outputs", "inputs"):
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE stg_{name} AS SELECT * FROM etl_{name}"
-            " WHERE block_height BETWEEN $lo AND $hi",
-            p,
-        )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE stg_outputs AS
+        SELECT block_number AS block_height, lower(hash) AS tx_hash, o."index"::INTEGER AS n,
+               CASE WHEN len(o.addresses) = 1 THEN o.addresses[1]
+                    WHEN len(o.addresses) > 1 AND o.script_hex IS NOT NULL
+                        THEN 'nonstandard' || left(sha256(unhex(o.script_hex)), 40)
+               END AS address,
+               o."value" AS value, {_script_type('o."type"')} AS script_type
+        FROM (SELECT block_number, hash, unnest(outputs) AS o FROM etl_raw_txs
+              WHERE block_number BETWEEN $lo AND $hi)
+        """,
+        p,
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE stg_inputs AS
+        SELECT block_number AS block_height, lower(hash) AS tx_hash,
+               coalesce(i."index", i_pos - 1)::INTEGER AS n,
+               lower(i.spent_transaction_hash) AS prev_tx_hash,
+               i.spent_output_index AS prev_n,
+               CASE WHEN len(i.addresses) = 1 THEN i.addresses[1] END AS address,
+               CASE WHEN len(i.addresses) = 1 THEN i."value" END AS value,
+               i."sequence" AS sequence
+        FROM (SELECT block_number, hash, is_coinbase, unnest(inputs) AS i,
+                     generate_subscripts(inputs, 1) AS i_pos
+              FROM etl_raw_txs WHERE block_number BETWEEN $lo AND $hi)
+        WHERE NOT (is_coinbase AND i.spent_transaction_hash IS NULL)
+        """,
+        p,
+    )
 
 
 def unload(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the `etl_*` temp tables (also those a failed `load` left)."""
-    for name in ("raw_blocks", "raw_txs", "blocks", "txs", "outputs", "inputs"):
+    for name in ("raw_blocks", "raw_txs", "blocks", "txs"):
         con.execute(f"DROP TABLE IF EXISTS etl_{name}")

@@ -13,7 +13,13 @@ import typer
 
 from chainsleuth.chains.ethereum.tokens import token_list_rows
 from chainsleuth.errors import InputError
-from chainsleuth.ingest.common import IngestOptions, IngestSummary
+from chainsleuth.ingest.common import (
+    ETL_BATCH_TXS,
+    INGEST_MEMORY_LIMIT,
+    NODE_BATCH_BLOCKS,
+    IngestOptions,
+    IngestSummary,
+)
 from chainsleuth.interfaces.cli.context import memory_option, output, settings, store
 from chainsleuth.interfaces.output import progress
 from chainsleuth.store.account import upsert_token_rows
@@ -129,8 +135,15 @@ def register(app: typer.Typer) -> None:
         rpc_user: str = typer.Option(None, "--rpc-user", envvar="CHAINSLEUTH_RPC_USER"),
         rpc_password: str = typer.Option(None, "--rpc-password", envvar="CHAINSLEUTH_RPC_PASSWORD"),
         rpc_cookie: str = typer.Option(None, "--rpc-cookie", help="Bitcoin Core .cookie file."),
-        batch: int = typer.Option(100, "--batch", help="Blocks per committed batch."),
-        memory_limit: str = memory_option("2GB"),
+        batch: int = typer.Option(
+            None,
+            "--batch",
+            help="Blocks per committed batch (default 100; ETL exports: no cap but --batch-txs).",
+        ),
+        batch_txs: int = typer.Option(
+            ETL_BATCH_TXS, "--batch-txs", help="ETL exports: transactions per batch (at most)."
+        ),
+        memory_limit: str = memory_option(INGEST_MEMORY_LIMIT),
     ) -> None:
         """Ingest Bitcoin blocks from a node, block files, a raw block or ETL exports."""
         _run(
@@ -144,6 +157,7 @@ def register(app: typer.Typer) -> None:
                 follow=follow,
                 behind=behind,
                 batch_blocks=batch,
+                batch_txs=batch_txs,
                 network=network.value,
                 rpc_user=rpc_user,
                 rpc_password=rpc_password,
@@ -160,8 +174,8 @@ def register(app: typer.Typer) -> None:
         end: int = typer.Option(None, "--end", help="Last height (inclusive)."),
         follow: bool = typer.Option(False, "--follow", help="Keep following the tip (RPC)."),
         behind: int = typer.Option(6, "--behind", help="With --follow, stay N blocks behind."),
-        batch: int = typer.Option(100, "--batch", help="Blocks per committed batch."),
-        memory_limit: str = memory_option("2GB"),
+        batch: int = typer.Option(NODE_BATCH_BLOCKS, "--batch", help="Blocks per committed batch."),
+        memory_limit: str = memory_option(INGEST_MEMORY_LIMIT),
         token_list: Path = typer.Option(
             None,
             "--token-list",

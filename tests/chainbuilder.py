@@ -48,6 +48,7 @@ def block(height: int, parent: str, txs: list[dict[str, Any]]) -> dict[str, pa.T
                 {
                     "block_height": height,
                     "tx_hash": tx["id"],
+                    "position": pos,
                     "n": n,
                     "prev_tx_hash": prev,
                     "prev_n": prev_n,
@@ -61,6 +62,7 @@ def block(height: int, parent: str, txs: list[dict[str, Any]]) -> dict[str, pa.T
                 {
                     "block_height": height,
                     "tx_hash": tx["id"],
+                    "position": pos,
                     "n": n,
                     "address": addr,
                     "value": value,

@@ -67,13 +67,13 @@ def compare_with_oracle(data: bytes, network: str, height: int) -> None:
     assert [t["locktime"] for t in txs] == [tx.nLockTime for tx in oracle.vtx]
     outputs = tables["stg_outputs"].to_pylist()
     expected = [
-        (b2lx(tx.GetTxid()), n, out.nValue, bytes(out.scriptPubKey))
-        for tx in oracle.vtx
+        (b2lx(tx.GetTxid()), pos, n, out.nValue, bytes(out.scriptPubKey))
+        for pos, tx in enumerate(oracle.vtx)
         for n, out in enumerate(tx.vout)
     ]
     assert len(outputs) == len(expected)
-    for got, (txid, n, value, script) in zip(outputs, expected, strict=True):
-        assert (got["tx_hash"], got["n"], got["value"]) == (txid, n, value)
+    for got, (txid, pos, n, value, script) in zip(outputs, expected, strict=True):
+        assert (got["tx_hash"], got["position"], got["n"], got["value"]) == (txid, pos, n, value)
         assert (got["script_type"], got["address"]) == classify(script, network)
         want = oracle_address(script)
         if got["script_type"] in ("p2pkh", "p2sh", "p2wpkh", "p2wsh") or (
@@ -82,11 +82,15 @@ def compare_with_oracle(data: bytes, network: str, height: int) -> None:
             assert got["address"] == want, (txid, n)
     inputs = tables["stg_inputs"].to_pylist()
     expected_in = [
-        (b2lx(tx.GetTxid()), n, b2lx(i.prevout.hash), i.prevout.n, i.nSequence)
-        for tx in oracle.vtx[1:]
+        (b2lx(tx.GetTxid()), pos, n, b2lx(i.prevout.hash), i.prevout.n, i.nSequence)
+        for pos, tx in enumerate(oracle.vtx)
+        if pos > 0
         for n, i in enumerate(tx.vin)
     ]
-    got_in = [(i["tx_hash"], i["n"], i["prev_tx_hash"], i["prev_n"], i["sequence"]) for i in inputs]
+    got_in = [
+        (i["tx_hash"], i["position"], i["n"], i["prev_tx_hash"], i["prev_n"], i["sequence"])
+        for i in inputs
+    ]
     assert got_in == expected_in
     assert all(i["address"] is None and i["value"] is None for i in inputs)
     assert tables["stg_blocks"].to_pylist()[0]["height"] == height

@@ -94,10 +94,12 @@ def test_block_rows(rec: Recordings) -> None:
     assert [t["is_coinbase"] for t in txs] == [True, True, False, False]
     # Coinbase inputs are not staged; verbosity 2 leaves address and value to the store.
     inputs = tables["stg_inputs"].to_pylist()
-    assert [(i["tx_hash"][:8], i["n"], i["address"], i["value"]) for i in inputs] == [
-        ("7940cdde", 0, None, None),
-        ("7940cdde", 1, None, None),
-        ("f8476145", 0, None, None),
+    assert [
+        (i["tx_hash"][:8], i["position"], i["n"], i["address"], i["value"]) for i in inputs
+    ] == [
+        ("7940cdde", 1, 0, None, None),  # block 50001's transactions 1 and 2 (0: coinbase)
+        ("7940cdde", 1, 1, None, None),
+        ("f8476145", 2, 0, None, None),
     ]
 
 

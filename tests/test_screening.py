@@ -17,7 +17,7 @@ from chainsleuth.analytics.scoring.score import Exposure, Policy, score
 from chainsleuth.errors import InputError
 from chainsleuth.services.screening.engine import Screener, fingerprint
 from chainsleuth.services.screening.policy import load_policy
-from chainsleuth.store.addresses import intern_addresses
+from chainsleuth.store.addresses import map_addresses
 from tests.chainbuilder import addr, chain, ingest, tag
 
 A = {n: addr(n) for n in "SCXYZEW"}
@@ -116,7 +116,7 @@ def test_stored_forms_are_taken_as_given_and_other_spellings_validated(
     store: duckdb.DuckDBPyConnection,
 ) -> None:
     pseudo = "nonstandard" + "ab" * 20  # what a non-standard output's "address" is stored as
-    intern_addresses(store, "bitcoin", f"SELECT '{pseudo}' AS address")
+    map_addresses(store, "bitcoin", f"SELECT '{pseudo}' AS address, 0 AS seen", "_new")
     screener = Screener(store, load_policy(), background=False)
     # bech32 in upper case is valid but not the stored form: validated, then found.
     shouted = screener.screen_address("bitcoin", A["X"].upper())
@@ -152,7 +152,7 @@ def test_address_fingerprints_are_kept_topped_up_and_rebuilt_when_stale(
     Screener(store, load_policy(), background=False)
     assert kept() == expected() and len(kept()) >= len(A)
     newcomer = addr("newcomer")
-    intern_addresses(store, "bitcoin", f"SELECT '{newcomer}' AS address")
+    map_addresses(store, "bitcoin", f"SELECT '{newcomer}' AS address, 0 AS seen", "_new")
     screener = Screener(store, load_policy(), background=False)  # tops the table up
     assert kept() == expected() and screener.screen_address("bitcoin", newcomer)["known"]
     store.execute(

@@ -36,15 +36,16 @@ from chainsleuth.store.utxo import BatchResult, close_batch, stored_tip
 STAGING_TABLES = ("stg_eth_blocks", "stg_eth_txs", "stg_transfers", "stg_contracts")
 BLOCK_TABLES = ("transfers", "eth_txs", "txs", "contracts")
 
+# Every address of a batch; `seen` orders them row by row as the staging tables hold them.
 _ADDRESSES_SQL = """
-    SELECT miner AS address FROM stg_eth_blocks
-    UNION ALL SELECT from_address FROM stg_eth_txs
-    UNION ALL SELECT to_address FROM stg_eth_txs
-    UNION ALL SELECT contract_address FROM stg_eth_txs
-    UNION ALL SELECT from_address FROM stg_transfers
-    UNION ALL SELECT to_address FROM stg_transfers
-    UNION ALL SELECT address FROM stg_contracts
-    UNION ALL SELECT creator FROM stg_contracts
+    SELECT miner AS address, rowid * 8 + 0 AS seen FROM stg_eth_blocks
+    UNION ALL SELECT from_address, rowid * 8 + 1 FROM stg_eth_txs
+    UNION ALL SELECT to_address, rowid * 8 + 2 FROM stg_eth_txs
+    UNION ALL SELECT contract_address, rowid * 8 + 3 FROM stg_eth_txs
+    UNION ALL SELECT from_address, rowid * 8 + 4 FROM stg_transfers
+    UNION ALL SELECT to_address, rowid * 8 + 5 FROM stg_transfers
+    UNION ALL SELECT address, rowid * 8 + 6 FROM stg_contracts
+    UNION ALL SELECT creator, rowid * 8 + 7 FROM stg_contracts
 """
 
 

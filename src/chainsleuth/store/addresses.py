@@ -9,30 +9,23 @@ from __future__ import annotations
 import duckdb
 
 
-def intern_addresses(con: duckdb.DuckDBPyConnection, chain: str, source_sql: str) -> int:
-    """Give an id to every address of `source_sql` (a query with column `address`) not yet known.
-
-    Returns the number of new addresses. Runs in the caller's transaction.
-    """
-    added = map_addresses(con, chain, source_sql, "_interned_addresses")
-    con.execute("DROP TABLE _interned_addresses")
-    return added
-
-
 def map_addresses(con: duckdb.DuckDBPyConnection, chain: str, source_sql: str, into: str) -> int:
-    """Create temp table `into` (address, address_id) for every address of `source_sql`.
+    """Create temp table `into` (address, address_id, …) for every address of `source_sql`.
 
-    Addresses not yet known get new ids first, in address order (same input, same ids).
-    Writers join their rows to this per-batch map rather than to the whole dictionary,
-    which grows with the chain. Returns the number of new addresses. Runs in the caller's
-    transaction.
+    `source_sql` yields `address` and `seen`, an integer ordering its rows deterministically
+    (from row ids, say). Addresses not yet known get new ids in the order they are
+    first seen, so the same input gives the same ids and ids grow with the chain (sorting
+    integers, not the address strings). Writers join their rows to this per-batch map
+    rather than to the whole dictionary, which grows with the chain. Returns the number of
+    new addresses. Runs in the caller's transaction.
     """
     p = {"chain": chain}
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {into} AS
-        SELECT s.address, a.address_id
-        FROM (SELECT DISTINCT address FROM ({source_sql}) WHERE address IS NOT NULL) s
+        SELECT s.address, s.seen, a.address_id
+        FROM (SELECT address, min(seen) AS seen FROM ({source_sql})
+              WHERE address IS NOT NULL GROUP BY address) s
         LEFT JOIN addresses a ON a.chain = $chain AND a.address = s.address
         """,
         p,
@@ -40,7 +33,7 @@ def map_addresses(con: duckdb.DuckDBPyConnection, chain: str, source_sql: str, i
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _new_addresses AS"
         " SELECT address, nextval('address_id_seq') AS address_id"
-        f" FROM (SELECT address FROM {into} WHERE address_id IS NULL ORDER BY address)"
+        f" FROM (SELECT address FROM {into} WHERE address_id IS NULL ORDER BY seen, address)"
     )
     added = int(con.execute("SELECT count(*) FROM _new_addresses").fetchall()[0][0])
     if added:
@@ -49,7 +42,7 @@ def map_addresses(con: duckdb.DuckDBPyConnection, chain: str, source_sql: str, i
         )
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {into} AS"
-            f" SELECT * FROM {into} WHERE address_id IS NOT NULL"
+            f" SELECT address, address_id FROM {into} WHERE address_id IS NOT NULL"
             " UNION ALL SELECT * FROM _new_addresses"
         )
     con.execute("DROP TABLE _new_addresses")

@@ -9,9 +9,12 @@ whole blocks or nothing; heights already stored are skipped, so re-running is ha
 Staging relations (temp tables or registered Arrow tables), columns by name:
     stg_blocks  (height, hash, parent_hash, time TIMESTAMP, tx_count)
     stg_txs     (block_height, tx_hash, position, version, locktime, size, weight, is_coinbase)
-    stg_outputs (block_height, tx_hash, n, address, value, script_type)
-    stg_inputs  (block_height, tx_hash, n, prev_tx_hash, prev_n, address, value, sequence)
-`address`/`value` of stg_inputs may be NULL (plain ETL exports, RPC verbosity 2).
+    stg_outputs (block_height, tx_hash, position, n, address, value, script_type)
+    stg_inputs  (block_height, tx_hash, position, n, prev_tx_hash, prev_n, address, value,
+                 sequence)
+`position` is the transaction's in its block (as in stg_txs): the writer groups and joins
+a transaction's rows by integers rather than by its 64-character hash. `address`/`value`
+of stg_inputs may be NULL (plain ETL exports, RPC verbosity 2).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ STAGING_SCHEMAS: dict[str, pa.Schema] = {
         [
             ("block_height", pa.int64()),
             ("tx_hash", pa.string()),
+            ("position", pa.int32()),
             ("n", pa.int32()),
             ("address", pa.string()),
             ("value", pa.int64()),
@@ -61,6 +65,7 @@ STAGING_SCHEMAS: dict[str, pa.Schema] = {
         [
             ("block_height", pa.int64()),
             ("tx_hash", pa.string()),
+            ("position", pa.int32()),
             ("n", pa.int32()),
             ("prev_tx_hash", pa.string()),
             ("prev_n", pa.int64()),
@@ -150,7 +155,8 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
         added = map_addresses(
             con,
             chain,
-            "SELECT address FROM stg_outputs UNION ALL SELECT address FROM stg_inputs",
+            "SELECT address, rowid * 2 AS seen FROM stg_outputs"
+            " UNION ALL SELECT address, rowid * 2 + 1 FROM stg_inputs",
             "_batch_addresses",
         )
         con.execute(
@@ -185,12 +191,12 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
             """
             INSERT INTO txs
             WITH ins AS (
-                SELECT tx_hash, count(*) AS n_in,
+                SELECT block_height, position, count(*) AS n_in,
                        CASE WHEN bool_and(value IS NOT NULL) THEN sum(value) END AS v_in
-                FROM stg_inputs WHERE prev_tx_hash IS NOT NULL GROUP BY tx_hash
+                FROM stg_inputs WHERE prev_tx_hash IS NOT NULL GROUP BY ALL
             ), outs AS (
-                SELECT tx_hash, count(*) AS n_out, sum(value) AS v_out
-                FROM stg_outputs GROUP BY tx_hash
+                SELECT block_height, position, count(*) AS n_out, sum(value) AS v_out
+                FROM stg_outputs GROUP BY ALL
             )
             SELECT $chain, t.block_height, t.tx_hash, t.position, b.time, t.version, t.locktime,
                    t.size, t.weight, t.is_coinbase,
@@ -201,8 +207,8 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
                    CASE WHEN t.is_coinbase THEN 0 ELSE ins.v_in - coalesce(outs.v_out, 0) END
             FROM stg_txs t
             JOIN stg_blocks b ON b.height = t.block_height
-            LEFT JOIN ins ON ins.tx_hash = t.tx_hash
-            LEFT JOIN outs ON outs.tx_hash = t.tx_hash
+            LEFT JOIN ins USING (block_height, position)
+            LEFT JOIN outs USING (block_height, position)
             """,
             p,
         )

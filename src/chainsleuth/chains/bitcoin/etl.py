@@ -288,13 +288,22 @@ def _build_txs(con: duckdb.DuckDBPyConnection) -> None:
             "CREATE OR REPLACE TEMP TABLE etl_raw_txs AS SELECT DISTINCT ON"
             " (block_number, lower(hash)) * FROM etl_raw_txs"
         )
+    unplaced = con.execute('SELECT bool_or("index" IS NULL) FROM etl_raw_txs').fetchone()
+    if unplaced and unplaced[0]:  # the public dataset: coinbase first, then txid order
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE etl_raw_txs AS SELECT * REPLACE (
+                coalesce("index", row_number() OVER (
+                    PARTITION BY block_number ORDER BY is_coinbase DESC, lower(hash)) - 1
+                ) AS "index")
+            FROM etl_raw_txs
+            """
+        )
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE etl_txs AS
         SELECT block_number AS block_height, lower(hash) AS tx_hash,
-               coalesce("index", row_number() OVER (
-                   PARTITION BY block_number ORDER BY is_coinbase DESC, lower(hash)) - 1
-               )::INTEGER AS position,
+               "index"::INTEGER AS position,
                version, lock_time AS locktime, size::INTEGER AS size,
                CASE WHEN size = virtual_size THEN 4 * size END::INTEGER AS weight,
                is_coinbase, filename
@@ -346,13 +355,14 @@ def stage_range(con: duckdb.DuckDBPyConnection, first: int, last: int) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE stg_outputs AS
-        SELECT block_number AS block_height, lower(hash) AS tx_hash, o."index"::INTEGER AS n,
+        SELECT block_number AS block_height, lower(hash) AS tx_hash,
+               "index"::INTEGER AS position, o."index"::INTEGER AS n,
                CASE WHEN len(o.addresses) = 1 THEN o.addresses[1]
                     WHEN len(o.addresses) > 1 AND o.script_hex IS NOT NULL
                         THEN 'nonstandard' || left(sha256(unhex(o.script_hex)), 40)
                END AS address,
                o."value" AS value, {_script_type('o."type"')} AS script_type
-        FROM (SELECT block_number, hash, unnest(outputs) AS o FROM etl_raw_txs
+        FROM (SELECT block_number, hash, "index", unnest(outputs) AS o FROM etl_raw_txs
               WHERE block_number BETWEEN $lo AND $hi)
         """,
         p,
@@ -361,13 +371,13 @@ def stage_range(con: duckdb.DuckDBPyConnection, first: int, last: int) -> None:
         """
         CREATE OR REPLACE TEMP TABLE stg_inputs AS
         SELECT block_number AS block_height, lower(hash) AS tx_hash,
-               coalesce(i."index", i_pos - 1)::INTEGER AS n,
+               "index"::INTEGER AS position, coalesce(i."index", i_pos - 1)::INTEGER AS n,
                lower(i.spent_transaction_hash) AS prev_tx_hash,
                i.spent_output_index AS prev_n,
                CASE WHEN len(i.addresses) = 1 THEN i.addresses[1] END AS address,
                CASE WHEN len(i.addresses) = 1 THEN i."value" END AS value,
                i."sequence" AS sequence
-        FROM (SELECT block_number, hash, is_coinbase, unnest(inputs) AS i,
+        FROM (SELECT block_number, hash, "index", is_coinbase, unnest(inputs) AS i,
                      generate_subscripts(inputs, 1) AS i_pos
               FROM etl_raw_txs WHERE block_number BETWEEN $lo AND $hi)
         WHERE NOT (is_coinbase AND i.spent_transaction_hash IS NULL)

@@ -198,6 +198,7 @@ def _staging(block: ParsedBlock, height: int) -> dict[str, pa.Table]:
         "stg_outputs": {
             "block_height": np.full(n_out, height, dtype=np.int64),
             "tx_hash": txids.take(out_tx),
+            "position": out_tx,
             "n": _col(cols, "out_n", np.int32),
             "address": addresses,
             "value": _col(cols, "out_value", np.int64),
@@ -206,6 +207,7 @@ def _staging(block: ParsedBlock, height: int) -> dict[str, pa.Table]:
         "stg_inputs": {
             "block_height": np.full(n_in, height, dtype=np.int64),
             "tx_hash": txids.take(in_tx),
+            "position": in_tx,
             "n": _col(cols, "in_n", np.int32),
             "prev_tx_hash": _hex_strings(cols["in_prev_hash"], n_in),
             "prev_n": _col(cols, "in_prev_n", np.int64),

@@ -10,6 +10,10 @@ in the same run, alternating, each repeat in a fresh child process (its own peak
 for ingestion, a fresh store file. Reports medians, the ratio, and where ingestion spends
 its time (reading + flattening in `chains.bitcoin.etl.load` versus the store writer).
 
+A third side, also alternated, shows what the schema itself costs: DuckDB alone copying
+the same rows into the store's `txs`, `outputs` and `inputs` (hash columns and values;
+no address ids, spends, sums or checks) and closing the store (`duckdb_write_s`).
+
 `--profile` adds one ingestion timed per SQL statement (wall and process CPU, DuckDB's
 threads included), summed by stage and by statement over the batches, closing included.
 """
@@ -65,6 +69,47 @@ def run_floor(directory: Path) -> dict[str, Any]:
         "txs": int(row[1]),
         "peak_mb": peak_mb(),
     }
+
+
+WRITE_FLOOR_SQL = (
+    """INSERT INTO txs (chain, block_height, tx_hash, position, time, version, locktime, size,
+                        is_coinbase, input_count, output_count)
+    SELECT 'bitcoin', block_number, hash, "index", TIMESTAMP '2009-01-03', version, lock_time,
+           size, is_coinbase, len(inputs), len(outputs) FROM etl_raw_txs""",
+    """INSERT INTO outputs (chain, block_height, tx_hash, n, value, script_type)
+    SELECT 'bitcoin', block_number, hash, o."index", o."value", o."type"
+    FROM (SELECT block_number, hash, unnest(outputs) AS o FROM etl_raw_txs)""",
+    """INSERT INTO inputs (chain, block_height, tx_hash, n, prev_tx_hash, prev_n, value,
+                           sequence)
+    SELECT 'bitcoin', block_number, hash, i."index", i.spent_transaction_hash,
+           i.spent_output_index, i."value", i."sequence"
+    FROM (SELECT block_number, hash, unnest(inputs) AS i FROM etl_raw_txs)""",
+)
+
+
+def run_write_floor(directory: Path, memory_limit: str) -> dict[str, Any]:
+    """DuckDB alone copies the rows into the store's tables: the files read into a temp
+    table as ingestion reads them, then transactions, outputs and inputs inserted with
+    their hash columns and nothing else (no address ids, spends, sums or checks), in one
+    transaction, and the store closed. What the schema itself costs to write."""
+    from chainsleuth.chains.bitcoin import etl
+    from chainsleuth.store.db import connect, limit_memory
+
+    store = Path(tempfile.mkdtemp(prefix="chainsleuth-bench-")) / "store.duckdb"
+    con = connect(store)
+    limit_memory(con, memory_limit)
+    began, cpu = time.perf_counter(), time.process_time()
+    _, tx_files = etl.find_exports(directory)
+    etl._read(con, "etl_raw_txs", tx_files, etl.TX_COLUMNS)
+    con.execute("BEGIN")
+    for sql in WRITE_FLOOR_SQL:
+        con.execute(sql)
+    con.execute("COMMIT")
+    txs = con.execute("SELECT count(*) FROM txs").fetchall()[0][0]
+    con.close()
+    wall, cpu_s = time.perf_counter() - began, time.process_time() - cpu
+    shutil.rmtree(store.parent)
+    return {"wall_s": wall, "cpu_s": cpu_s, "txs": int(txs), "peak_mb": peak_mb()}
 
 
 def run_ingest(directory: Path, opts: IngestOptions, profile: bool = False) -> dict[str, Any]:
@@ -168,7 +213,9 @@ def main() -> None:
     parser.add_argument("--batch-txs", type=int, default=ETL_BATCH_TXS, help="As `--batch-txs`.")
     parser.add_argument("--memory-limit", default=INGEST_MEMORY_LIMIT, help="As `--memory-limit`.")
     parser.add_argument("--profile", action="store_true", help="Also time each statement.")
-    parser.add_argument("--child", choices=["floor", "ingest", "profile"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", choices=["floor", "write-floor", "ingest", "profile"], help=argparse.SUPPRESS
+    )
     args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
     opts = IngestOptions(
         batch_blocks=args.batch, batch_txs=args.batch_txs, memory_limit=args.memory_limit
@@ -178,11 +225,12 @@ def main() -> None:
         *("--batch-txs", str(args.batch_txs), "--memory-limit", args.memory_limit),
     ]
     if args.child:
-        phase = (
-            run_floor(args.dir)
-            if args.child == "floor"
-            else run_ingest(args.dir, opts, profile=args.child == "profile")
-        )
+        if args.child == "floor":
+            phase = run_floor(args.dir)
+        elif args.child == "write-floor":
+            phase = run_write_floor(args.dir, args.memory_limit)
+        else:
+            phase = run_ingest(args.dir, opts, profile=args.child == "profile")
         print(json.dumps(phase))
         return
     directory = args.dir
@@ -196,14 +244,16 @@ def main() -> None:
     load = [os.getloadavg()[0]]
     if not args.repeats:
         return
-    floors, ingests = [], []
+    floors, writes, ingests = [], [], []
     for _ in range(args.repeats):
         floors.append(_child("floor", directory, options))
+        writes.append(_child("write-floor", directory, options))
         ingests.append(_child("ingest", directory, options))
         load.append(os.getloadavg()[0])
     txs = ingests[0]["txs"]
     floor_s = statistics.median(f["wall_s"] for f in floors)
     ingest_s = statistics.median(i["wall_s"] for i in ingests)
+    write_s = statistics.median(w["wall_s"] for w in writes)
     print(
         json.dumps(
             {
@@ -213,6 +263,9 @@ def main() -> None:
                 "ingest_s": round(ingest_s, 2),
                 "ingest_tx_per_s": round(txs / ingest_s),
                 "ratio_to_duckdb_read": round(ingest_s / floor_s, 2),
+                "duckdb_write_s": round(write_s, 2),
+                "duckdb_write_ratio_to_read": round(write_s / floor_s, 2),
+                "ratio_to_duckdb_write": round(ingest_s / write_s, 2),
                 "duckdb_read_cpu_s": round(statistics.median(f["cpu_s"] for f in floors), 2),
                 "ingest_cpu_s": round(statistics.median(i["cpu_s"] for i in ingests), 2),
                 "load_and_flatten_s": round(statistics.median(i["load_s"] for i in ingests), 2),

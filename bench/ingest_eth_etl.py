@@ -162,12 +162,14 @@ def child(export: str, store: str, profile: bool) -> None:
     """Ingest `export` into a new store at `store`; print wall/CPU seconds, peak RSS (JSON)."""
     from chainsleuth.ingest.common import IngestOptions
     from chainsleuth.ingest.ethereum_etl import ingest_eth_etl
-    from chainsleuth.store.db import connect
+    from chainsleuth.store.db import connect, limit_memory
 
     con = connect(store)
+    opts = IngestOptions()
+    limit_memory(con, opts.memory_limit)  # as `chainsleuth ingest` does by default
     timer = StatementTimer(con) if profile else None
     start, cpu = time.perf_counter(), _cpu()
-    summary = ingest_eth_etl(timer or con, export, IngestOptions())  # type: ignore[arg-type]
+    summary = ingest_eth_etl(timer or con, export, opts)  # type: ignore[arg-type]
     seconds, cpu = time.perf_counter() - start, _cpu() - cpu
     transfers = con.execute("SELECT count(*) FROM transfers").fetchall()[0][0]
     con.close()

@@ -293,6 +293,13 @@ def test_batch_txs_caps_each_commit_and_stores_the_same(
         assert stored(whole, sql) == stored(capped, sql)
     with pytest.raises(InputError, match="--batch-txs must be at least 1"):
         ingest_etl(capped, str(simulated), IngestOptions(batch_txs=0))
+    refused = ingest_cli(tmp_path / "cli.duckdb", simulated, "--batch-txs", "0")
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == "error: --batch-txs must be at least 1 transaction"
+    assert ingest_cli(tmp_path / "cli.duckdb", simulated, "--batch-txs", "400").returncode == 0
+    by_cli = duckdb.connect(str(tmp_path / "cli.duckdb"), read_only=True)
+    for sql in STORE_CONTENT:
+        assert stored(by_cli, sql) == stored(whole, sql)
 
 
 def test_a_height_range_reads_only_its_blocks(simulated: Path, tmp_path: Path) -> None:
@@ -434,20 +441,18 @@ def test_missing_directory_and_files(tmp_path: Path, con: duckdb.DuckDBPyConnect
     shutil.rmtree(tmp_path)
 
 
+def ingest_cli(db: Path, export: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """`chainsleuth --db DB --quiet ingest bitcoin --from etl EXPORT OPTIONS...`."""
+    cli = str(Path(sys.executable).parent / "chainsleuth")
+    argv = [cli, "--db", str(db), "--quiet", "ingest", "bitcoin", "--from", "etl", str(export)]
+    return subprocess.run([*argv, *options], capture_output=True, text=True, timeout=300)
+
+
 def test_memory_limit_is_checked_and_applied(simulated: Path, tmp_path: Path) -> None:
     """A bad size is refused by name; a tight limit still stores every transaction exactly."""
-
-    def run(limit: str) -> subprocess.CompletedProcess[str]:
-        cli = str(Path(sys.executable).parent / "chainsleuth")
-        db = str(tmp_path / "s.duckdb")
-        argv = [cli, "--db", db, "--quiet", "ingest", "bitcoin", "--from", "etl", str(simulated)]
-        return subprocess.run(
-            [*argv, "--memory-limit", limit], capture_output=True, text=True, timeout=300
-        )
-
-    bad = run("lots")
+    bad = ingest_cli(tmp_path / "s.duckdb", simulated, "--memory-limit", "lots")
     assert bad.returncode == 2 and "--memory-limit 'lots': expected a size" in bad.stderr
-    assert run("300MB").returncode == 0
+    assert ingest_cli(tmp_path / "s.duckdb", simulated, "--memory-limit", "300MB").returncode == 0
     n, out_value, fees, n_inputs = file_totals(simulated)
     con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
     assert stored(con, "SELECT count(*), sum(output_value), sum(fee) FROM txs") == [

@@ -1,7 +1,7 @@
 """Benchmark: ingest simulated bitcoin-etl JSON into the DuckDB store.
 
     python -m bench.ingest_etl [--txs 1000000] [--repeats 3] [--dir DIR] [--profile]
-                               [--batch N] [--batch-txs N] [--memory-limit SIZE]
+                               [--batch N] [--batch-txs N] [--memory-limit SIZE] [--plain]
 
 Goals (issue 2): at least 100,000 tx/s, peak memory under 2 GB, and at most 2x the time
 DuckDB alone takes to read the same files (the practical floor: `read_json` of both files
@@ -13,6 +13,10 @@ its time (reading + flattening in `chains.bitcoin.etl.load` versus the store wri
 A third side, also alternated, shows what the schema itself costs: DuckDB alone copying
 the same rows into the store's `txs`, `outputs` and `inputs` (hash columns and values;
 no address ids, spends, sums or checks) and closing the store (`duckdb_write_s`).
+
+`--plain` benchmarks bitcoin-etl's plain shape of the same export instead (inputs without
+address, type or value, as its export job writes them before enrichment; a copy made next
+to DIR), so the writer resolves every input from the outputs it spends.
 
 `--profile` adds one ingestion timed per SQL statement (wall and process CPU, DuckDB's
 threads included), summed by stage and by statement over the batches, closing included.
@@ -110,6 +114,32 @@ def run_write_floor(directory: Path, memory_limit: str) -> dict[str, Any]:
     wall, cpu_s = time.perf_counter() - began, time.process_time() - cpu
     shutil.rmtree(store.parent)
     return {"wall_s": wall, "cpu_s": cpu_s, "txs": int(txs), "peak_mb": peak_mb()}
+
+
+PLAIN_INPUTS = """list_transform(inputs, lambda i: struct_pack("index" := i."index",
+    spent_transaction_hash := i.spent_transaction_hash, spent_output_index := i.spent_output_index,
+    script_asm := i.script_asm, script_hex := i.script_hex, "sequence" := i."sequence",
+    required_signatures := i.required_signatures, "type" := NULL::VARCHAR,
+    addresses := []::VARCHAR[], "value" := NULL::BIGINT))"""
+
+
+def plain_copy(directory: Path) -> Path:
+    """A copy of the enriched export at `directory` in bitcoin-etl's plain shape (made once,
+    beside it, as `<name>-plain`)."""
+    import duckdb
+
+    out = directory.with_name(directory.name + "-plain")
+    if (out / "transactions.json").exists():
+        return out
+    out.mkdir()
+    con = duckdb.connect()
+    for name, replace in (("blocks", ""), ("transactions", f" REPLACE ({PLAIN_INPUTS} AS inputs)")):
+        con.execute(
+            f"COPY (SELECT *{replace} FROM read_json('{directory}/{name}.json',"
+            " format = 'newline_delimited', maximum_object_size = 67108864))"
+            f" TO '{out}/{name}.json' (FORMAT json)"
+        )
+    return out
 
 
 def run_ingest(directory: Path, opts: IngestOptions, profile: bool = False) -> dict[str, Any]:
@@ -213,6 +243,7 @@ def main() -> None:
     parser.add_argument("--batch-txs", type=int, default=ETL_BATCH_TXS, help="As `--batch-txs`.")
     parser.add_argument("--memory-limit", default=INGEST_MEMORY_LIMIT, help="As `--memory-limit`.")
     parser.add_argument("--profile", action="store_true", help="Also time each statement.")
+    parser.add_argument("--plain", action="store_true", help="Inputs without address/value.")
     parser.add_argument(
         "--child", choices=["floor", "write-floor", "ingest", "profile"], help=argparse.SUPPRESS
     )
@@ -239,6 +270,8 @@ def main() -> None:
 
         directory = Path(tempfile.mkdtemp(prefix="chainsleuth-etl-"))
         simulate_bitcoin(directory, SimConfig(txs=args.txs, seed=args.seed))
+    if args.plain:
+        directory = plain_copy(directory)
     if args.profile:
         _report_profile(_child("profile", directory, options))
     load = [os.getloadavg()[0]]
@@ -280,6 +313,7 @@ def main() -> None:
                 "batch_blocks": args.batch,
                 "batch_txs": args.batch_txs,
                 "memory_limit": args.memory_limit,
+                "plain": args.plain,
             },
             indent=2,
         )

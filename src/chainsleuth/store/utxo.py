@@ -142,15 +142,31 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
             WHERE s.value IS NULL AND s.out_row IS NOT NULL AND stg_inputs.rowid = s.in_row
             """
         )
+        # Spends of stored outputs, matched once (one scan of the stored outputs): they
+        # resolve the inputs below and are refused if already spent, marked by row id.
         con.execute(
             """
-            UPDATE stg_inputs SET address = a.address, value = o.value
-            FROM _spends s
-            JOIN outputs o ON o.chain = $chain AND o.tx_hash = s.prev_tx_hash AND o.n = s.prev_n
-            LEFT JOIN addresses a ON a.address_id = o.address_id
-            WHERE s.value IS NULL AND s.out_row IS NULL AND stg_inputs.rowid = s.in_row
+            CREATE OR REPLACE TEMP TABLE _stored_hits AS
+            SELECT o.rowid AS row, o.spent_by, o.spent_height, o.address_id,
+                   o.value AS out_value, s.in_row, s.value, s.tx_hash, s.block_height,
+                   s.prev_tx_hash, s.prev_n
+            FROM outputs o JOIN _spends s ON o.tx_hash = s.prev_tx_hash AND o.n = s.prev_n
+            WHERE s.out_row IS NULL AND o.chain = $chain
             """,
             p,
+        )
+        # Inputs spending them are resolved from them in input order: an UPDATE fed rows
+        # out of order (as a join's output comes) is many times slower.
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _resolved AS
+            SELECT h.in_row, a.address, h.out_value AS value FROM _stored_hits h
+            LEFT JOIN addresses a ON a.address_id = h.address_id WHERE h.value IS NULL
+            """
+        )
+        con.execute(
+            "UPDATE stg_inputs SET address = r.address, value = r.value"
+            " FROM _resolved r WHERE stg_inputs.rowid = r.in_row"
         )
         added = map_addresses(
             con,
@@ -212,17 +228,6 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
             """,
             p,
         )
-        # Spends of stored outputs: matched once, refused if already spent, marked by row id.
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE _stored_hits AS
-            SELECT o.rowid AS row, o.spent_by, o.spent_height, s.tx_hash, s.block_height,
-                   s.prev_tx_hash, s.prev_n
-            FROM outputs o JOIN _spends s ON o.tx_hash = s.prev_tx_hash AND o.n = s.prev_n
-            WHERE s.out_row IS NULL AND o.chain = $chain
-            """,
-            p,
-        )
         _mark_spent(con, "_stored_hits")
         if con.execute(
             "SELECT count(*) FROM blocks WHERE chain = $chain"
@@ -232,7 +237,7 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
         ).fetchall()[0][0]:
             _link_stored_spenders(con, chain)
         result = close_batch(con, chain, source, added, "stg_blocks", "stg_txs")
-        for name in ("_spends", "_batch_addresses", "_stored_hits"):
+        for name in ("_spends", "_resolved", "_batch_addresses", "_stored_hits"):
             con.execute(f"DROP TABLE {name}")
     return result
 

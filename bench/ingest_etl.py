@@ -133,6 +133,7 @@ def plain_copy(directory: Path) -> Path:
         return out
     out.mkdir()
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     for name, replace in (("blocks", ""), ("transactions", f" REPLACE ({PLAIN_INPUTS} AS inputs)")):
         con.execute(
             f"COPY (SELECT *{replace} FROM read_json('{directory}/{name}.json',"

@@ -162,6 +162,7 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
             CREATE OR REPLACE TEMP TABLE _resolved AS
             SELECT h.in_row, a.address, h.out_value AS value FROM _stored_hits h
             LEFT JOIN addresses a ON a.address_id = h.address_id WHERE h.value IS NULL
+            ORDER BY h.in_row
             """
         )
         con.execute(

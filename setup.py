@@ -1,4 +1,4 @@
-"""Build of the C hot loops (raw Bitcoin parser, union-find); everything else is in pyproject.toml."""
+"""Build of the C hot loops (raw Bitcoin parser, union-find); the rest is in pyproject.toml."""
 
 from setuptools import Extension, setup
 

@@ -87,7 +87,8 @@ def write_blk(export: Path) -> Path:
     headers = {
         b["number"]: b for b in map(json.loads, (export / "blocks.json").read_text().splitlines())
     }
-    magic, txid_of, parent = get("mainnet").magic, {}, bytes(32)
+    magic, parent = get("mainnet").magic, bytes(32)
+    txid_of: dict[str, str] = {}  # simulated txid -> the serialisation's
     file_no, written = 0, 0
     f = (out / "blk00000.dat").open("wb")
     for rows in _blocks_of(export / "transactions.json"):

@@ -25,6 +25,7 @@ import duckdb
 import pytest
 from bench.parse_block import load_block413567
 
+from chainsleuth.chains.bitcoin import blkfiles
 from chainsleuth.chains.bitcoin.address import sha256d
 from chainsleuth.chains.bitcoin.blkfiles import BlockFiles, best_chain
 from chainsleuth.chains.bitcoin.network import get
@@ -105,8 +106,7 @@ def test_scan_orders_shuffled_files_and_skips_stale(
 ) -> None:
     fx = build_chain(shared_data)
     d = write_blocks_dir(tmp_path / "blocks", fx.chain + fx.stale, key)
-    bf = BlockFiles(d, "mainnet")
-    try:
+    with BlockFiles(d, "mainnet") as bf:
         records = list(bf.scan())
         assert len(records) == len(fx.chain) + len(fx.stale)
         chain = best_chain(records, root=get("mainnet").genesis_hash)
@@ -115,8 +115,20 @@ def test_scan_orders_shuffled_files_and_skips_stale(
         resumed = best_chain(records, after=block_hash(fx.chain[1]))
         assert [b.hash for b in resumed] == [block_hash(b) for b in fx.chain[2:]]
         assert best_chain(records, after=block_hash(fx.chain[-1])) == []
-    finally:
-        bf.close()
+
+
+def test_blocks_read_across_more_files_than_are_kept_open(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files are closed and reopened as chain order moves between them."""
+    monkeypatch.setattr(blkfiles, "_OPEN_FILES", 1)
+    fx = build_chain(shared_data)
+    d = write_blocks_dir(tmp_path / "blocks", fx.chain + fx.stale)
+    with BlockFiles(d, "mainnet") as bf:
+        chain = best_chain(list(bf.scan()), root=get("mainnet").genesis_hash)
+        assert len({loc.path for loc in chain}) == 2
+        assert [bf.block(loc) for loc in chain] == fx.chain
+        assert len(bf._open) == 1
 
 
 def test_root_without_genesis_is_the_heaviest_parentless_block(
@@ -124,9 +136,8 @@ def test_root_without_genesis_is_the_heaviest_parentless_block(
 ) -> None:
     fx = build_chain(shared_data)
     d = write_blocks_dir(tmp_path / "blocks", fx.chain[1:] + fx.stale)
-    bf = BlockFiles(d, "mainnet")
-    chain = best_chain(list(bf.scan()))
-    bf.close()
+    with BlockFiles(d, "mainnet") as bf:
+        chain = best_chain(list(bf.scan()))
     assert [b.hash for b in chain] == [block_hash(b) for b in fx.chain[1:]]
 
 
@@ -134,15 +145,21 @@ def test_wrong_or_missing_xor_key_is_reported(shared_data: Path, tmp_path: Path)
     fx = build_chain(shared_data)
     d = write_blocks_dir(tmp_path / "blocks", fx.chain, bytes.fromhex("0102030405060708"))
     (d / "xor.dat").write_bytes(bytes.fromhex("0807060504030201"))
-    with pytest.raises(
-        ParseError,
-        match=r"blk00000\.dat: bad network magic .* at byte offset 0"
-        r".*xor\.dat key may be wrong",
+    with (
+        pytest.raises(
+            ParseError,
+            match=r"blk00000\.dat: bad network magic .* at byte offset 0"
+            r".*xor\.dat key may be wrong",
+        ),
+        BlockFiles(d, "mainnet") as bf,
     ):
-        list(BlockFiles(d, "mainnet").scan())
+        list(bf.scan())
     (d / "xor.dat").unlink()
-    with pytest.raises(ParseError, match=r"xor\.dat key may be missing"):
-        list(BlockFiles(d, "mainnet").scan())
+    with (
+        pytest.raises(ParseError, match=r"xor\.dat key may be missing"),
+        BlockFiles(d, "mainnet") as bf,
+    ):
+        list(bf.scan())
 
 
 def test_bad_magic_and_truncated_records_name_file_and_offset(
@@ -153,15 +170,21 @@ def test_bad_magic_and_truncated_records_name_file_and_offset(
     d = tmp_path / "blocks"
     d.mkdir()
     (d / "blk00000.dat").write_bytes(record + get("testnet").magic + record[4:])
-    with pytest.raises(
-        ParseError,
-        match=rf"blk00000\.dat: bad network magic 0b110907 at byte"
-        rf" offset {len(record)}, expected f9beb4d9 for mainnet",
+    with (
+        pytest.raises(
+            ParseError,
+            match=rf"blk00000\.dat: bad network magic 0b110907 at byte"
+            rf" offset {len(record)}, expected f9beb4d9 for mainnet",
+        ),
+        BlockFiles(d, "mainnet") as bf,
     ):
-        list(BlockFiles(d, "mainnet").scan())
+        list(bf.scan())
     (d / "blk00000.dat").write_bytes(record + record[:100])
-    with pytest.raises(ParseError, match=rf"blk00000\.dat: truncated .* offset {len(record)}"):
-        list(BlockFiles(d, "mainnet").scan())
+    with (
+        pytest.raises(ParseError, match=rf"blk00000\.dat: truncated .* offset {len(record)}"),
+        BlockFiles(d, "mainnet") as bf,
+    ):
+        list(bf.scan())
 
 
 def cli(db: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

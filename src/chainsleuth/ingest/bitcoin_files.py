@@ -109,8 +109,7 @@ def _plan(
 def ingest_blk(con: duckdb.DuckDBPyConnection, location: str, opts: IngestOptions) -> IngestSummary:
     """Ingest the best chain of a Bitcoin Core `blocks/` directory, resuming at the tip."""
     summary = IngestSummary(chain=CHAIN, source="blk")
-    bf = BlockFiles(location, opts.network)
-    try:
+    with BlockFiles(location, opts.network) as bf:
         task = opts.progress.add_task("blk: scanning", total=None) if opts.progress else None
         records = list(bf.scan())
         chain, height = _plan(con, bf, records, opts, summary)
@@ -127,8 +126,6 @@ def ingest_blk(con: duckdb.DuckDBPyConnection, location: str, opts: IngestOption
         if opts.progress is not None and task is not None:
             opts.progress.update(task, description="blk: ingesting", total=len(planned))
         _ingest_batches(con, bf, planned, opts, summary, task)
-    finally:
-        bf.close()
     return summary
 
 

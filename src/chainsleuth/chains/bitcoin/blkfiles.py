@@ -19,11 +19,13 @@ block the files hold as stale (a stored tip overtaken by a heavier branch) forks
 
 from __future__ import annotations
 
-import mmap
+import os
 import re
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -32,6 +34,7 @@ from chainsleuth.chains.bitcoin.rawblock import HEADER_SIZE, parse_header
 from chainsleuth.errors import InputError, ParseError
 
 _BLK_NAME = re.compile(r"blk(\d+)\.dat")
+_OPEN_FILES = 8  # blocks are read in chain order: mostly one file after the other
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,9 @@ class BlockFiles:
         if not self.files:
             raise InputError(f"{self.directory}: no blk*.dat files")
         self.key = self._read_key()
-        self._maps: dict[Path, mmap.mmap] = {}
+        # Files are read with positioned reads, not mapped: pages of a mapped file stay in
+        # the process's resident set once touched (a whole chain's worth of block files).
+        self._open: OrderedDict[Path, BinaryIO] = OrderedDict()
 
     def _read_key(self) -> bytes | None:
         path = self.directory / "xor.dat"
@@ -78,16 +83,16 @@ class BlockFiles:
             raise ParseError(f"{path}: xor key must be 8 bytes, found {len(key)}")
         return key if any(key) else None
 
-    def _map(self, path: Path) -> mmap.mmap:
-        if path not in self._maps:
-            with path.open("rb") as f:
-                self._maps[path] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        return self._maps[path]
+    def _file(self, path: Path) -> BinaryIO:
+        f = self._open.pop(path, None) or path.open("rb")
+        self._open[path] = f  # most recently used last
+        if len(self._open) > _OPEN_FILES:
+            self._open.popitem(last=False)[1].close()
+        return f
 
     def read(self, path: Path, offset: int, size: int) -> bytes:
         """`size` bytes at `offset` of a blk file, de-obfuscated with the xor key."""
-        m = self._map(path)
-        raw = m[offset : offset + size]
+        raw = os.pread(self._file(path).fileno(), size, offset)
         if len(raw) < size:
             raise ParseError(
                 f"{path.name}: truncated: {size} bytes wanted at byte offset {offset},"
@@ -109,7 +114,7 @@ class BlockFiles:
             yield from self._scan_file(path)
 
     def _scan_file(self, path: Path) -> Iterator[BlockLocation]:
-        length = len(self._map(path)) if path.stat().st_size else 0
+        length = path.stat().st_size
         pos = 0
         while pos + 8 <= length:
             frame = self.read(path, pos, 8)
@@ -136,10 +141,16 @@ class BlockFiles:
             pos += 8 + size
 
     def close(self) -> None:
-        """Unmap the files."""
-        for m in self._maps.values():
-            m.close()
-        self._maps.clear()
+        """Close the files."""
+        for f in self._open.values():
+            f.close()
+        self._open.clear()
+
+    def __enter__(self) -> BlockFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def best_chain(

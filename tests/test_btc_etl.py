@@ -16,8 +16,8 @@ import pytest
 
 from chainsleuth.chains.bitcoin.etl import SCRIPT_TYPES
 from chainsleuth.errors import InputError
-from chainsleuth.ingest.bitcoin_etl import batches, ingest_etl
-from chainsleuth.ingest.common import IngestOptions
+from chainsleuth.ingest.bitcoin_etl import ingest_etl
+from chainsleuth.ingest.common import IngestOptions, batches
 from chainsleuth.sim import SimConfig, simulate_bitcoin
 from chainsleuth.store.utxo import apply_staged
 

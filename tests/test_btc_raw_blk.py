@@ -29,6 +29,8 @@ from chainsleuth.chains.bitcoin import blkfiles
 from chainsleuth.chains.bitcoin.address import sha256d
 from chainsleuth.chains.bitcoin.blkfiles import BlockFiles, best_chain
 from chainsleuth.chains.bitcoin.network import get
+from chainsleuth.chains.bitcoin.psbt import compact_size
+from chainsleuth.chains.bitcoin.rawblock import parse_block
 from chainsleuth.errors import InputError, ParseError
 from chainsleuth.ingest.bitcoin_files import ingest_blk, ingest_raw, read_raw_block
 from chainsleuth.ingest.common import IngestOptions
@@ -112,6 +114,9 @@ def test_scan_orders_shuffled_files_and_skips_stale(
         chain = best_chain(records, root=get("mainnet").genesis_hash)
         assert [b.hash for b in chain] == [block_hash(b) for b in fx.chain]
         assert [bf.block(loc) for loc in chain] == fx.chain
+        # read with the header, before any block is parsed: batches are sized by it
+        counts = [parse_block(b, "mainnet", where="test").tx_count for b in fx.chain]
+        assert [loc.tx_count for loc in chain] == counts
         resumed = best_chain(records, after=block_hash(fx.chain[1]))
         assert [b.hash for b in resumed] == [block_hash(b) for b in fx.chain[2:]]
         assert best_chain(records, after=block_hash(fx.chain[-1])) == []
@@ -129,6 +134,11 @@ def test_blocks_read_across_more_files_than_are_kept_open(
         assert len({loc.path for loc in chain}) == 2
         assert [bf.block(loc) for loc in chain] == fx.chain
         assert len(bf._open) == 1
+
+
+@pytest.mark.parametrize("n", [0, 1, 0xFC, 0xFD, 1557, 0x10000, 2**32 + 1])
+def test_transaction_count_after_the_header_in_every_compact_size_width(n: int) -> None:
+    assert blkfiles._count(bytes(80) + compact_size(n) + bytes(8)) == n
 
 
 def test_root_without_genesis_is_the_heaviest_parentless_block(

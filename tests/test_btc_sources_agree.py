@@ -52,11 +52,18 @@ def by_place(db: Path) -> dict[str, list[tuple[Any, ...]]]:
         return {name: con.execute(sql).fetchall() for name, sql in BY_PLACE.items()}
 
 
-def test_block_files_and_etl_export_store_the_same_chain(chain: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "opts", [IngestOptions(batch_blocks=7), IngestOptions(batch_txs=140)], ids=["blocks", "txs"]
+)
+def test_block_files_and_etl_export_store_the_same_chain(
+    chain: Path, tmp_path: Path, opts: IngestOptions
+) -> None:
+    """Batches of 7 blocks, or of whole blocks up to 140 transactions (about 7 of these
+    20-transaction blocks)."""
     with connect(tmp_path / "etl.duckdb") as con:
         ingest_etl(con, str(chain), IngestOptions())
     with connect(tmp_path / "blk.duckdb") as con:
-        summary = ingest_blk(con, str(write_blk(chain)), IngestOptions(batch_blocks=7))
+        summary = ingest_blk(con, str(write_blk(chain)), opts)
     assert summary.blocks > 100  # about 150 blocks: some 20 batches
     etl, blk = by_place(tmp_path / "etl.duckdb"), by_place(tmp_path / "blk.duckdb")
     for name in BY_PLACE:

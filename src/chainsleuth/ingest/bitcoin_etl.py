@@ -16,8 +16,7 @@ from pathlib import Path
 import duckdb
 
 from chainsleuth.chains.bitcoin import etl
-from chainsleuth.errors import InputError
-from chainsleuth.ingest.common import IngestOptions, IngestSummary
+from chainsleuth.ingest.common import ETL_BATCH_TXS, IngestOptions, IngestSummary, batches
 from chainsleuth.store.utxo import apply_staged
 
 CHAIN = "bitcoin"
@@ -40,25 +39,9 @@ def pending_blocks(con: duckdb.DuckDBPyConnection, opts: IngestOptions) -> list[
     return [(int(h), int(n)) for h, n in rows]
 
 
-def batches(pending: list[tuple[int, int]], max_blocks: int, max_txs: int) -> list[tuple[int, int]]:
-    """(first, last) height ranges of consecutive pending blocks, each of at most
-    `max_blocks` blocks and `max_txs` transactions (a larger block is a batch of its own)."""
-    ranges: list[tuple[int, int]] = []
-    start, blocks, txs = 0, 0, 0
-    for i, (_, count) in enumerate(pending):
-        if blocks and (blocks == max_blocks or txs + count > max_txs):
-            ranges.append((pending[start][0], pending[i - 1][0]))
-            start, blocks, txs = i, 0, 0
-        blocks, txs = blocks + 1, txs + count
-    if blocks:
-        ranges.append((pending[start][0], pending[-1][0]))
-    return ranges
-
-
 def ingest_etl(con: duckdb.DuckDBPyConnection, location: str, opts: IngestOptions) -> IngestSummary:
     """Ingest the bitcoin-etl exports under directory `location`."""
-    if opts.batch_txs < 1:
-        raise InputError("--batch-txs must be at least 1 transaction")
+    max_txs = opts.txs_per_batch(ETL_BATCH_TXS)
     summary = IngestSummary(chain=CHAIN, source=SOURCE)
     try:
         n_blocks, _ = etl.load(con, Path(location), CHAIN, opts.start, opts.end)
@@ -72,7 +55,7 @@ def ingest_etl(con: duckdb.DuckDBPyConnection, location: str, opts: IngestOption
         progress = opts.progress
         task = progress.add_task("etl: ingesting", total=len(heights)) if progress else None
         max_blocks = opts.blocks_per_batch(default=len(pending) or 1)
-        for first, last in batches(pending, max_blocks, opts.batch_txs):
+        for first, last in batches(pending, max_blocks, max_txs):
             etl.stage_range(con, first, last)
             result = apply_staged(con, CHAIN, SOURCE)
             summary.add(

@@ -1,9 +1,11 @@
 """Ingest Bitcoin blocks from Bitcoin Core's block files or from single raw block files.
 
 `ingest_blk`: scan a `blocks/` directory, keep the best chain (see `blkfiles`), and apply
-it in batches of `opts.batch_blocks` blocks, each one transaction of `store.utxo`: a
-crash leaves whole blocks or nothing, and a re-run resumes after the stored tip (after
-rolling back a stored tip that the files show as stale: a reorg).
+it in batches of whole blocks holding at most `--batch-txs` transactions (default
+FILE_BATCH_TXS; the count is read with each header) and at most `--batch` blocks if given,
+each one transaction of `store.utxo`: a crash leaves whole blocks or nothing, and a
+re-run resumes after the stored tip (after rolling back a stored tip that the files show
+as stale: a reorg).
 
 `ingest_raw`: one block, binary or hex (detected), optionally still in its blk framing
 (magic + size). Its height is `--start` if given, else the BIP-34 height in its coinbase;
@@ -29,7 +31,7 @@ from chainsleuth.chains.bitcoin.blkfiles import (
 from chainsleuth.chains.bitcoin.network import get
 from chainsleuth.chains.bitcoin.rawblock import ParsedBlock, parse_block, staging_tables
 from chainsleuth.errors import InputError, ParseError
-from chainsleuth.ingest.common import IngestOptions, IngestSummary
+from chainsleuth.ingest.common import FILE_BATCH_TXS, IngestOptions, IngestSummary, batches
 from chainsleuth.store.utxo import apply_staged, rollback, stage_arrow, stored_tip
 
 CHAIN = "bitcoin"
@@ -137,10 +139,14 @@ def _ingest_batches(
     summary: IngestSummary,
     task: TaskID | None,
 ) -> None:
-    step = opts.blocks_per_batch()
-    for i in range(0, len(planned), step):
+    at = dict(planned)
+    for first, last in batches(
+        [(height, loc.tx_count) for height, loc in planned],
+        opts.blocks_per_batch(default=len(planned) or 1),
+        opts.txs_per_batch(FILE_BATCH_TXS),
+    ):
         batch = []
-        for height, loc in planned[i : i + step]:
+        for height, loc in ((h, at[h]) for h in range(first, last + 1)):
             block = parse_block(
                 bf.block(loc), opts.network, where=loc.path.name, base_offset=loc.offset
             )

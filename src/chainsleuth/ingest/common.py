@@ -12,21 +12,24 @@ from chainsleuth.errors import InputError
 
 NODE_BATCH_BLOCKS = 100
 ETL_BATCH_TXS = 1_000_000
+# Block files are parsed into Python/Arrow memory before DuckDB sees a batch (ETL rows stay
+# in DuckDB, under its cap): 300,000 transactions keep the process under about 2 GB.
+FILE_BATCH_TXS = 300_000
 INGEST_MEMORY_LIMIT = "1.6GB"  # DuckDB's cap: the whole process then peaks under 2 GB
 
 
 @dataclass
 class IngestOptions:
     """Options common to every source (`--start`, `--end`, `--follow`, `--behind`, `--batch`;
-    `--start-block` for block files, `--batch-txs` for ETL exports)."""
+    `--start-block` for block files, `--batch-txs` for block files and ETL exports)."""
 
     start: int | None = None
     end: int | None = None
     start_block: str | None = None  # blk: the block the chain is ordered from
     follow: bool = False
     behind: int = 6
-    batch_blocks: int | None = None  # None: NODE_BATCH_BLOCKS, or no cap for ETL exports
-    batch_txs: int = ETL_BATCH_TXS
+    batch_blocks: int | None = None  # None: NODE_BATCH_BLOCKS; files and exports: no cap
+    batch_txs: int | None = None  # None: FILE_BATCH_TXS or ETL_BATCH_TXS
     network: str = "mainnet"
     rpc_user: str | None = None
     rpc_password: str | None = None
@@ -41,6 +44,29 @@ class IngestOptions:
         if blocks < 1:
             raise InputError("--batch must be at least 1 block")
         return blocks
+
+    def txs_per_batch(self, default: int) -> int:
+        """`--batch-txs` (transactions per committed batch), else `default`; at least 1."""
+        txs = default if self.batch_txs is None else self.batch_txs
+        if txs < 1:
+            raise InputError("--batch-txs must be at least 1 transaction")
+        return txs
+
+
+def batches(pending: list[tuple[int, int]], max_blocks: int, max_txs: int) -> list[tuple[int, int]]:
+    """(first, last) height ranges of consecutive pending (height, transactions) blocks, each
+    of at most `max_blocks` blocks and `max_txs` transactions (a larger block is a batch of
+    its own)."""
+    ranges: list[tuple[int, int]] = []
+    start, blocks, txs = 0, 0, 0
+    for i, (_, count) in enumerate(pending):
+        if blocks and (blocks == max_blocks or txs + count > max_txs):
+            ranges.append((pending[start][0], pending[i - 1][0]))
+            start, blocks, txs = i, 0, 0
+        blocks, txs = blocks + 1, txs + count
+    if blocks:
+        ranges.append((pending[start][0], pending[-1][0]))
+    return ranges
 
 
 @dataclass

@@ -39,7 +39,9 @@ _OPEN_FILES = 8  # blocks are read in chain order: mostly one file after the oth
 
 @dataclass(frozen=True)
 class BlockLocation:
-    """Where one block sits: file, offset of its first byte (after the framing), size."""
+    """Where one block sits: file, offset of its first byte (after the framing), size; its
+    header's hash, parent and difficulty bits, and its transaction count (the CompactSize
+    after the header), which sizes batches before blocks are parsed."""
 
     path: Path
     offset: int
@@ -47,6 +49,16 @@ class BlockLocation:
     hash: str
     parent_hash: str
     bits: int
+    tx_count: int
+
+
+def _count(head: bytes) -> int:
+    """The CompactSize after an 80-byte header (0 if the record ends before it)."""
+    first = head[HEADER_SIZE] if len(head) > HEADER_SIZE else 0
+    width = {0xFD: 2, 0xFE: 4, 0xFF: 8}.get(first, 0)
+    if not width:
+        return first
+    return int.from_bytes(head[HEADER_SIZE + 1 : HEADER_SIZE + 1 + width], "little")
 
 
 def _work(bits: int) -> int:
@@ -136,8 +148,11 @@ class BlockFiles:
                     f"{path.name}: truncated or bad block record of {size} bytes at byte"
                     f" offset {pos} ({length - pos - 8} bytes left in the file)"
                 )
-            header = parse_header(self.read(path, pos + 8, HEADER_SIZE), 0, path.name)
-            yield BlockLocation(path, pos + 8, size, header.hash, header.parent_hash, header.bits)
+            head = self.read(path, pos + 8, min(size, HEADER_SIZE + 9))
+            header = parse_header(head, 0, path.name)
+            yield BlockLocation(
+                path, pos + 8, size, header.hash, header.parent_hash, header.bits, _count(head)
+            )
             pos += 8 + size
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from chainsleuth.chains.ethereum.tokens import token_list_rows
 from chainsleuth.errors import InputError
 from chainsleuth.ingest.common import (
     ETL_BATCH_TXS,
+    FILE_BATCH_TXS,
     INGEST_MEMORY_LIMIT,
     NODE_BATCH_BLOCKS,
     IngestOptions,
@@ -138,10 +139,14 @@ def register(app: typer.Typer) -> None:
         batch: int = typer.Option(
             None,
             "--batch",
-            help="Blocks per committed batch (default 100; ETL exports: no cap but --batch-txs).",
+            help="Blocks per committed batch (default 100 from a node; block files and ETL"
+            " exports: no cap but --batch-txs).",
         ),
         batch_txs: int = typer.Option(
-            ETL_BATCH_TXS, "--batch-txs", help="ETL exports: transactions per batch (at most)."
+            None,
+            "--batch-txs",
+            help=f"Block files and ETL exports: transactions per batch, whole blocks (default"
+            f" {FILE_BATCH_TXS:,} and {ETL_BATCH_TXS:,}).",
         ),
         memory_limit: str = memory_option(INGEST_MEMORY_LIMIT),
     ) -> None:

@@ -1,8 +1,10 @@
 """Benchmark: ingest a simulated chain from Bitcoin Core block files, against its ETL export.
 
-    python -m bench.ingest_blk [--txs 1000000] [--dir DIR] [--repeats 3] [--batch N]
+    python -m bench.ingest_blk [--txs 1000000] [--txs-per-block N] [--dir DIR] [--repeats 3]
+                               [--batch N]
 
-The simulator writes bitcoin-etl JSON (`--dir` reuses one). This serialises the same chain
+The simulator writes bitcoin-etl JSON (`--dir` reuses one; `--txs-per-block` makes the
+blocks small like the early chain's). This serialises the same chain
 as raw blocks once, beside it (`<DIR>-blk/blocks/blk*.dat`, mainnet framing, files of at
 most 128 MiB as Core writes them): legacy transactions with the simulated output scripts
 and values, empty input scripts, coinbases committing to their height (BIP-34), txids,
@@ -171,6 +173,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--txs", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--txs-per-block", type=int, default=0, help="0: the simulator's.")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=None, help="Reuse a simulated chain.")
     parser.add_argument("--batch", type=int, default=None, help="As `ingest --batch`.")
@@ -184,7 +187,8 @@ def main() -> None:
         from chainsleuth.sim import SimConfig, simulate_bitcoin
 
         export = Path(tempfile.mkdtemp(prefix="chainsleuth-etl-"))
-        simulate_bitcoin(export, SimConfig(txs=args.txs, seed=args.seed))
+        config = SimConfig(txs=args.txs, seed=args.seed, txs_per_block=args.txs_per_block)
+        simulate_bitcoin(export, config)
     began = time.perf_counter()
     blocks = write_blk(export)
     print(f"block files: {blocks} ({time.perf_counter() - began:.0f} s)", file=sys.stderr)

@@ -13,8 +13,8 @@ from chainsleuth.errors import InputError
 NODE_BATCH_BLOCKS = 100
 ETL_BATCH_TXS = 1_000_000
 # Block files are parsed into Python/Arrow memory before DuckDB sees a batch (ETL rows stay
-# in DuckDB, under its cap): 300,000 transactions keep the process under about 2 GB.
-FILE_BATCH_TXS = 300_000
+# in DuckDB, under its cap): 200,000 transactions keep the process under about 2 GB.
+FILE_BATCH_TXS = 200_000
 INGEST_MEMORY_LIMIT = "1.6GB"  # DuckDB's cap: the whole process then peaks under 2 GB
 
 

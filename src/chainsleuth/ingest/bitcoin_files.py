@@ -44,12 +44,16 @@ def _apply(
     source: str,
     summary: IngestSummary,
 ) -> None:
-    """Stage and commit one batch of (height, block) pairs."""
+    """Stage and commit one batch of (height, block) pairs; empties `blocks` once staged
+    (the parsed buffers are copied into the staging tables: holding both doubles the peak)."""
     # DuckDB 2 refuses `register` while an earlier `fetchone()` (migrate, stored_tip)
     # left its result open; draining the connection's pending result is harmless.
     with contextlib.suppress(duckdb.InvalidInputException):  # no result at all
         con.fetchall()
-    stage_arrow(con, staging_tables(blocks))
+    tables = staging_tables(blocks)
+    blocks.clear()
+    stage_arrow(con, tables)
+    del tables
     r = apply_staged(con, CHAIN, source)
     summary.add(r.blocks, r.txs, r.new_addresses, r.first_height, r.last_height)
 
@@ -158,7 +162,7 @@ def _ingest_batches(
             batch.append((height, block))
         _apply(con, batch, "blk", summary)
         if opts.progress is not None and task is not None:
-            opts.progress.advance(task, len(batch))
+            opts.progress.advance(task, last - first + 1)
 
 
 def read_raw_block(path: Path, network: str) -> bytes:

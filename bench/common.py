@@ -46,6 +46,15 @@ def rss_mb() -> int:
     return 0
 
 
+def run_module(module: str, *args: str) -> dict[str, Any]:
+    """`python -m module args` in a fresh process (its own peak memory): the JSON of its last
+    line of output. A child that fails ends the benchmark with the end of its errors."""
+    done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(done.stderr[-3000:])
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 def load() -> float:
     """The 1-minute load average (the machine is shared: every figure says how busy it was)."""
     return round(os.getloadavg()[0], 1)

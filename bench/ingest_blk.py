@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.common import peak_mb
+from bench.common import peak_mb, run_module
 from chainsleuth.chains.bitcoin.address import sha256d
 from chainsleuth.chains.bitcoin.network import get
 from chainsleuth.chains.bitcoin.psbt import Tx, TxIn, TxOut, compact_size
@@ -158,14 +157,8 @@ def run_child(source: str, location: Path, batch: int | None) -> dict[str, Any]:
 
 
 def _child(source: str, location: Path, batch: int | None) -> dict[str, Any]:
-    argv = [sys.executable, "-m", "bench.ingest_blk", "--child", source, "--dir", str(location)]
-    result = subprocess.run(
-        argv + (["--batch", str(batch)] if batch else []),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+    batch_args = ["--batch", str(batch)] if batch else []
+    return run_module("bench.ingest_blk", "--child", source, "--dir", str(location), *batch_args)
 
 
 def main() -> None:

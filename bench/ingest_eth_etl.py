@@ -24,8 +24,6 @@ import os
 import re
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +31,7 @@ from typing import Any
 
 import duckdb
 
-from bench.common import peak_mb
+from bench.common import peak_mb, run_module
 
 TRANSFER = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 FILES = ("blocks", "transactions", "receipts", "logs")
@@ -203,13 +201,7 @@ def _run(*args: str) -> dict[str, Any]:
     """Run this script with `args` in a fresh child process; its JSON, plus the load average
     just before it started."""
     load = os.getloadavg()[0]
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.ingest_eth_etl", *args], capture_output=True, text=True
-    )
-    if out.returncode:
-        raise SystemExit(f"{args[0]} failed: {out.stderr.strip().splitlines()[-1]}")
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result | {"load": load}
+    return run_module("bench.ingest_eth_etl", *args) | {"load": load}
 
 
 def _report_profile(run: dict[str, Any]) -> None:

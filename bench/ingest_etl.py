@@ -30,14 +30,13 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import peak_mb
+from bench.common import peak_mb, run_module
 from chainsleuth.ingest.common import ETL_BATCH_TXS, INGEST_MEMORY_LIMIT, IngestOptions
 
 # Stage of a statement, by the first pattern its SQL matches (else "other").
@@ -215,22 +214,7 @@ def _report_profile(run: dict[str, Any]) -> None:
 
 def _child(phase: str, directory: Path, options: list[str]) -> dict[str, Any]:
     """Run `phase` (floor, ingest or profile) in a fresh process; its JSON result."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.ingest_etl",
-            "--child",
-            phase,
-            "--dir",
-            str(directory),
-            *options,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+    return run_module("bench.ingest_etl", "--child", phase, "--dir", str(directory), *options)
 
 
 def main() -> None:

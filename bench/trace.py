@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench.common import WORK, build_store, load, peak_mb, rss_mb, theft_seed
+from bench.common import WORK, build_store, load, peak_mb, rss_mb, run_module, theft_seed
 
 CUSTODIAL = ("exchange", "payment_processor", "wallet_service", "gambling", "market", "otc")
 
@@ -243,12 +242,7 @@ def run_networkx(store: Path, seed: str, hops: int, txs_file: Path, repeats: int
 
 
 def _child(args: list[str]) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.trace", *args], capture_output=True, text=True
-    )
-    if done.returncode:
-        raise SystemExit(done.stderr[-3000:])
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    return run_module("bench.trace", *args)
 
 
 def _med(xs: list[float]) -> float:

@@ -151,25 +151,23 @@ def test_root_without_genesis_is_the_heaviest_parentless_block(
     assert [b.hash for b in chain] == [block_hash(b) for b in fx.chain[1:]]
 
 
+def scan_fails(d: Path, match: str) -> None:
+    """Scanning the block files in `d` stops with a ParseError matching `match`."""
+    with pytest.raises(ParseError, match=match), BlockFiles(d, "mainnet") as bf:
+        list(bf.scan())
+
+
 def test_wrong_or_missing_xor_key_is_reported(shared_data: Path, tmp_path: Path) -> None:
     fx = build_chain(shared_data)
     d = write_blocks_dir(tmp_path / "blocks", fx.chain, bytes.fromhex("0102030405060708"))
     (d / "xor.dat").write_bytes(bytes.fromhex("0807060504030201"))
-    with (
-        pytest.raises(
-            ParseError,
-            match=r"blk00000\.dat: bad network magic .* at byte offset 0"
-            r".*xor\.dat key may be wrong",
-        ),
-        BlockFiles(d, "mainnet") as bf,
-    ):
-        list(bf.scan())
+    scan_fails(
+        d,
+        r"blk00000\.dat: bad network magic .* at byte offset 0"
+        r".*xor\.dat key may be wrong",
+    )
     (d / "xor.dat").unlink()
-    with (
-        pytest.raises(ParseError, match=r"xor\.dat key may be missing"),
-        BlockFiles(d, "mainnet") as bf,
-    ):
-        list(bf.scan())
+    scan_fails(d, r"xor\.dat key may be missing")
 
 
 def test_bad_magic_and_truncated_records_name_file_and_offset(
@@ -180,21 +178,13 @@ def test_bad_magic_and_truncated_records_name_file_and_offset(
     d = tmp_path / "blocks"
     d.mkdir()
     (d / "blk00000.dat").write_bytes(record + get("testnet").magic + record[4:])
-    with (
-        pytest.raises(
-            ParseError,
-            match=rf"blk00000\.dat: bad network magic 0b110907 at byte"
-            rf" offset {len(record)}, expected f9beb4d9 for mainnet",
-        ),
-        BlockFiles(d, "mainnet") as bf,
-    ):
-        list(bf.scan())
+    scan_fails(
+        d,
+        rf"blk00000\.dat: bad network magic 0b110907 at byte"
+        rf" offset {len(record)}, expected f9beb4d9 for mainnet",
+    )
     (d / "blk00000.dat").write_bytes(record + record[:100])
-    with (
-        pytest.raises(ParseError, match=rf"blk00000\.dat: truncated .* offset {len(record)}"),
-        BlockFiles(d, "mainnet") as bf,
-    ):
-        list(bf.scan())
+    scan_fails(d, rf"blk00000\.dat: truncated .* offset {len(record)}")
 
 
 def cli(db: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -22,6 +22,7 @@ from pathlib import Path
 import base58
 
 from chainsleuth.chains.bitcoin import address, psbt
+from chainsleuth.chains.bitcoin.serial import compact_size
 from chainsleuth.chains.ethereum.transaction import DYNAMIC_FEE, Transaction
 from chainsleuth.services.guard import bitcoin as guard_bitcoin
 from chainsleuth.services.guard import check, default_policy, parse_request
@@ -41,7 +42,7 @@ ATTACKER = "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2"
 
 
 def _kv(key: bytes, value: bytes) -> bytes:
-    return psbt.compact_size(len(key)) + key + psbt.compact_size(len(value)) + value
+    return compact_size(len(key)) + key + compact_size(len(value)) + value
 
 
 def build_psbt(outputs: list[tuple[str, int]]) -> bytes:
@@ -53,7 +54,7 @@ def build_psbt(outputs: list[tuple[str, int]]) -> bytes:
         tuple(psbt.TxOut(v, address.to_script(a, "mainnet")) for a, v in outputs),
         0,
     )
-    utxo = (5 * 10**8).to_bytes(8, "little") + psbt.compact_size(len(spk)) + spk
+    utxo = (5 * 10**8).to_bytes(8, "little") + compact_size(len(spk)) + spk
     parts = [psbt.MAGIC, _kv(b"\x00", tx.encode()), b"\x00", _kv(b"\x01", utxo), b"\x00"]
     return b"".join(parts + [b"\x00"] * len(outputs))
 

@@ -31,7 +31,8 @@ from typing import Any
 from bench.common import peak_mb, run_module
 from chainsleuth.chains.bitcoin.address import sha256d
 from chainsleuth.chains.bitcoin.network import get
-from chainsleuth.chains.bitcoin.psbt import Tx, TxIn, TxOut, compact_size
+from chainsleuth.chains.bitcoin.psbt import Tx, TxIn, TxOut
+from chainsleuth.chains.bitcoin.serial import compact_size
 
 FILE_BYTES = 128 * 2**20
 TOTALS_SQL = (

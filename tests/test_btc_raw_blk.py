@@ -29,8 +29,8 @@ from chainsleuth.chains.bitcoin import blkfiles
 from chainsleuth.chains.bitcoin.address import sha256d
 from chainsleuth.chains.bitcoin.blkfiles import BlockFiles, best_chain
 from chainsleuth.chains.bitcoin.network import get
-from chainsleuth.chains.bitcoin.psbt import compact_size
 from chainsleuth.chains.bitcoin.rawblock import parse_block
+from chainsleuth.chains.bitcoin.serial import compact_size
 from chainsleuth.errors import InputError, ParseError
 from chainsleuth.ingest.bitcoin_files import ingest_blk, ingest_raw, read_raw_block
 from chainsleuth.ingest.common import IngestOptions

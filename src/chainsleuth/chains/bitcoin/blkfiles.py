@@ -31,6 +31,7 @@ import numpy as np
 
 from chainsleuth.chains.bitcoin.network import get
 from chainsleuth.chains.bitcoin.rawblock import HEADER_SIZE, parse_header
+from chainsleuth.chains.bitcoin.serial import Reader
 from chainsleuth.errors import InputError, ParseError
 
 _BLK_NAME = re.compile(r"blk(\d+)\.dat")
@@ -52,13 +53,11 @@ class BlockLocation:
     tx_count: int
 
 
-def _count(head: bytes) -> int:
-    """The CompactSize after an 80-byte header (0 if the record ends before it)."""
-    first = head[HEADER_SIZE] if len(head) > HEADER_SIZE else 0
-    width = {0xFD: 2, 0xFE: 4, 0xFF: 8}.get(first, 0)
-    if not width:
-        return first
-    return int.from_bytes(head[HEADER_SIZE + 1 : HEADER_SIZE + 1 + width], "little")
+def _count(head: bytes, where: str = "block") -> int:
+    """The transaction count: the CompactSize after the 80-byte header."""
+    r = Reader(head, where)
+    r.take(HEADER_SIZE)
+    return r.compact()
 
 
 def _work(bits: int) -> int:
@@ -151,7 +150,13 @@ class BlockFiles:
             head = self.read(path, pos + 8, min(size, HEADER_SIZE + 9))
             header = parse_header(head, 0, path.name)
             yield BlockLocation(
-                path, pos + 8, size, header.hash, header.parent_hash, header.bits, _count(head)
+                path,
+                pos + 8,
+                size,
+                header.hash,
+                header.parent_hash,
+                header.bits,
+                _count(head, f"{path.name} block at byte offset {pos + 8}"),
             )
             pos += 8 + size
 

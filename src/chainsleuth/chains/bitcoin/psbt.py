@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chainsleuth.chains.bitcoin.address import sha256d
+from chainsleuth.chains.bitcoin.serial import Reader, compact_size
 from chainsleuth.errors import ParseError
 
 MAGIC = b"psbt\xff"
@@ -94,56 +95,6 @@ _V2_ONLY_INPUT = {
 _V2_ONLY_OUTPUT = {O_AMOUNT, O_SCRIPT}
 
 
-class _Reader:
-    """A cursor over bytes whose errors name `what` and the offset."""
-
-    def __init__(self, data: bytes, what: str, base: int = 0) -> None:
-        self.data, self.pos, self.what, self.base = data, 0, what, base
-
-    def fail(self, message: str) -> ParseError:
-        return ParseError(f"{self.what}: {message} at offset {self.base + self.pos}")
-
-    def take(self, n: int) -> bytes:
-        if self.pos + n > len(self.data):
-            raise self.fail(f"truncated, {n} bytes needed, {len(self.data) - self.pos} left")
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
-
-    def uint(self, n: int) -> int:
-        return int.from_bytes(self.take(n), "little")
-
-    def compact(self) -> int:
-        """A CompactSize integer; non-canonical (oversized) encodings are rejected."""
-        first = self.uint(1)
-        if first < 0xFD:
-            return first
-        size, minimum = {0xFD: (2, 0xFD), 0xFE: (4, 0x10000), 0xFF: (8, 0x100000000)}[first]
-        value = self.uint(size)
-        if value < minimum:
-            self.pos -= size + 1
-            raise self.fail("non-canonical CompactSize")
-        return value
-
-    def var_bytes(self) -> bytes:
-        return self.take(self.compact())
-
-    @property
-    def done(self) -> bool:
-        return self.pos >= len(self.data)
-
-
-def compact_size(n: int) -> bytes:
-    """The CompactSize encoding of `n`."""
-    if n < 0xFD:
-        return bytes([n])
-    if n <= 0xFFFF:
-        return b"\xfd" + n.to_bytes(2, "little")
-    if n <= 0xFFFFFFFF:
-        return b"\xfe" + n.to_bytes(4, "little")
-    return b"\xff" + n.to_bytes(8, "little")
-
-
 @dataclass(frozen=True)
 class TxIn:
     """A transaction input: the outpoint (txid in display order), scriptSig, sequence."""
@@ -205,14 +156,14 @@ class Tx:
 
 def decode_tx(data: bytes, *, what: str = "transaction", allow_witness: bool = True) -> Tx:
     """Decode a whole serialised transaction; trailing bytes are an error."""
-    r = _Reader(data, what)
+    r = Reader(data, what)
     tx = _read_tx(r, allow_witness)
     if not r.done:
         raise r.fail(f"{len(data) - r.pos} trailing bytes")
     return tx
 
 
-def _read_tx(r: _Reader, allow_witness: bool) -> Tx:
+def _read_tx(r: Reader, allow_witness: bool) -> Tx:
     version = r.uint(4)
     segwit = False
     if allow_witness and r.data[r.pos : r.pos + 2] == b"\x00\x01":
@@ -298,7 +249,7 @@ class Psbt:
         kv = self.inputs[index]
         witness_utxo = _get(kv, I_WITNESS_UTXO)
         if witness_utxo is not None:
-            r = _Reader(witness_utxo, f"PSBT input {index} witness UTXO")
+            r = Reader(witness_utxo, f"PSBT input {index} witness UTXO")
             out = TxOut(r.uint(8), r.var_bytes())
             return out.amount, out.script
         prev = _get(kv, I_NON_WITNESS_UTXO)
@@ -333,7 +284,7 @@ def decode(data: bytes) -> Psbt:
     """Decode and validate a binary PSBT of version 0 or 2."""
     if not data.startswith(MAGIC):
         raise ParseError("PSBT: missing magic bytes 'psbt\\xff' at offset 0")
-    r = _Reader(data, "PSBT")
+    r = Reader(data, "PSBT")
     r.pos = len(MAGIC)
     global_map = _read_map(r, "global", _GLOBAL_RULES)
     version_value = _get(global_map, G_VERSION)
@@ -378,7 +329,7 @@ def _v2_counts(global_map: tuple[KeyValue, ...], types: set[int]) -> tuple[int, 
             raise ParseError(f"PSBT v2: missing {name}")
     counts = []
     for key_type in (G_INPUT_COUNT, G_OUTPUT_COUNT):
-        r = _Reader(_get(global_map, key_type) or b"", "PSBT v2 count")
+        r = Reader(_get(global_map, key_type) or b"", "PSBT v2 count")
         counts.append(r.compact())
         if not r.done:
             raise r.fail("count value longer than its CompactSize")
@@ -386,11 +337,11 @@ def _v2_counts(global_map: tuple[KeyValue, ...], types: set[int]) -> tuple[int, 
 
 
 def _key_type(key: bytes) -> int:
-    return _Reader(key, "PSBT key").compact()
+    return Reader(key, "PSBT key").compact()
 
 
 def _read_map(
-    r: _Reader,
+    r: Reader,
     where: str,
     rules: dict[int, tuple[tuple[int, ...] | None, tuple[int, ...] | None]],
 ) -> tuple[KeyValue, ...]:
@@ -406,7 +357,7 @@ def _read_map(
         if key in seen:
             raise ParseError(f"PSBT {where}: duplicate key 0x{key.hex()} at offset {start}")
         seen.add(key)
-        kr = _Reader(key, f"PSBT {where} key", start)
+        kr = Reader(key, f"PSBT {where} key", start)
         key_type = kr.compact()
         key_data_len = len(key) - kr.pos
         rule = rules.get(key_type)
@@ -444,14 +395,14 @@ def _check_maps(psbt: Psbt) -> None:
             decode_tx(utxo, what=f"PSBT input {i} non-witness UTXO")
         witness_utxo = _get(kv, I_WITNESS_UTXO)
         if witness_utxo is not None:
-            r = _Reader(witness_utxo, f"PSBT input {i} witness UTXO")
+            r = Reader(witness_utxo, f"PSBT input {i} witness UTXO")
             r.uint(8)
             r.var_bytes()
             if not r.done:
                 raise r.fail("bytes after the output")
         final_witness = _get(kv, I_FINAL_SCRIPTWITNESS)
         if final_witness is not None:
-            r = _Reader(final_witness, f"PSBT input {i} final script witness")
+            r = Reader(final_witness, f"PSBT input {i} final script witness")
             for _ in range(r.compact()):
                 r.var_bytes()
             if not r.done:

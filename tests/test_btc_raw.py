@@ -25,7 +25,7 @@ from bitcoin.wallet import CBitcoinAddress, CBitcoinAddressError
 from chainsleuth.chains.bitcoin import _parser
 from chainsleuth.chains.bitcoin.address import hash160
 from chainsleuth.chains.bitcoin.network import get
-from chainsleuth.chains.bitcoin.rawblock import bip34_height, parse_block
+from chainsleuth.chains.bitcoin.rawblock import bip34_height, parse_block, staging_tables
 from chainsleuth.chains.bitcoin.script import SCRIPT_TYPES, classify
 from chainsleuth.errors import ParseError
 
@@ -132,6 +132,22 @@ def test_testnet_block_matches_oracle(shared_data: Path, select_params: Any) -> 
         a is None or a[0] in "mn2" or a.startswith(("tb1", "nonstandard"))
         for a in outputs.column("address").to_pylist()
     )
+
+
+def test_blocks_staged_together_equal_each_staged_alone(shared_data: Path) -> None:
+    """A batch's tables are built from its blocks' joined buffers (transaction indexes and
+    address offsets shifted per block): they equal each block's own tables, in order."""
+    blocks = [
+        (5, parse_block((shared_data / TESTNET).read_bytes(), "testnet")),
+        (702861, parse_block((shared_data / MAINNET_702861).read_bytes(), "mainnet")),
+        (7, parse_block((shared_data / TESTNET).read_bytes(), "testnet")),
+    ]
+    together = staging_tables(blocks)
+    for name, table in together.items():
+        alone = [row for h, b in blocks for row in b.staging_tables(h)[name].to_pylist()]
+        assert table.to_pylist() == alone, name
+    outputs = together["stg_outputs"]
+    assert outputs.column("address").null_count > 0  # outputs without an address kept in place
 
 
 def checkblock_vectors(shared_data: Path) -> list[tuple[str, bytes]]:

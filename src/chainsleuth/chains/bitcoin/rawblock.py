@@ -14,9 +14,9 @@ blocks (BIP-34); a caller that knows the chain order passes the height it knows 
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +69,7 @@ class ParsedBlock:
 
     def staging_tables(self, height: int) -> dict[str, pa.Table]:
         """The four staging tables of this block at `height` (schemas of STAGING_SCHEMAS)."""
-        return _staging(self, height)
+        return staging_tables([(height, self)])
 
 
 def parse_header(data: bytes | memoryview, offset: int = 0, where: str = "block") -> BlockHeader:
@@ -155,65 +155,99 @@ def parse_block(
 
 def _hex_strings(buf: bytes, n: int) -> pa.Array:
     """n fixed-width 64-character strings packed in `buf` as an Arrow string array."""
-    offsets = np.arange(0, 64 * (n + 1), 64, dtype=np.int32)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(buf))
+    return _strings(n, np.arange(0, 64 * (n + 1), 64, dtype=np.int64), buf)
 
 
-def _col(cols: dict[str, Any], name: str, dtype: type[np.generic]) -> np.ndarray[Any, Any]:
-    return np.frombuffer(cols[name], dtype=dtype)
+def _strings(
+    n: int, offsets: np.ndarray[Any, Any], data: bytes, valid: np.ndarray[Any, Any] | None = None
+) -> pa.Array:
+    """n strings of `data` at 64-bit `offsets` (NULL where `valid` is False) as an Arrow
+    string array; `data` is not copied, and the cast raises if the offsets exceed 32 bits."""
+    bitmap = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    large = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data), bitmap)
+    return large.cast(pa.string())
 
 
-def _staging(block: ParsedBlock, height: int) -> dict[str, pa.Table]:
-    cols, n_tx = block.columns, block.tx_count
-    txids = block.txids
-    out_tx = _col(cols, "out_tx", np.int32)
-    in_tx = _col(cols, "in_tx", np.int32)
+def _joined(blocks: list[ParsedBlock], name: str) -> bytes:
+    return b"".join(b.columns[name] for b in blocks)
+
+
+def _col(blocks: list[ParsedBlock], name: str, dtype: type[np.generic]) -> np.ndarray[Any, Any]:
+    return np.frombuffer(_joined(blocks, name), dtype=dtype)
+
+
+def staging_tables(blocks: Sequence[tuple[int, ParsedBlock]]) -> dict[str, pa.Table]:
+    """The four staging tables (schemas of STAGING_SCHEMAS) of (height, block) pairs.
+
+    The parser's buffers are joined column by column across the blocks and wrapped as one
+    Arrow chunk per column, so a batch of thousands of small blocks (the early chain) costs
+    what a few large ones do: no per-block tables to build, concatenate and copy.
+    """
+    parsed = [b for _, b in blocks]
+    heights = np.array([h for h, _ in blocks], dtype=np.int64)
+    n_tx = np.array([b.tx_count for b in parsed], dtype=np.int64)
+    tx_start = np.cumsum(n_tx) - n_tx
+    txids = _hex_strings(_joined(parsed, "txid"), int(n_tx.sum()))
+    position = (np.arange(len(txids)) - np.repeat(tx_start, n_tx)).astype(np.int32)
+
+    def rows(name: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Rows per block of the per-output (per-input) column `name`, and each row's
+        transaction as an index into the batch's txids."""
+        per_block = np.array([len(b.columns[name]) // 4 for b in parsed], dtype=np.int64)
+        return per_block, _col(parsed, name, np.int32) + np.repeat(tx_start, per_block)
+
+    outs_per_block, out_tx = rows("out_tx")
+    ins_per_block, in_tx = rows("in_tx")
     n_out, n_in = len(out_tx), len(in_tx)
-    valid = _col(cols, "out_addr_valid", np.uint8).astype(bool)
-    addresses = pa.StringArray.from_buffers(
+    # Each block's address offsets run from 0 to its total: drop the totals and shift each
+    # block's by the bytes of the blocks before it.
+    offsets = np.frombuffer(_joined(parsed, "out_addr_offsets"), np.int32).astype(np.int64)
+    addr_bytes = np.array([len(b.columns["out_addr"]) for b in parsed], dtype=np.int64)
+    starts = np.delete(offsets, np.cumsum(outs_per_block + 1) - 1)
+    base = np.repeat(np.cumsum(addr_bytes) - addr_bytes, outs_per_block)
+    addresses = _strings(
         n_out,
-        pa.py_buffer(cols["out_addr_offsets"]),
-        pa.py_buffer(cols["out_addr"]),
-        pa.py_buffer(np.packbits(valid, bitorder="little")),
+        np.append(starts + base, addr_bytes.sum()),
+        _joined(parsed, "out_addr"),
+        _col(parsed, "out_addr_valid", np.uint8).astype(bool),
     )
-    position = np.arange(n_tx, dtype=np.int32)
     arrays: dict[str, dict[str, Any]] = {
         "stg_blocks": {
-            "height": [height],
-            "hash": [block.header.hash],
-            "parent_hash": [block.header.parent_hash],
-            "time": [dt.datetime.fromtimestamp(block.header.time, dt.UTC).replace(tzinfo=None)],
-            "tx_count": [n_tx],
+            "height": heights,
+            "hash": [b.header.hash for b in parsed],
+            "parent_hash": [b.header.parent_hash for b in parsed],
+            "time": np.array([b.header.time for b in parsed], dtype="datetime64[s]"),
+            "tx_count": n_tx,
         },
         "stg_txs": {
-            "block_height": np.full(n_tx, height, dtype=np.int64),
+            "block_height": np.repeat(heights, n_tx),
             "tx_hash": txids,
             "position": position,
-            "version": _col(cols, "version", np.int64),
-            "locktime": _col(cols, "locktime", np.int64),
-            "size": _col(cols, "size", np.int32),
-            "weight": _col(cols, "weight", np.int32),
+            "version": _col(parsed, "version", np.int64),
+            "locktime": _col(parsed, "locktime", np.int64),
+            "size": _col(parsed, "size", np.int32),
+            "weight": _col(parsed, "weight", np.int32),
             "is_coinbase": position == 0,
         },
         "stg_outputs": {
-            "block_height": np.full(n_out, height, dtype=np.int64),
+            "block_height": np.repeat(heights, outs_per_block),
             "tx_hash": txids.take(out_tx),
-            "position": out_tx,
-            "n": _col(cols, "out_n", np.int32),
+            "position": position[out_tx],
+            "n": _col(parsed, "out_n", np.int32),
             "address": addresses,
-            "value": _col(cols, "out_value", np.int64),
-            "script_type": _SCRIPT_TYPE_NAMES.take(_col(cols, "out_type", np.uint8)),
+            "value": _col(parsed, "out_value", np.int64),
+            "script_type": _SCRIPT_TYPE_NAMES.take(_col(parsed, "out_type", np.uint8)),
         },
         "stg_inputs": {
-            "block_height": np.full(n_in, height, dtype=np.int64),
+            "block_height": np.repeat(heights, ins_per_block),
             "tx_hash": txids.take(in_tx),
-            "position": in_tx,
-            "n": _col(cols, "in_n", np.int32),
-            "prev_tx_hash": _hex_strings(cols["in_prev_hash"], n_in),
-            "prev_n": _col(cols, "in_prev_n", np.int64),
+            "position": position[in_tx],
+            "n": _col(parsed, "in_n", np.int32),
+            "prev_tx_hash": _hex_strings(_joined(parsed, "in_prev_hash"), n_in),
+            "prev_n": _col(parsed, "in_prev_n", np.int64),
             "address": pa.nulls(n_in, pa.string()),
             "value": pa.nulls(n_in, pa.int64()),
-            "sequence": _col(cols, "in_sequence", np.int64),
+            "sequence": _col(parsed, "in_sequence", np.int64),
         },
     }
     return {
@@ -228,17 +262,3 @@ def _arrow(values: Any, type_: pa.DataType) -> pa.Array:
     if isinstance(values, pa.Array):
         return values if values.type == type_ else values.cast(type_)
     return pa.array(values, type_)
-
-
-def staging_tables(blocks: list[tuple[int, ParsedBlock]]) -> dict[str, pa.Table]:
-    """The staging tables of several (height, block) pairs, concatenated per table into one
-    chunk each (DuckDB scans thousands of small blocks' chunks many times slower); the
-    blocks' parts of a table are released as it is combined, so one table is copied at a
-    time."""
-    parts = [b.staging_tables(h) for h, b in blocks]
-    return {
-        name: pa.concat_tables([p.pop(name) for p in parts]).combine_chunks()
-        if parts
-        else schema.empty_table()
-        for name, schema in STAGING_SCHEMAS.items()
-    }

@@ -4,22 +4,25 @@
                                [--batch N]
 
 The simulator writes bitcoin-etl JSON (`--dir` reuses one; `--txs-per-block` makes the
-blocks small like the early chain's). This serialises the same chain
-as raw blocks once, beside it (`<DIR>-blk/blocks/blk*.dat`, mainnet framing, files of at
-most 128 MiB as Core writes them): legacy transactions with the simulated output scripts
-and values, empty input scripts, coinbases committing to their height (BIP-34), txids,
-merkle roots and block hashes computed, every spend re-pointed at the computed txid.
-Then, alternating, each repeat in a fresh process and store: `chainsleuth ingest bitcoin
---from blk` of those files and, as the peer, `--from etl DIR` of the same chain. Block
-files carry no prevouts, so every input is resolved from the output it spends, in the
-batch or stored by an earlier one (batches of 100 blocks by default). Reports medians,
-tx/s, the ratio blk/ETL and peak RSS, and checks both stores hold the same totals.
+blocks small like the early chain's; a chain made here is removed after the run). This
+serialises the same chain as raw blocks once, beside it (`<DIR>-blk/blocks/blk*.dat`,
+mainnet framing, files of at most 128 MiB as Core writes them): legacy transactions with
+the simulated output scripts and values, empty input scripts, coinbases committing to
+their height (BIP-34), txids, merkle roots and block hashes computed, every spend
+re-pointed at the computed txid. Then, alternating, each repeat in a fresh process and
+store: `chainsleuth ingest bitcoin --from blk` of those files and, as the peer, `--from
+etl DIR` of the same chain. Block files carry no prevouts, so every input is resolved from
+the output it spends, in the batch or stored by an earlier one (each side in its default
+batches: up to 200,000 transactions for block files, 1,000,000 for ETL; `--batch N` caps
+both at N blocks). Reports medians, tx/s, the ratio blk/ETL and peak RSS, and checks both
+stores hold the same totals.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -147,7 +150,7 @@ def run_child(source: str, location: Path, batch: int | None) -> dict[str, Any]:
     wall, cpu_s = time.perf_counter() - began, time.process_time() - cpu
     with connect(store, read_only=True) as ro:
         totals = [int(v or 0) for v in ro.execute(TOTALS_SQL).fetchall()[0]]
-    store.unlink()
+    shutil.rmtree(store.parent)
     return {
         "wall_s": wall,
         "cpu_s": cpu_s,
@@ -213,6 +216,9 @@ def main() -> None:
             indent=2,
         )
     )
+    if args.dir is None:
+        shutil.rmtree(export)
+        shutil.rmtree(blocks.parent)
 
 
 if __name__ == "__main__":

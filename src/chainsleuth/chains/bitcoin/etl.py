@@ -42,7 +42,7 @@ BLOCK_COLUMNS = {
 }
 _INPUT = (
     'STRUCT("index" BIGINT, spent_transaction_hash VARCHAR, spent_output_index BIGINT,'
-    ' "sequence" BIGINT, "type" VARCHAR, addresses VARCHAR[], "value" BIGINT)[]'
+    ' "sequence" BIGINT, addresses VARCHAR[], "value" BIGINT)[]'
 )
 _OUTPUT = (
     'STRUCT("index" BIGINT, script_hex VARCHAR, "type" VARCHAR, addresses VARCHAR[],'

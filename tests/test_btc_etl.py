@@ -136,6 +136,7 @@ def test_plain_inputs_stay_unknown_without_their_outputs(
     blocks, txs = real_export(shared_data, "block_with_transactions")
     summary = ingest_etl(con, str(export_dir(tmp_path, blocks, txs)), IngestOptions())
     assert any("3 inputs spend outputs that are not stored" in n for n in summary.notes)
+    assert summary.unresolved_inputs == 3
     assert stored(con, "SELECT count(*) FROM txs WHERE NOT is_coinbase AND fee IS NULL") == [(2,)]
 
 
@@ -226,6 +227,34 @@ def test_plain_export_is_resolved_from_stored_outputs(
         (fees, 0)
     ]
     assert stored(con, "SELECT count(address_id) FROM inputs") == [(n_inputs,)]
+
+
+def test_inputs_take_the_address_and_value_of_the_outputs_they_spend(
+    simulated: Path, tmp_path: Path, con: duckdb.DuckDBPyConnection
+) -> None:
+    """An enriched export's copy of an input's address and value yields to the output it
+    spends, whether that output is in the same batch or stored by an earlier one."""
+    txs = read_lines(simulated / "transactions.json")
+    outputs = {(t["hash"], o["index"]): o for t in txs for o in t["outputs"]}
+    spenders = [t for t in txs if not t["is_coinbase"]][::40]
+    stranger = txs[0]["outputs"][0]["addresses"]  # an address none of these inputs spends
+    for t in spenders:
+        t["inputs"][0] = {**t["inputs"][0], "addresses": stranger, "value": 1}
+    doctored = export_dir(tmp_path, read_lines(simulated / "blocks.json"), txs)
+    summary = ingest_etl(con, str(doctored), IngestOptions(batch_blocks=30))
+    assert summary.unresolved_inputs == 0
+    for t in spenders:
+        spent = outputs[
+            (t["inputs"][0]["spent_transaction_hash"], t["inputs"][0]["spent_output_index"])
+        ]
+        assert stored(
+            con,
+            "SELECT a.address, i.value FROM inputs i JOIN addresses a USING (address_id)"
+            " WHERE i.tx_hash = ? AND i.n = 0",
+            t["hash"],
+        ) == [(spent["addresses"][0], spent["value"])]
+    _, _, fees, _ = file_totals(simulated)
+    assert stored(con, "SELECT sum(fee) FROM txs") == [(fees,)]
 
 
 STORE_CONTENT = (

@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 import pytest
 from bench.parse_block import load_block413567
+from bitcoin.core import CBlock
 
 from chainsleuth.chains.bitcoin import blkfiles
 from chainsleuth.chains.bitcoin.address import sha256d
@@ -286,6 +287,17 @@ def test_raw_hex_binary_framing_and_errors(shared_data: Path, tmp_path: Path) ->
         ).stdout
     )
     assert out["blocks"] == 1 and out["txs"] == 15
+    # Nothing is stored before it: its inputs spending outputs of earlier blocks are counted
+    # as unresolved, those spending its own transactions' outputs are not.
+    vtx = CBlock.deserialize(testnet).vtx
+    own = {tx.GetTxid() for tx in vtx}
+    spends = sum(i.prevout.hash not in own for tx in vtx[1:] for i in tx.vin)
+    assert 0 < spends < sum(len(tx.vin) for tx in vtx[1:])
+    assert out["unresolved_inputs"] == spends
+    assert out["notes"] == [
+        f"{spends} inputs spend outputs that are not stored (address and value unknown);"
+        " ingest from an earlier height to resolve them"
+    ]
     genesis = build_chain(shared_data).chain[0]
     (tmp_path / "genesis.raw").write_bytes(genesis)
     r = cli(db, "ingest", "bitcoin", "--from", "raw", str(tmp_path / "genesis.raw"), check=False)

@@ -58,28 +58,10 @@ def ingest_etl(con: duckdb.DuckDBPyConnection, location: str, opts: IngestOption
         for first, last in batches(pending, max_blocks, max_txs):
             etl.stage_range(con, first, last)
             result = apply_staged(con, CHAIN, SOURCE)
-            summary.add(
-                result.blocks,
-                result.txs,
-                result.new_addresses,
-                result.first_height,
-                result.last_height,
-            )
+            summary.add(result)
             if progress is not None and task is not None:
                 progress.advance(task, result.blocks)
-        unresolved = con.execute(
-            "SELECT count(*) FROM inputs WHERE chain = $chain AND value IS NULL"
-            " AND prev_tx_hash IS NOT NULL AND block_height BETWEEN $lo AND $hi",
-            {
-                "chain": CHAIN,
-                "lo": heights[0] if heights else 0,
-                "hi": heights[-1] if heights else -1,
-            },
-        ).fetchone()
-        if unresolved and unresolved[0]:
-            summary.notes.append(
-                f"{unresolved[0]} inputs spend outputs that are not stored (address/value unknown)"
-            )
+        summary.note_unresolved_inputs()
     finally:
         etl.unload(con)
     return summary

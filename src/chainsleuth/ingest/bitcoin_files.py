@@ -54,8 +54,7 @@ def _apply(
     blocks.clear()
     stage_arrow(con, tables)
     del tables
-    r = apply_staged(con, CHAIN, source)
-    summary.add(r.blocks, r.txs, r.new_addresses, r.first_height, r.last_height)
+    summary.add(apply_staged(con, CHAIN, source))
 
 
 def _first_height(bf: BlockFiles, root: BlockLocation, network: str, opts: IngestOptions) -> int:
@@ -132,6 +131,7 @@ def ingest_blk(con: duckdb.DuckDBPyConnection, location: str, opts: IngestOption
         if opts.progress is not None and task is not None:
             opts.progress.update(task, description="blk: ingesting", total=len(planned))
         _ingest_batches(con, bf, planned, opts, summary, task)
+    summary.note_unresolved_inputs()
     return summary
 
 
@@ -206,4 +206,5 @@ def ingest_raw(con: duckdb.DuckDBPyConnection, location: str, opts: IngestOption
             f" {below[0][0]} at height {height - 1}; wrong --start or another chain"
         )
     _apply(con, [(height, block)], "raw", summary)
+    summary.note_unresolved_inputs()
     return summary

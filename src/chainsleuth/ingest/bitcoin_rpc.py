@@ -66,7 +66,6 @@ class _Run:
         self.node = node
         self.opts = opts
         self.summary = IngestSummary(CHAIN, SOURCE)
-        self.unresolved_inputs = 0
         if opts.start is not None:
             self.next = opts.start
         else:
@@ -123,14 +122,7 @@ class _Run:
             return resume
         blocks = self._fetch(list(range(first, last + 1)), node_hashes)
         stage_arrow(self.con, blocks_to_staging(blocks, self.opts.network))
-        result = apply_staged(self.con, CHAIN, SOURCE)
-        row = self.con.execute(
-            "SELECT count(*) FROM stg_inputs WHERE value IS NULL AND prev_tx_hash IS NOT NULL"
-        ).fetchone()
-        self.unresolved_inputs += int(row[0]) if row else 0
-        self.summary.add(
-            result.blocks, result.txs, result.new_addresses, result.first_height, result.last_height
-        )
+        self.summary.add(apply_staged(self.con, CHAIN, SOURCE))
         return last + 1
 
     def _fetch(self, heights: list[int], node_hashes: dict[int, str]) -> Iterator[dict[str, Any]]:
@@ -164,8 +156,4 @@ class _Run:
                 "node refused getblock verbosity 3: input addresses and values were resolved"
                 " from stored outputs"
             )
-        if self.unresolved_inputs:
-            self.summary.notes.append(
-                f"{self.unresolved_inputs} inputs spend outputs that are not stored (address"
-                " and value unknown); ingest from an earlier height to resolve them"
-            )
+        self.summary.note_unresolved_inputs()

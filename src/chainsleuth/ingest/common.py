@@ -9,6 +9,7 @@ import duckdb
 from rich.progress import Progress
 
 from chainsleuth.errors import InputError
+from chainsleuth.store.utxo import BatchResult
 
 NODE_BATCH_BLOCKS = 100
 ETL_BATCH_TXS = 1_000_000
@@ -80,22 +81,31 @@ class IngestSummary:
     new_addresses: int = 0
     first_height: int | None = None
     last_height: int | None = None
+    unresolved_inputs: int = 0  # UTXO chains: inputs stored without address and value
     reorgs: list[dict[str, int]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def add(
-        self, blocks: int, txs: int, new_addresses: int, first: int | None, last: int | None
-    ) -> None:
+    def add(self, batch: BatchResult) -> None:
         """Account for one applied batch."""
-        self.blocks += blocks
-        self.txs += txs
-        self.new_addresses += new_addresses
+        self.blocks += batch.blocks
+        self.txs += batch.txs
+        self.new_addresses += batch.new_addresses
+        self.unresolved_inputs += batch.unresolved_inputs
+        first, last = batch.first_height, batch.last_height
         if first is not None:
             self.first_height = (
                 first if self.first_height is None else min(self.first_height, first)
             )
         if last is not None:
             self.last_height = last if self.last_height is None else max(self.last_height, last)
+
+    def note_unresolved_inputs(self) -> None:
+        """Say, at the end of a UTXO run, how many inputs spend outputs it could not find."""
+        if self.unresolved_inputs:
+            self.notes.append(
+                f"{self.unresolved_inputs} inputs spend outputs that are not stored (address"
+                " and value unknown); ingest from an earlier height to resolve them"
+            )
 
 
 def stored_hashes(

@@ -43,9 +43,7 @@ def ingest_eth_etl(
             if note not in summary.notes:
                 summary.notes.append(note)
         result = apply_staged(con, CHAIN, SOURCE)
-        summary.add(
-            result.blocks, result.txs, result.new_addresses, result.first_height, result.last_height
-        )
+        summary.add(result)
         if opts.progress is not None and task is not None:
             opts.progress.advance(task)
     if found.has("tokens"):

@@ -111,9 +111,7 @@ class _Run:
                 self.summary.notes.append(note)
         result = apply_staged(self.con, CHAIN, SOURCE)
         self._describe_tokens()
-        self.summary.add(
-            result.blocks, result.txs, result.new_addresses, result.first_height, result.last_height
-        )
+        self.summary.add(result)
         return last + 1
 
     def _describe_tokens(self) -> None:

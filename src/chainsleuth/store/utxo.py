@@ -2,9 +2,11 @@
 
 Every source (raw blocks, block files, JSON-RPC, ETL exports) ends here through one path:
 the source fills four staging relations with address *strings*, then `apply_staged`
-dictionary-encodes the addresses, resolves inputs whose address/value the source did not
-give from the outputs they spend, and inserts everything in one transaction. A batch is
-whole blocks or nothing; heights already stored are skipped, so re-running is harmless.
+gives every input whose spent output is staged or stored that output's address id and
+value (the chain's own record; what the source says is used only for the others),
+dictionary-encodes the remaining addresses, and inserts everything in one transaction. A
+batch is whole blocks or nothing; heights already stored are skipped, so re-running is
+harmless.
 
 Staging relations (temp tables or registered Arrow tables), columns by name:
     stg_blocks  (height, hash, parent_hash, time TIMESTAMP, tx_count)
@@ -14,12 +16,12 @@ Staging relations (temp tables or registered Arrow tables), columns by name:
                  sequence)
 `position` is the transaction's in its block (as in stg_txs): the writer groups and joins
 a transaction's rows by integers rather than by its 64-character hash. `address`/`value`
-of stg_inputs may be NULL (plain ETL exports, RPC verbosity 2).
+of stg_inputs may be NULL (plain ETL exports, block files, RPC verbosity 2).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import duckdb
 import pyarrow as pa
@@ -77,6 +79,11 @@ STAGING_SCHEMAS: dict[str, pa.Schema] = {
 }
 
 
+# A staged input's value: its spent output's when that is staged or stored (`r`, a row of
+# `_spent_outputs`), else what the source gave.
+_INPUT_VALUE = "CASE WHEN r.in_row IS NULL THEN i.value ELSE r.value END"
+
+
 @dataclass(frozen=True)
 class BatchResult:
     """What one applied batch added."""
@@ -86,6 +93,7 @@ class BatchResult:
     new_addresses: int
     first_height: int | None
     last_height: int | None
+    unresolved_inputs: int = 0  # inputs stored without address and value (see apply_staged)
 
 
 def stage_arrow(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
@@ -127,54 +135,49 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
             """
             CREATE OR REPLACE TEMP TABLE _spends AS
             SELECT i.rowid AS in_row, o.rowid AS out_row, i.tx_hash, i.block_height,
-                   i.prev_tx_hash, i.prev_n, i.value, o.address AS out_address,
-                   o.value AS out_value
+                   i.prev_tx_hash, i.prev_n
             FROM stg_inputs i
             LEFT JOIN stg_outputs o ON o.tx_hash = i.prev_tx_hash AND o.n = i.prev_n
             WHERE i.prev_tx_hash IS NOT NULL
             """
         )
-        # Resolve inputs the source left without address/value from the outputs they spend.
-        con.execute(
-            """
-            UPDATE stg_inputs SET address = s.out_address, value = s.out_value
-            FROM _spends s
-            WHERE s.value IS NULL AND s.out_row IS NOT NULL AND stg_inputs.rowid = s.in_row
-            """
-        )
         # Spends of stored outputs, matched once (one scan of the stored outputs): they
-        # resolve the inputs below and are refused if already spent, marked by row id.
+        # give the inputs their address and value, and are refused if already spent.
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE _stored_hits AS
-            SELECT o.rowid AS row, o.spent_by, o.spent_height, o.address_id,
-                   o.value AS out_value, s.in_row, s.value, s.tx_hash, s.block_height,
-                   s.prev_tx_hash, s.prev_n
+            SELECT o.rowid AS row, o.spent_by, o.spent_height, o.address_id, o.value,
+                   s.in_row, s.tx_hash, s.block_height, s.prev_tx_hash, s.prev_n
             FROM outputs o JOIN _spends s ON o.tx_hash = s.prev_tx_hash AND o.n = s.prev_n
             WHERE s.out_row IS NULL AND o.chain = $chain
             """,
             p,
         )
-        # Inputs spending them are resolved from them in input order: an UPDATE fed rows
-        # out of order (as a join's output comes) is many times slower.
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE _resolved AS
-            SELECT h.in_row, a.address, h.out_value AS value FROM _stored_hits h
-            LEFT JOIN addresses a ON a.address_id = h.address_id WHERE h.value IS NULL
-            ORDER BY h.in_row
-            """
-        )
-        con.execute(
-            "UPDATE stg_inputs SET address = r.address, value = r.value"
-            " FROM _resolved r WHERE stg_inputs.rowid = r.in_row"
-        )
+        # Only addresses of outputs, and of inputs whose spent output is neither staged nor
+        # stored, need their strings mapped: an input takes its spent output's id and value.
         added = map_addresses(
             con,
             chain,
             "SELECT address, rowid * 2 AS seen FROM stg_outputs"
-            " UNION ALL SELECT address, rowid * 2 + 1 FROM stg_inputs",
+            " UNION ALL SELECT address, rowid * 2 + 1 FROM stg_inputs"
+            " WHERE rowid NOT IN (SELECT in_row FROM _spends WHERE out_row IS NOT NULL"
+            " UNION ALL SELECT in_row FROM _stored_hits)",
             "_batch_addresses",
+        )
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _out_ids AS
+            SELECT o.rowid AS out_row, a.address_id, o.value
+            FROM stg_outputs o LEFT JOIN _batch_addresses a ON a.address = o.address
+            """
+        )
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _spent_outputs AS
+            SELECT s.in_row, o.address_id, o.value
+            FROM _spends s JOIN _out_ids o ON o.out_row = s.out_row
+            UNION ALL SELECT in_row, address_id, value FROM _stored_hits
+            """
         )
         con.execute(
             "INSERT INTO blocks SELECT $chain, height, hash, parent_hash, time, tx_count"
@@ -187,7 +190,7 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
             SELECT $chain, o.block_height, o.tx_hash, o.n, a.address_id, o.value, o.script_type,
                    s.tx_hash, s.block_height
             FROM stg_outputs o
-            LEFT JOIN _batch_addresses a ON a.address = o.address
+            JOIN _out_ids a ON a.out_row = o.rowid
             LEFT JOIN _spends s ON s.out_row = o.rowid
             """,
             p,
@@ -195,22 +198,26 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
         staged = con.execute("SELECT count(*) FROM stg_outputs").fetchall()[0][0]
         _refuse_double_spends(con, in_batch=inserted != staged)
         con.execute(
-            """
+            f"""
             INSERT INTO inputs
             SELECT $chain, i.block_height, i.tx_hash, i.n, i.prev_tx_hash, i.prev_n,
-                   a.address_id, i.value, i.sequence
+                   coalesce(r.address_id, a.address_id), {_INPUT_VALUE}, i.sequence
             FROM stg_inputs i
-            LEFT JOIN _batch_addresses a ON a.address = i.address
+            LEFT JOIN _spent_outputs r ON r.in_row = i.rowid
+            LEFT JOIN _batch_addresses a
+                   ON a.address = CASE WHEN r.in_row IS NULL THEN i.address END
             """,
             p,
         )
         con.execute(
-            """
+            f"""
             INSERT INTO txs
             WITH ins AS (
-                SELECT block_height, position, count(*) AS n_in,
-                       CASE WHEN bool_and(value IS NOT NULL) THEN sum(value) END AS v_in
-                FROM stg_inputs WHERE prev_tx_hash IS NOT NULL GROUP BY ALL
+                SELECT i.block_height, i.position, count(*) AS n_in,
+                       CASE WHEN bool_and({_INPUT_VALUE} IS NOT NULL)
+                            THEN sum({_INPUT_VALUE}) END AS v_in
+                FROM stg_inputs i LEFT JOIN _spent_outputs r ON r.in_row = i.rowid
+                WHERE i.prev_tx_hash IS NOT NULL GROUP BY ALL
             ), outs AS (
                 SELECT block_height, position, count(*) AS n_out, sum(value) AS v_out
                 FROM stg_outputs GROUP BY ALL
@@ -237,8 +244,17 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
             p,
         ).fetchall()[0][0]:
             _link_stored_spenders(con, chain)
-        result = close_batch(con, chain, source, added, "stg_blocks", "stg_txs")
-        for name in ("_spends", "_resolved", "_batch_addresses", "_stored_hits"):
+        # Inputs whose spent output is neither staged nor stored, and whose source did not
+        # give their value (plain exports, blocks, RPC verbosity 2, starting mid-chain).
+        unresolved = con.execute(
+            "SELECT count(*) FROM stg_inputs i ANTI JOIN _spent_outputs r ON r.in_row = i.rowid"
+            " WHERE i.value IS NULL AND i.prev_tx_hash IS NOT NULL"
+        ).fetchall()[0][0]
+        result = replace(
+            close_batch(con, chain, source, added, "stg_blocks", "stg_txs"),
+            unresolved_inputs=int(unresolved),
+        )
+        for name in ("_spends", "_stored_hits", "_batch_addresses", "_out_ids", "_spent_outputs"):
             con.execute(f"DROP TABLE {name}")
     return result
 

@@ -146,7 +146,7 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE _stored_hits AS
-            SELECT o.rowid AS row, o.spent_by, o.spent_height, o.address_id, o.value,
+            SELECT o.rowid AS row, o.spent_height, o.address_id, o.value,
                    s.in_row, s.tx_hash, s.block_height, s.prev_tx_hash, s.prev_n
             FROM outputs o JOIN _spends s ON o.tx_hash = s.prev_tx_hash AND o.n = s.prev_n
             WHERE s.out_row IS NULL AND o.chain = $chain
@@ -260,12 +260,16 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
 
 
 def _mark_spent(con: duckdb.DuckDBPyConnection, hits: str) -> None:
-    """Set `spent_by`/`spent_height` of the stored outputs in `hits` (row, spent_by,
-    spent_height, tx_hash, block_height, prev_tx_hash, prev_n: an output's row and current
-    spender, and its new spender), refusing an output that another transaction spends."""
+    """Set `spent_by`/`spent_height` of the stored outputs in `hits` (row, spent_height,
+    tx_hash, block_height, prev_tx_hash, prev_n: an output's row and current spender's
+    height, and its new spender), refusing an output that another transaction spends.
+
+    An output is spent when its `spent_height` is set (always with `spent_by`): the
+    lookups read that integer column, not the spender's 64-character hash of every stored
+    output."""
     twice = con.execute(
         f"SELECT prev_tx_hash, prev_n, spent_height, block_height FROM {hits}"
-        " WHERE spent_by IS NOT NULL LIMIT 1"
+        " WHERE spent_height IS NOT NULL LIMIT 1"
     ).fetchall()
     if twice:
         h, n, first, second = twice[0]
@@ -287,7 +291,7 @@ def _link_stored_spenders(con: duckdb.DuckDBPyConnection, chain: str) -> None:
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _later_hits AS
-        SELECT o.rowid AS row, o.spent_by, o.spent_height, i.tx_hash, i.block_height,
+        SELECT o.rowid AS row, o.spent_height, i.tx_hash, i.block_height,
                i.prev_tx_hash, i.prev_n, i.n, o.address_id, o.value
         FROM inputs i
         JOIN outputs o ON o.tx_hash = i.prev_tx_hash AND o.n = i.prev_n

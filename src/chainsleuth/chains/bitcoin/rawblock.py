@@ -72,6 +72,16 @@ class ParsedBlock:
         return staging_tables([(height, self)])
 
 
+def script_address(script: bytes, network: str) -> tuple[str, str | None]:
+    """(script_type, address) of one scriptPubKey by the block parser's C classifier: the
+    same answer as `script.classify` (the reference the tests hold it to), at C speed."""
+    params = get(network)
+    code, address = _parser.classify(
+        script, params.p2pkh_version, params.p2sh_version, params.hrp, hash160
+    )
+    return SCRIPT_TYPES[code], address
+
+
 def parse_header(data: bytes | memoryview, offset: int = 0, where: str = "block") -> BlockHeader:
     """Decode the header at `offset`; ParseError if fewer than 80 bytes remain."""
     raw = bytes(data[offset : offset + HEADER_SIZE])

@@ -7,10 +7,11 @@ without address and value and `store.utxo.apply_staged` resolves them from store
 
 Amounts: Core prints BTC as decimals (`50.00000000`); the JSON client parses them as
 `Decimal`, and `btc_to_sat` converts exactly, rejecting anything that is not a whole
-number of satoshi. Script type and address come from `script.classify` on the script
-bytes, never from Core's own `type`/`address`/`addresses` fields, which differ between
-Core versions (old: `addresses` list and P2PK shown as its P2PKH address; new: one
-`address`, none for P2PK), so every source gives the same (script_type, address).
+number of satoshi. Script type and address come from the script bytes (the block
+parser's classifier, `rawblock.script_address`), never from Core's own `type`/`address`/
+`addresses` fields, which differ between Core versions (old: `addresses` list and P2PK
+shown as its P2PKH address; new: one `address`, none for P2PK), so every source gives the
+same (script_type, address).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from chainsleuth.chains.bitcoin.script import classify
+from chainsleuth.chains.bitcoin.rawblock import script_address
 from chainsleuth.chains.jsonrpc import JsonRpcClient
 from chainsleuth.errors import SourceError
 from chainsleuth.store.utxo import STAGING_SCHEMAS
@@ -215,4 +216,4 @@ def _add_tx(
 
 def _script(script_pub_key: Mapping[str, Any], network: str) -> tuple[str, str | None]:
     """(script_type, address) of a Core `scriptPubKey` object, from its script bytes."""
-    return classify(bytes.fromhex(script_pub_key["hex"]), network)
+    return script_address(bytes.fromhex(script_pub_key["hex"]), network)

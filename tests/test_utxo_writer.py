@@ -167,3 +167,23 @@ def test_earlier_blocks_stored_later_link_their_stored_spenders(
     for table in ("blocks", "txs", "outputs", "inputs"):
         assert got[table] == want[table], table
     assert utxo_tx_view(con, "bitcoin", "t1")["fee"] == 1
+
+
+@pytest.mark.parametrize("one_batch", [True, False])
+def test_a_spend_of_a_duplicated_txid_takes_the_latest_output(
+    con: duckdb.DuckDBPyConnection, one_batch: bool
+) -> None:
+    """Two coinbases with one txid (mainnet blocks 91722 and 91880, before BIP-30): a later
+    spend of that outpoint spends the newer output, as the node's UTXO set holds only it;
+    the input is stored once, with the newer output's address and value."""
+    dup = [
+        block(0, "00", [{"id": "cb", "ins": [], "outs": [("A", 50)]}]),
+        block(1, "h0", [{"id": "cb", "ins": [], "outs": [("B", 50)]}]),
+        block(2, "h1", [{"id": "t", "ins": [("cb", 0)], "outs": [("C", 49)]}]),
+    ]
+    ingest(con, [merged(dup)] if one_batch else dup)
+    t = utxo_tx_view(con, "bitcoin", "t")
+    assert [(i["address"], i["value"]) for i in t["inputs"]] == [("B", 50)]
+    assert t["fee"] == 1
+    spent = con.execute("SELECT block_height, spent_by FROM outputs WHERE tx_hash = 'cb'")
+    assert sorted(spent.fetchall()) == [(0, None), (1, "t")]

@@ -131,26 +131,30 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
             )
         # Every staged spend, matched (one join) to the staged output it spends, if any:
         # `out_row` is that output's row in stg_outputs, NULL for a spend of a stored output.
-        con.execute(
+        _create_matches(
+            con,
+            "_spends",
             """
-            CREATE OR REPLACE TEMP TABLE _spends AS
             SELECT i.rowid AS in_row, o.rowid AS out_row, i.tx_hash, i.block_height,
                    i.prev_tx_hash, i.prev_n
             FROM stg_inputs i
             LEFT JOIN stg_outputs o ON o.tx_hash = i.prev_tx_hash AND o.n = i.prev_n
             WHERE i.prev_tx_hash IS NOT NULL
-            """
+            """,
+            "PARTITION BY i.rowid ORDER BY o.block_height DESC, o.rowid DESC",
         )
         # Spends of stored outputs, matched once (one scan of the stored outputs): they
         # give the inputs their address and value, and are refused if already spent.
-        con.execute(
+        _create_matches(
+            con,
+            "_stored_hits",
             """
-            CREATE OR REPLACE TEMP TABLE _stored_hits AS
             SELECT o.rowid AS row, o.spent_height, o.address_id, o.value,
                    s.in_row, s.tx_hash, s.block_height, s.prev_tx_hash, s.prev_n
             FROM outputs o JOIN _spends s ON o.tx_hash = s.prev_tx_hash AND o.n = s.prev_n
             WHERE s.out_row IS NULL AND o.chain = $chain
             """,
+            "PARTITION BY s.in_row ORDER BY o.block_height DESC, o.rowid DESC",
             p,
         )
         # Only addresses of outputs, and of inputs whose spent output is neither staged nor
@@ -257,6 +261,32 @@ def apply_staged(con: duckdb.DuckDBPyConnection, chain: str, source: str) -> Bat
         for name in ("_spends", "_stored_hits", "_batch_addresses", "_out_ids", "_spent_outputs"):
             con.execute(f"DROP TABLE {name}")
     return result
+
+
+def _create_matches(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    select: str,
+    latest: str,
+    params: dict[str, str] | None = None,
+) -> None:
+    """Create `table` (with an `in_row` column) from `select`, a join of spends to the
+    outputs they spend; if an input matched several outputs, keep the first by `latest`
+    (a window order) and only it.
+
+    Two outputs share an outpoint only when a txid repeats: mainnet's coinbases of blocks
+    91722/91880 and 91812/91842, before BIP-30 forbade it. The node's UTXO set kept the
+    newer one, so a spend of that outpoint spends the newer output. The check costs one
+    count; the window runs only when it fires.
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {select}", params)
+    counts = con.execute(f"SELECT count(*), count(DISTINCT in_row) FROM {table}").fetchall()
+    if counts[0][0] != counts[0][1]:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS {select}"
+            f" QUALIFY row_number() OVER ({latest}) = 1",
+            params,
+        )
 
 
 def _mark_spent(con: duckdb.DuckDBPyConnection, hits: str) -> None:

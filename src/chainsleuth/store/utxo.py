@@ -276,8 +276,8 @@ def _create_matches(
 
     Two outputs share an outpoint only when a txid repeats: mainnet's coinbases of blocks
     91722/91880 and 91812/91842, before BIP-30 forbade it. The node's UTXO set kept the
-    newer one, so a spend of that outpoint spends the newer output. The check costs one
-    count; the window runs only when it fires.
+    newer one, so a spend of that outpoint spends the newer output. The check is one
+    counting query; the window runs only when it finds a repeat.
     """
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {select}", params)
     counts = con.execute(f"SELECT count(*), count(DISTINCT in_row) FROM {table}").fetchall()

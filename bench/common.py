@@ -27,7 +27,16 @@ from pathlib import Path
 from typing import Any
 
 WORK = Path(os.environ.get("CHAINSLEUTH_BENCH_WORK", "/tmp/chainsleuth-bench-store"))
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CLI = [sys.executable, "-m", "chainsleuth.interfaces.cli.main"]
+
+
+def shared_missing(path: Path) -> bool:
+    """True, saying the benchmark is skipped, when the shared real data lacks `path`."""
+    if path.exists():
+        return False
+    print(f"skipped: {path} is absent (the real data of ../shared/data, see its SOURCES.md)")
+    return True
 
 
 def peak_mb() -> int:

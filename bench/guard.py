@@ -17,17 +17,16 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import base58
 
+from bench.common import SHARED_DATA
 from chainsleuth.chains.bitcoin import address, psbt
 from chainsleuth.chains.bitcoin.serial import compact_size
 from chainsleuth.chains.ethereum.transaction import DYNAMIC_FEE, Transaction
 from chainsleuth.services.guard import bitcoin as guard_bitcoin
 from chainsleuth.services.guard import check, default_policy, parse_request
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BYBIT = SHARED_DATA / "ethereum/bybit-safe-tx/bybit-safe-tx-71.json"
 _ZPUB = (
     "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgD"

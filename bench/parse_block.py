@@ -22,7 +22,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from bench.common import SHARED_DATA, shared_missing
+
+BLOCK_FILE = "bitcoin/raw-blocks/block413567.raw"
 BLOCK_413567 = "0000000000000000025aff8be8a55df8f89c77296db6198f272d6577325d4069"
 CORE_TX_PER_S = 1_500_000
 _ALTERED_AT, _ALTERED, _ORIGINAL = 255675, b"arc", b"btc"
@@ -30,7 +32,7 @@ _ALTERED_AT, _ALTERED, _ORIGINAL = 255675, b"arc", b"btc"
 
 def load_block413567(shared_data: Path = SHARED_DATA) -> bytes:
     """Block 413567's bytes, with the known 3-byte alteration of the shared copy undone."""
-    data = (shared_data / "bitcoin/raw-blocks/block413567.raw").read_bytes()
+    data = (shared_data / BLOCK_FILE).read_bytes()
     end = _ALTERED_AT + len(_ALTERED)
     if data[_ALTERED_AT:end] == _ALTERED:
         data = data[:_ALTERED_AT] + _ORIGINAL + data[end:]
@@ -63,6 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     args.add_argument("--repeats", type=int, default=21)
     repeats = args.parse_args(argv).repeats
+    if shared_missing(SHARED_DATA / BLOCK_FILE):
+        return
     data = load_block413567()
     load = os.getloadavg()[0]
     n_tx = parse_block(data, "mainnet").tx_count

@@ -21,7 +21,8 @@ import os
 from typing import Any
 from unittest import mock
 
-from bench.parse_block import load_block413567, median_seconds
+from bench.common import SHARED_DATA, shared_missing
+from bench.parse_block import BLOCK_FILE, load_block413567, median_seconds
 
 
 def core_answer(raw: bytes) -> dict[str, Any]:
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     args.add_argument("--repeats", type=int, default=21)
     repeats = args.parse_args(argv).repeats
+    if shared_missing(SHARED_DATA / BLOCK_FILE):
+        return
     answer = core_answer(load_block413567())
     text = json.dumps(answer, default=str)
     n_tx = len(answer["tx"])

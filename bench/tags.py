@@ -21,12 +21,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.common import SHARED_DATA, shared_missing
 from chainsleuth.analytics.attribution import address_tags, entity_label
 from chainsleuth.analytics.attribution.importer import import_file
 from chainsleuth.analytics.attribution.index import TagIndex
 from chainsleuth.store.db import connect
-
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def sources(data: Path) -> list[Path]:
@@ -51,9 +50,11 @@ def _percentiles(samples: list[float]) -> str:
 def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=SHARED_DATA)
     parser.add_argument("--lookups", type=int, default=2000)
     args = parser.parse_args()
+    if shared_missing(args.data / "tags"):
+        return
     with tempfile.TemporaryDirectory() as tmp:
         con = connect(Path(tmp) / "bench.duckdb")
         files = sources(args.data)

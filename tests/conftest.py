@@ -7,10 +7,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from bench.common import SHARED_DATA
 
 from chainsleuth.store.db import connect
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")

@@ -55,6 +55,17 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> tuple[float, float
     return statistics.median(wall), statistics.median(cpu)
 
 
+def block_and_repeats(argv: list[str] | None, doc: str | None) -> tuple[bytes, int] | None:
+    """Block 413567 and `--repeats N` (default 21) of a benchmark described by `doc`, or None
+    (saying it is skipped) when the shared data is absent."""
+    args = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    args.add_argument("--repeats", type=int, default=21)
+    repeats = args.parse_args(argv).repeats
+    if shared_missing(SHARED_DATA / BLOCK_FILE):
+        return None
+    return load_block413567(), repeats
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print its figures."""
     from bitcoin.core import CBlock
@@ -62,12 +73,10 @@ def main(argv: list[str] | None = None) -> None:
     from chainsleuth.chains.bitcoin import _parser
     from chainsleuth.chains.bitcoin.rawblock import parse_block
 
-    args = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    args.add_argument("--repeats", type=int, default=21)
-    repeats = args.parse_args(argv).repeats
-    if shared_missing(SHARED_DATA / BLOCK_FILE):
+    given = block_and_repeats(argv, __doc__)
+    if given is None:
         return
-    data = load_block413567()
+    data, repeats = given
     load = os.getloadavg()[0]
     n_tx = parse_block(data, "mainnet").tx_count
     ours = median_seconds(lambda: parse_block(data, "mainnet"), repeats)

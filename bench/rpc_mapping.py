@@ -14,15 +14,13 @@ every answer (the work a node's answer costs before any mapping). Medians of N r
 
 from __future__ import annotations
 
-import argparse
 import decimal
 import json
 import os
 from typing import Any
 from unittest import mock
 
-from bench.common import SHARED_DATA, shared_missing
-from bench.parse_block import BLOCK_FILE, load_block413567, median_seconds
+from bench.parse_block import block_and_repeats, median_seconds
 
 
 def core_answer(raw: bytes) -> dict[str, Any]:
@@ -72,12 +70,11 @@ def main(argv: list[str] | None = None) -> None:
     from chainsleuth.chains.bitcoin import rpc
     from chainsleuth.chains.bitcoin.script import classify
 
-    args = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    args.add_argument("--repeats", type=int, default=21)
-    repeats = args.parse_args(argv).repeats
-    if shared_missing(SHARED_DATA / BLOCK_FILE):
+    given = block_and_repeats(argv, __doc__)
+    if given is None:
         return
-    answer = core_answer(load_block413567())
+    raw, repeats = given
+    answer = core_answer(raw)
     text = json.dumps(answer, default=str)
     n_tx = len(answer["tx"])
     rows = sum(len(t["vin"]) + len(t["vout"]) for t in answer["tx"])

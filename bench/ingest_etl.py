@@ -2,6 +2,7 @@
 
     python -m bench.ingest_etl [--txs 1000000] [--repeats 3] [--dir DIR] [--profile]
                                [--batch N] [--batch-txs N] [--memory-limit SIZE] [--plain]
+                               [--keyed]
 
 Goals (issue 2): at least 100,000 tx/s, peak memory under 2 GB, and at most 2x the time
 DuckDB alone takes to read the same files (the practical floor: `read_json` of both files
@@ -13,6 +14,8 @@ its time (reading + flattening in `chains.bitcoin.etl.load` versus the store wri
 A third side, also alternated, shows what the schema itself costs: DuckDB alone copying
 the same rows into the store's `txs`, `outputs` and `inputs` (hash columns and values;
 no address ids, spends, sums or checks) and closing the store (`duckdb_write_s`).
+`--keyed` adds a fourth: the least any store of these files must write, DuckDB alone with
+integer transaction keys instead of the hash columns (`duckdb_keyed_s`, see KEYED_FLOOR_SQL).
 
 `--plain` benchmarks bitcoin-etl's plain shape of the same export instead (inputs without
 address, type or value, as its export job writes them before enrichment; a copy made next
@@ -90,25 +93,67 @@ WRITE_FLOOR_SQL = (
 )
 
 
-def run_write_floor(directory: Path, memory_limit: str) -> dict[str, Any]:
-    """DuckDB alone copies the rows into the store's tables: the files read into a temp
-    table as ingestion reads them, then transactions, outputs and inputs inserted with
-    their hash columns and nothing else (no address ids, spends, sums or checks), in one
-    transaction, and the store closed. What the schema itself costs to write."""
+# The least any store of these files must write, with integer transaction keys instead of
+# the issue's hash columns: each hash written once (in `keyed_txs`), addresses
+# dictionary-encoded, every input given its spent output's transaction key, address and
+# value, outputs their spender's key. No checks, spends of stored outputs, sums or staging.
+KEYED_TABLES = (
+    """CREATE TABLE keyed_txs (tx_id BIGINT, block_height BIGINT, tx_hash VARCHAR,
+        position INTEGER, version BIGINT, locktime BIGINT, size INTEGER, is_coinbase BOOLEAN)""",
+    """CREATE TABLE keyed_outputs (tx_id BIGINT, n INTEGER, address_id BIGINT, value BIGINT,
+        script_type VARCHAR, spent_by BIGINT)""",
+    """CREATE TABLE keyed_inputs (tx_id BIGINT, n INTEGER, prev_tx_id BIGINT, prev_n BIGINT,
+        address_id BIGINT, value BIGINT, sequence BIGINT)""",
+    "CREATE TABLE keyed_addresses (address VARCHAR, address_id BIGINT)",
+)
+KEYED_FLOOR_SQL = (
+    "CREATE TEMP TABLE t AS SELECT row_number() OVER () AS tx_id, * FROM etl_raw_txs",
+    """INSERT INTO keyed_txs SELECT tx_id, block_number, hash, "index", version, lock_time,
+        size, is_coinbase FROM t""",
+    """CREATE TEMP TABLE o AS SELECT tx_id, o."index" AS n, o.addresses[1] AS address,
+        o."value", o."type" FROM (SELECT tx_id, unnest(outputs) AS o FROM t)""",
+    """CREATE TEMP TABLE a AS SELECT address, row_number() OVER () AS address_id
+        FROM (SELECT DISTINCT address FROM o WHERE address IS NOT NULL)""",
+    "INSERT INTO keyed_addresses SELECT * FROM a",
+    """CREATE TEMP TABLE i AS SELECT i.tx_id, i.n, p.tx_id AS prev_tx_id, i.prev_n, i.sequence
+        FROM (SELECT tx_id, i."index" AS n, i.spent_transaction_hash AS prev_hash,
+                     i.spent_output_index AS prev_n, i."sequence" AS sequence
+              FROM (SELECT tx_id, unnest(inputs) AS i FROM t)) i
+        LEFT JOIN (SELECT tx_id, hash FROM t) p ON p.hash = i.prev_hash""",
+    """CREATE TEMP TABLE oa AS SELECT o.tx_id, o.n, a.address_id, o."value", o."type",
+        i.tx_id AS spent_by
+        FROM o LEFT JOIN a USING (address)
+        LEFT JOIN i ON i.prev_tx_id = o.tx_id AND i.prev_n = o.n""",
+    "INSERT INTO keyed_outputs SELECT * FROM oa",
+    """INSERT INTO keyed_inputs SELECT i.tx_id, i.n, i.prev_tx_id, i.prev_n, oa.address_id,
+        oa."value", i.sequence
+        FROM i LEFT JOIN oa ON oa.tx_id = i.prev_tx_id AND oa.n = i.prev_n""",
+)
+
+
+def run_write_floor(directory: Path, memory_limit: str, keyed: bool = False) -> dict[str, Any]:
+    """DuckDB alone writes the files' rows into a fresh store: read into a temp table as
+    ingestion reads them, written in one transaction, the store closed.
+
+    Default: the store's own `txs`, `outputs` and `inputs` with their hash columns and
+    nothing else (no address ids, spends, sums or checks): what the schema itself costs.
+    `keyed`: the `keyed_` tables above, the least any store of these files must write."""
     from chainsleuth.chains.bitcoin import etl
     from chainsleuth.store.db import connect, limit_memory
 
     store = Path(tempfile.mkdtemp(prefix="chainsleuth-bench-")) / "store.duckdb"
     con = connect(store)
     limit_memory(con, memory_limit)
+    for ddl in KEYED_TABLES if keyed else ():
+        con.execute(ddl)
     began, cpu = time.perf_counter(), time.process_time()
     _, tx_files = etl.find_exports(directory)
     etl._read(con, "etl_raw_txs", tx_files, etl.TX_COLUMNS)
     con.execute("BEGIN")
-    for sql in WRITE_FLOOR_SQL:
+    for sql in KEYED_FLOOR_SQL if keyed else WRITE_FLOOR_SQL:
         con.execute(sql)
     con.execute("COMMIT")
-    txs = con.execute("SELECT count(*) FROM txs").fetchall()[0][0]
+    txs = con.execute(f"SELECT count(*) FROM {'keyed_txs' if keyed else 'txs'}").fetchall()[0][0]
     con.close()
     wall, cpu_s = time.perf_counter() - began, time.process_time() - cpu
     shutil.rmtree(store.parent)
@@ -213,7 +258,7 @@ def _report_profile(run: dict[str, Any]) -> None:
 
 
 def _child(phase: str, directory: Path, options: list[str]) -> dict[str, Any]:
-    """Run `phase` (floor, ingest or profile) in a fresh process; its JSON result."""
+    """Run `phase` (a `--child` choice) in a fresh process; its JSON result."""
     return run_module("bench.ingest_etl", "--child", phase, "--dir", str(directory), *options)
 
 
@@ -230,7 +275,12 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="Also time each statement.")
     parser.add_argument("--plain", action="store_true", help="Inputs without address/value.")
     parser.add_argument(
-        "--child", choices=["floor", "write-floor", "ingest", "profile"], help=argparse.SUPPRESS
+        "--keyed", action="store_true", help="Also time the integer-key lower bound."
+    )
+    parser.add_argument(
+        "--child",
+        choices=["floor", "write-floor", "keyed-floor", "ingest", "profile"],
+        help=argparse.SUPPRESS,
     )
     args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
     opts = IngestOptions(
@@ -243,8 +293,8 @@ def main() -> None:
     if args.child:
         if args.child == "floor":
             phase = run_floor(args.dir)
-        elif args.child == "write-floor":
-            phase = run_write_floor(args.dir, args.memory_limit)
+        elif args.child in ("write-floor", "keyed-floor"):
+            phase = run_write_floor(args.dir, args.memory_limit, args.child == "keyed-floor")
         else:
             phase = run_ingest(args.dir, opts, profile=args.child == "profile")
         print(json.dumps(phase))
@@ -262,16 +312,19 @@ def main() -> None:
     load = [os.getloadavg()[0]]
     if not args.repeats:
         return
-    floors, writes, ingests = [], [], []
+    floors, writes, keyed, ingests = [], [], [], []
     for _ in range(args.repeats):
         floors.append(_child("floor", directory, options))
         writes.append(_child("write-floor", directory, options))
+        if args.keyed:
+            keyed.append(_child("keyed-floor", directory, options))
         ingests.append(_child("ingest", directory, options))
         load.append(os.getloadavg()[0])
     txs = ingests[0]["txs"]
     floor_s = statistics.median(f["wall_s"] for f in floors)
     ingest_s = statistics.median(i["wall_s"] for i in ingests)
     write_s = statistics.median(w["wall_s"] for w in writes)
+    keyed_s = statistics.median(k["wall_s"] for k in keyed) if keyed else None
     print(
         json.dumps(
             {
@@ -284,6 +337,14 @@ def main() -> None:
                 "duckdb_write_s": round(write_s, 2),
                 "duckdb_write_ratio_to_read": round(write_s / floor_s, 2),
                 "ratio_to_duckdb_write": round(ingest_s / write_s, 2),
+                **(
+                    {
+                        "duckdb_keyed_s": round(keyed_s, 2),
+                        "duckdb_keyed_ratio_to_read": round(keyed_s / floor_s, 2),
+                    }
+                    if keyed_s is not None
+                    else {}
+                ),
                 "duckdb_read_cpu_s": round(statistics.median(f["cpu_s"] for f in floors), 2),
                 "ingest_cpu_s": round(statistics.median(i["cpu_s"] for i in ingests), 2),
                 "load_and_flatten_s": round(statistics.median(i["load_s"] for i in ingests), 2),

@@ -12,10 +12,10 @@ import duckdb
 def map_addresses(con: duckdb.DuckDBPyConnection, chain: str, source_sql: str, into: str) -> int:
     """Create temp table `into` (address, address_id, …) for every address of `source_sql`.
 
-    `source_sql` yields `address` and `seen`, an integer ordering its rows deterministically
-    (from row ids, say). Addresses not yet known get new ids in the order they are
-    first seen, so the same input gives the same ids and ids grow with the chain (sorting
-    integers, not the address strings). Writers join their rows to this per-batch map
+    `source_sql` yields `address` and `seen`, an integer distinct per row that orders the
+    rows deterministically (from row ids, say). Addresses not yet known get new ids in the
+    order they are first seen, so the same input gives the same ids and ids grow with the
+    chain (sorting integers, not the address strings). Writers join their rows to this per-batch map
     rather than to the whole dictionary, which grows with the chain. Returns the number of
     new addresses. Runs in the caller's transaction.
     """
@@ -33,7 +33,7 @@ def map_addresses(con: duckdb.DuckDBPyConnection, chain: str, source_sql: str, i
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _new_addresses AS"
         " SELECT address, nextval('address_id_seq') AS address_id"
-        f" FROM (SELECT address FROM {into} WHERE address_id IS NULL ORDER BY seen, address)"
+        f" FROM (SELECT address FROM {into} WHERE address_id IS NULL ORDER BY seen)"
     )
     added = int(con.execute("SELECT count(*) FROM _new_addresses").fetchall()[0][0])
     if added:

@@ -450,10 +450,12 @@ def test_wrong_network_is_refused(
     assert ingest(con, server, 0, 1, network="testnet").blocks == 2
 
 
-def winning_chain_store(rec: Recordings, rpc_servers: Any, path: Path) -> dict[str, Any]:
-    """A fresh ingest of the winning branch 49999..50002', dumped."""
+def winning_chain_store(
+    rec: Recordings, rpc_servers: Any, path: Path, end: int = 50002
+) -> dict[str, Any]:
+    """A fresh ingest of the winning branch 49999..`end`, dumped."""
     fresh = connect(path)
-    ingest(fresh, rpc_servers(handler=FakeCore(rec, chain_b(rec))), 49999, 50002)
+    ingest(fresh, rpc_servers(handler=FakeCore(rec, chain_b(rec))), 49999, end)
     rows = dump(fresh)
     fresh.close()
     return rows
@@ -490,6 +492,21 @@ def test_reorg_between_runs(
     assert (summary.blocks, summary.first_height, summary.last_height) == (2, 50001, 50002)
     assert_orphans_gone(con, rec)
     assert dump(con) == winning_chain_store(rec, rpc_servers, tmp_path / "fresh.duckdb")
+
+
+def test_tip_replaced_at_the_same_height(
+    con: duckdb.DuckDBPyConnection, rec: Recordings, rpc_servers: Any, tmp_path: Path
+) -> None:
+    core = FakeCore(rec, {h: b for h, b in chain_a(rec).items() if h <= 50001})
+    server = rpc_servers(handler=core)
+    ingest(con, server, 49999, None)
+    # 50001' replaces the tip 50001 and the node's height stays: no new block to notice.
+    core.blocks = {h: b for h, b in chain_b(rec).items() if h <= 50001}
+    summary = ingest(con, server, None, None)
+    assert summary.reorgs == [{"from_height": 50001, "blocks_removed": 1}]
+    assert (summary.blocks, summary.first_height, summary.last_height) == (1, 50001, 50001)
+    assert_orphans_gone(con, rec)
+    assert dump(con) == winning_chain_store(rec, rpc_servers, tmp_path / "fresh.duckdb", 50001)
 
 
 def test_reorg_mid_run_at_the_tip(

@@ -134,6 +134,27 @@ def test_reorg_rolls_back_and_reingests(
     )
 
 
+def test_tip_replaced_at_the_same_height(
+    con: duckdb.DuckDBPyConnection, rpc_server: RpcServer, shared_data: Path
+) -> None:
+    blocks = load_stream(rpc_server, shared_data)
+    ingest_eth_rpc(con, rpc_server.url, IngestOptions(start=1755634), policy=FAST)
+    # A sibling (no transactions) replaces the tip 1755635; the node's height stays.
+    sibling = {**copy.deepcopy(blocks[1755635]), "hash": "0x" + "ab" * 32, "transactions": []}
+    rpc_server.add("eth_getBlockByNumber", [sibling["number"], True], sibling)
+    rpc_server.add("eth_getBlockByNumber", [sibling["number"], False], sibling)
+    summary = ingest_eth_rpc(con, rpc_server.url, IngestOptions(), policy=FAST)
+    assert summary.reorgs == [{"from_height": 1755635, "blocks_removed": 1}]
+    assert (summary.blocks, summary.last_height) == (1, 1755635)
+    assert con.execute("SELECT height, hash FROM blocks ORDER BY height").fetchall() == [
+        (1755634, blocks[1755634]["hash"]),
+        (1755635, sibling["hash"]),
+    ]
+    assert con.execute("SELECT count(*) FROM eth_txs WHERE block_height = 1755635").fetchall() == [
+        (0,)
+    ]
+
+
 def trace_block_node(server: RpcServer, shared_data: Path, geth: bool) -> list[dict[str, Any]]:
     """Block 1000895 rebuilt from its recorded traces' root frames (the recordings have no
     full block for it), with the recorded Parity or Geth trace answer."""
@@ -161,6 +182,8 @@ def trace_block_node(server: RpcServer, shared_data: Path, geth: bool) -> list[d
         "transactions": txs,
     }
     server.add("eth_getBlockByNumber", ["0xf45bf", True], block)
+    header = {**block, "transactions": [t["hash"] for t in txs]}
+    server.add("eth_getBlockByNumber", ["0xf45bf", False], header)
     server.add("eth_blockNumber", [], "0xf45bf")
     server.add("eth_getBlockReceipts", ["0xf45bf"], [{"transactionHash": t["hash"]} for t in txs])
     if geth:
@@ -215,7 +238,9 @@ def test_follow_stays_behind_the_tip_until_end(
     batches = [
         [c["params"][0] for c in post]
         for post in rpc_server.posts
-        if isinstance(post, list) and post[0]["method"] == "eth_getBlockByNumber"
+        if isinstance(post, list)
+        and post[0]["method"] == "eth_getBlockByNumber"
+        and post[0]["params"][1]  # whole blocks, not the idle tip check's header
     ]
     # The first batch stopped one block behind the tip; the second came after it moved.
     assert batches[:2] == [[hex(1755634)], [hex(1755635)]]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import duckdb
 from rich.progress import Progress
 
 from chainsleuth.errors import InputError
@@ -106,36 +104,3 @@ class IngestSummary:
                 f"{self.unresolved_inputs} inputs spend outputs that are not stored (address"
                 " and value unknown); ingest from an earlier height to resolve them"
             )
-
-
-def stored_hashes(
-    con: duckdb.DuckDBPyConnection, chain: str, low: int, high: int
-) -> dict[int, str]:
-    """Stored block hashes of `chain` by height in low..high."""
-    found = con.execute(
-        "SELECT height, hash FROM blocks WHERE chain = ? AND height BETWEEN ? AND ?",
-        [chain, low, high],
-    ).fetchall()
-    return {int(h): str(x) for h, x in found}
-
-
-def undo_reorg(
-    con: duckdb.DuckDBPyConnection,
-    chain: str,
-    mismatch: int,
-    node_hash: Callable[[int], str],
-    rollback: Callable[[duckdb.DuckDBPyConnection, str, int], int],
-    summary: IngestSummary,
-) -> int:
-    """Walk back from `mismatch` (our block there is stale) to the last height where the
-    store and the node agree, roll back everything above it, record the reorg in `summary`,
-    and return the first height to ingest again."""
-    fork = mismatch - 1
-    while fork >= 0:
-        ours = stored_hashes(con, chain, fork, fork).get(fork)
-        if ours is None or ours == node_hash(fork):
-            break
-        fork -= 1
-    removed = rollback(con, chain, fork + 1)
-    summary.reorgs.append({"from_height": fork + 1, "blocks_removed": removed})
-    return fork + 1

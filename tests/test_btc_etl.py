@@ -448,16 +448,32 @@ def test_cli_reports_a_bad_export_in_one_line(tmp_path: Path) -> None:
     assert "blocks.json line 1: required field 'timestamp'" in result.stderr
 
 
-def test_follow_is_refused_for_an_export(simulated: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bitcoin", "--from", "etl", "DIR", "--follow"], "--follow needs --from rpc"),
+        (
+            ["ethereum", "--from", "blk", "DIR"],
+            "--from 'blk' is not a source for ethereum; use one of: rpc, etl",
+        ),
+        (
+            ["bitcoin", "--from", "csv", "DIR"],
+            "--from 'csv' is not a source for bitcoin; use one of: rpc, blk, raw, etl",
+        ),
+    ],
+)
+def test_source_and_options_refused_before_the_store_opens(
+    simulated: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
     from typer.testing import CliRunner
 
     from chainsleuth.interfaces.cli.main import app
 
     db = tmp_path / "s.duckdb"
-    args = ["--db", str(db), "ingest", "bitcoin", "--from", "etl", str(simulated), "--follow"]
-    result = CliRunner().invoke(app, args)
+    given = [str(simulated) if a == "DIR" else a for a in args]
+    result = CliRunner().invoke(app, ["--db", str(db), "ingest", *given])
     assert isinstance(result.exception, InputError)
-    assert "--follow needs --from rpc" in str(result.exception)
+    assert message in str(result.exception)
     assert not db.exists()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import asdict
 from enum import StrEnum
@@ -27,6 +28,15 @@ from chainsleuth.store.account import upsert_token_rows
 from chainsleuth.store.db import limit_memory
 
 FROM_HELP = "Source kind and location: rpc URL | blk DIR | raw FILE | etl DIR."
+# (chain, --from kind) -> "module:function" of `chainsleuth.ingest` (imported when used).
+SOURCES = {
+    ("bitcoin", "rpc"): "bitcoin_rpc:ingest_rpc",
+    ("bitcoin", "blk"): "bitcoin_files:ingest_blk",
+    ("bitcoin", "raw"): "bitcoin_files:ingest_raw",
+    ("bitcoin", "etl"): "bitcoin_etl:ingest_etl",
+    ("ethereum", "rpc"): "ethereum_rpc:ingest_eth_rpc",
+    ("ethereum", "etl"): "ethereum_etl:ingest_eth_etl",
+}
 
 
 class Network(StrEnum):
@@ -46,6 +56,12 @@ def _run(
     token_list: Path | None = None,
 ) -> None:
     kind, location = source
+    target = SOURCES.get((chain, kind))
+    if target is None:
+        allowed = ", ".join(k for c, k in SOURCES if c == chain)
+        raise InputError(f"--from {kind!r} is not a source for {chain}; use one of: {allowed}")
+    module, function = target.split(":")
+    ingest = getattr(importlib.import_module(f"chainsleuth.ingest.{module}"), function)
     tokens = token_list_rows(token_list) if token_list is not None else None  # checked first
     if opts.follow and kind != "rpc":
         raise InputError(f"--follow needs --from rpc: a {kind} source has no tip to follow")
@@ -56,34 +72,7 @@ def _run(
     limit_memory(con, opts.memory_limit)
     with progress(s.quiet) as bar:
         opts.progress = bar
-        summary: IngestSummary
-        if chain == "bitcoin" and kind == "rpc":
-            from chainsleuth.ingest.bitcoin_rpc import ingest_rpc
-
-            summary = ingest_rpc(con, location, opts)
-        elif chain == "bitcoin" and kind == "blk":
-            from chainsleuth.ingest.bitcoin_files import ingest_blk
-
-            summary = ingest_blk(con, location, opts)
-        elif chain == "bitcoin" and kind == "raw":
-            from chainsleuth.ingest.bitcoin_files import ingest_raw
-
-            summary = ingest_raw(con, location, opts)
-        elif chain == "bitcoin" and kind == "etl":
-            from chainsleuth.ingest.bitcoin_etl import ingest_etl
-
-            summary = ingest_etl(con, location, opts)
-        elif chain == "ethereum" and kind == "rpc":
-            from chainsleuth.ingest.ethereum_rpc import ingest_eth_rpc
-
-            summary = ingest_eth_rpc(con, location, opts)
-        elif chain == "ethereum" and kind == "etl":
-            from chainsleuth.ingest.ethereum_etl import ingest_eth_etl
-
-            summary = ingest_eth_etl(con, location, opts)
-        else:
-            allowed = "rpc, blk, raw, etl" if chain == "bitcoin" else "rpc, etl"
-            raise InputError(f"--from {kind!r} is not a {chain} source; use one of: {allowed}")
+        summary: IngestSummary = ingest(con, location, opts)
     result: dict[str, Any] = asdict(summary)
     result["alerts"] = _alerts(con, summary)
     if tokens is not None:  # after the blocks, so the list's names win over bare events

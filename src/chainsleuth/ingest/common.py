@@ -97,6 +97,10 @@ class IngestSummary:
         if last is not None:
             self.last_height = last if self.last_height is None else max(self.last_height, last)
 
+    def note(self, *texts: str) -> None:
+        """Add notes, each once however many batches say it."""
+        self.notes.extend(t for t in dict.fromkeys(texts) if t not in self.notes)
+
     def note_unresolved_inputs(self) -> None:
         """Say, at the end of a UTXO run, how many inputs spend outputs it could not find."""
         if self.unresolved_inputs:

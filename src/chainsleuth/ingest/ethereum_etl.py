@@ -39,9 +39,7 @@ def ingest_eth_etl(
     loads = []
     for part in parts:
         loads.append(etl.load_raw(con, part, opts.start, opts.end))
-        for note in build_staging(con, "etl" if loads[-1].has_traces else None):
-            if note not in summary.notes:
-                summary.notes.append(note)
+        summary.note(*build_staging(con, "etl" if loads[-1].has_traces else None))
         result = apply_staged(con, CHAIN, SOURCE)
         summary.add(result)
         if opts.progress is not None and task is not None:

@@ -70,18 +70,14 @@ class _EthereumRun(NodeRun):
             return resume
         receipts = self.node.receipts(blocks)
         stage_raw(self.con, to_raw(blocks, receipts, self.node.trace_rows(blocks)))
-        for note in build_staging(self.con, self.node.trace_method):
-            if note not in self.summary.notes:
-                self.summary.notes.append(note)
+        self.summary.note(*build_staging(self.con, self.node.trace_method))
         result = apply_staged(self.con, CHAIN, SOURCE)
         self._describe_tokens()
         self.summary.add(result)
         return last + 1
 
     def finish(self) -> None:
-        for note in self.node.notes:
-            if note not in self.summary.notes:
-                self.summary.notes.append(note)
+        self.summary.note(*self.node.notes)
 
     def _describe_tokens(self) -> None:
         """Ask the node for symbol/name/decimals of tokens seen for the first time."""

@@ -27,8 +27,11 @@ import copy
 import decimal
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -546,6 +549,68 @@ def test_follow_stays_behind_and_waits_for_new_blocks(
     # Tip 50001, one behind: 49999..50000; then waits until tip 50002 allows 50001.
     assert (summary.first_height, summary.last_height, summary.blocks) == (49999, 50001, 3)
     assert polls == [50001, 50001, 50001, 50002, 50002]
+
+
+def test_a_signal_mid_batch_commits_that_batch_then_stops(
+    con: duckdb.DuckDBPyConnection, rec: Recordings, rpc_servers: Any
+) -> None:
+    core = FakeCore(rec, chain_a(rec))
+    sent: list[int] = []
+
+    def interrupt_during_first_getblock(method: str, params: Any) -> None:
+        if method == "getblock" and not sent:
+            sent.append(1)
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the batch is being fetched
+
+    core.hooks.append(interrupt_during_first_getblock)
+    server = rpc_servers(handler=core)
+    summary = ingest(con, server, 49999, None, batch_blocks=2)
+    assert (summary.blocks, summary.first_height, summary.last_height) == (2, 49999, 50000)
+    assert summary.notes == ["stopped on request; the next run resumes at height 50001"]
+    assert con.execute("SELECT list(height ORDER BY height) FROM blocks").fetchone() == (
+        [49999, 50000],
+    )
+    again = ingest(con, server, None, None)
+    assert (again.blocks, again.first_height, again.last_height, again.notes) == (
+        2,
+        50001,
+        50002,
+        [],
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_follow_stops_cleanly_on_a_signal(
+    db_path: Path, rec: Recordings, rpc_servers: Any, sig: signal.Signals
+) -> None:
+    server = rpc_servers(handler=FakeCore(rec, chain_a(rec)))
+    args = ["--db", str(db_path), "--quiet", "--format", "json", "ingest", "bitcoin"]
+    args += ["--from", "rpc", server.url, "--start", "49999", "--follow", "--behind", "0"]
+    follower = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # Caught up: a second getblockcount, then the check of the stored tip, then it waits
+        # (10 s between polls by default).
+        deadline = time.monotonic() + 60
+        while not (
+            [m for m, _ in server.calls].count("getblockcount") >= 2
+            and server.calls[-1][0] == "getblockhash"
+        ):
+            assert follower.poll() is None and time.monotonic() < deadline, "never caught up"
+            time.sleep(0.05)
+        began = time.monotonic()
+        follower.send_signal(sig)
+        out, err = follower.communicate(timeout=30)
+    finally:
+        follower.kill()
+    assert time.monotonic() - began < 5  # woke from its wait, not after the next poll
+    assert follower.returncode == 0, err
+    result = json.loads(out)
+    assert (result["blocks"], result["first_height"], result["last_height"]) == (4, 49999, 50002)
+    assert "stopped on request; the next run resumes at height 50003" in result["notes"]
+    con = connect(db_path)
+    assert con.execute("SELECT count(*), max(height) FROM blocks").fetchone() == (4, 50002)
+    con.close()
 
 
 @pytest.mark.slow

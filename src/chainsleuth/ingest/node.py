@@ -12,13 +12,21 @@ stored block at the top of the run must still be the node's block at that height
 replaced at the same height brings no new block to notice it by. On a mismatch we walk
 down comparing stored hashes with the node's until they agree (the fork point), roll back
 everything above it, record it in `summary.reorgs`, and ingest again from there.
+
+Stopping: SIGINT (Ctrl-C) or SIGTERM (a service manager) ends the run after the batch in
+hand is committed, or at once while it waits for new blocks; the run's result says so
+and the next run resumes where it stopped. A second signal stops the process at once
+(whole batches are still all that is ever stored).
 """
 
 from __future__ import annotations
 
-import time
+import signal
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 
 import duckdb
 
@@ -37,6 +45,33 @@ def stored_hashes(
         [chain, low, high],
     ).fetchall()
     return {int(h): str(x) for h, x in found}
+
+
+@contextmanager
+def stop_requests() -> Iterator[threading.Event]:
+    """An event set by the first SIGINT or SIGTERM received inside the block, which also
+    puts the previous handlers back so that a second signal acts as it did before.
+    Outside the main thread (where signals cannot be caught) the event is never set."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+
+    def requested(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        restore()
+
+    for sig in previous:
+        signal.signal(sig, requested)
+    try:
+        yield stop
+    finally:
+        restore()
 
 
 class NodeRun(ABC):
@@ -82,8 +117,19 @@ class NodeRun(ABC):
     def run(self) -> IngestSummary:
         """Ingest until the target height (following the tip with --follow)."""
         self.opts.blocks_per_batch()  # refuses --batch 0 before the first request
+        with stop_requests() as stop:
+            self._loop(stop)
+        if stop.is_set():
+            self.summary.notes.append(
+                f"stopped on request; the next run resumes at height {self.next}"
+            )
+        self.finish()
+        return self.summary
+
+    def _loop(self, stop: threading.Event) -> None:
+        """Ingest batches until the target is reached (or, following, `--end`) or `stop`."""
         first = self.next
-        while True:
+        while not stop.is_set():
             tip = self.tip()
             target = tip - self.opts.behind if self.opts.follow else tip
             if self.opts.end is not None:
@@ -104,9 +150,7 @@ class NodeRun(ABC):
                     continue
             if not self.opts.follow or (self.opts.end is not None and self.next > self.opts.end):
                 break
-            time.sleep(self.opts.poll_seconds)
-        self.finish()
-        return self.summary
+            stop.wait(self.opts.poll_seconds)
 
     def check(self, low: int, high: int) -> tuple[dict[int, str], int | None]:
         """The node's hashes at low..high, and where to resume if a stored one differs

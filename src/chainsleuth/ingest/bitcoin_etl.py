@@ -43,6 +43,8 @@ def ingest_etl(con: duckdb.DuckDBPyConnection, location: str, opts: IngestOption
     """Ingest the bitcoin-etl exports under directory `location`."""
     max_txs = opts.txs_per_batch(ETL_BATCH_TXS)
     summary = IngestSummary(chain=CHAIN, source=SOURCE)
+    progress = opts.progress
+    task = progress.add_task("etl: reading", total=None) if progress else None
     try:
         n_blocks, _ = etl.load(con, Path(location), CHAIN, opts.start, opts.end)
         pending = pending_blocks(con, opts)
@@ -52,8 +54,8 @@ def ingest_etl(con: duckdb.DuckDBPyConnection, location: str, opts: IngestOption
             summary.notes.append(
                 f"{skipped} of {n_blocks} exported blocks already stored or outside --start/--end"
             )
-        progress = opts.progress
-        task = progress.add_task("etl: ingesting", total=len(heights)) if progress else None
+        if progress is not None and task is not None:
+            progress.update(task, description="etl: ingesting", total=len(heights))
         max_blocks = opts.blocks_per_batch(default=len(pending) or 1)
         for first, last in batches(pending, max_blocks, max_txs):
             etl.stage_range(con, first, last)

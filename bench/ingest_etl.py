@@ -107,7 +107,7 @@ KEYED_TABLES = (
     "CREATE TABLE keyed_addresses (address VARCHAR, address_id BIGINT)",
 )
 KEYED_FLOOR_SQL = (
-    "CREATE TEMP TABLE t AS SELECT row_number() OVER () AS tx_id, * FROM etl_raw_txs",
+    "CREATE TEMP VIEW t AS SELECT rowid AS tx_id, * FROM etl_raw_txs",
     """INSERT INTO keyed_txs SELECT tx_id, block_number, hash, "index", version, lock_time,
         size, is_coinbase FROM t""",
     """CREATE TEMP TABLE o AS SELECT tx_id, o."index" AS n, o.addresses[1] AS address,

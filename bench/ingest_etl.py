@@ -11,10 +11,15 @@ in the same run, alternating, each repeat in a fresh child process (its own peak
 for ingestion, a fresh store file. Reports medians, the ratio, and where ingestion spends
 its time (reading + flattening in `chains.bitcoin.etl.load` versus the store writer).
 
-A third side, also alternated, shows what the schema itself costs: DuckDB alone copying
+The goal's "time DuckDB alone takes to read the same files" has a second reading, also
+measured, alternated: DuckDB alone *loading* the files into a fresh database file, each
+into a table with every field `read_json` finds, and closing it (`duckdb_load_s`,
+`ratio_to_duckdb_load`).
+
+A further side shows what the schema itself costs: DuckDB alone copying
 the same rows into the store's `txs`, `outputs` and `inputs` (hash columns and values;
 no address ids, spends, sums or checks) and closing the store (`duckdb_write_s`).
-`--keyed` adds a fourth: the least any store of these files must write, DuckDB alone with
+`--keyed` adds one more: the least any store of these files must write, DuckDB alone with
 integer transaction keys instead of the hash columns (`duckdb_keyed_s`, see KEYED_FLOOR_SQL).
 
 `--plain` benchmarks bitcoin-etl's plain shape of the same export instead (inputs without
@@ -75,6 +80,29 @@ def run_floor(directory: Path) -> dict[str, Any]:
         "txs": int(row[1]),
         "peak_mb": peak_mb(),
     }
+
+
+def run_load(directory: Path, memory_limit: str) -> dict[str, Any]:
+    """DuckDB alone loads the files into a fresh database file: each file into a table as
+    `read_json` finds it (every field kept), then the file closed. What "reading the files
+    into DuckDB" costs when that means storing them."""
+    import duckdb
+
+    folder = Path(tempfile.mkdtemp(prefix="chainsleuth-bench-"))
+    began, cpu = time.perf_counter(), time.process_time()
+    con = duckdb.connect(str(folder / "load.duckdb"))
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute("SET enable_progress_bar = false")
+    for name in ("blocks", "transactions"):
+        con.execute(
+            f"CREATE TABLE {name} AS SELECT * FROM read_json('{directory}/{name}.json',"
+            " format = 'newline_delimited', maximum_object_size = 67108864)"
+        )
+    txs = con.execute("SELECT count(*) FROM transactions").fetchall()[0][0]
+    con.close()
+    wall, cpu_s = time.perf_counter() - began, time.process_time() - cpu
+    shutil.rmtree(folder)
+    return {"wall_s": wall, "cpu_s": cpu_s, "txs": int(txs), "peak_mb": peak_mb()}
 
 
 WRITE_FLOOR_SQL = (
@@ -279,7 +307,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--child",
-        choices=["floor", "write-floor", "keyed-floor", "ingest", "profile"],
+        choices=["floor", "load", "write-floor", "keyed-floor", "ingest", "profile"],
         help=argparse.SUPPRESS,
     )
     args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
@@ -293,6 +321,8 @@ def main() -> None:
     if args.child:
         if args.child == "floor":
             phase = run_floor(args.dir)
+        elif args.child == "load":
+            phase = run_load(args.dir, args.memory_limit)
         elif args.child in ("write-floor", "keyed-floor"):
             phase = run_write_floor(args.dir, args.memory_limit, args.child == "keyed-floor")
         else:
@@ -312,9 +342,10 @@ def main() -> None:
     load = [os.getloadavg()[0]]
     if not args.repeats:
         return
-    floors, writes, keyed, ingests = [], [], [], []
+    floors, loads, writes, keyed, ingests = [], [], [], [], []
     for _ in range(args.repeats):
         floors.append(_child("floor", directory, options))
+        loads.append(_child("load", directory, options))
         writes.append(_child("write-floor", directory, options))
         if args.keyed:
             keyed.append(_child("keyed-floor", directory, options))
@@ -324,6 +355,7 @@ def main() -> None:
     floor_s = statistics.median(f["wall_s"] for f in floors)
     ingest_s = statistics.median(i["wall_s"] for i in ingests)
     write_s = statistics.median(w["wall_s"] for w in writes)
+    load_s = statistics.median(x["wall_s"] for x in loads)
     keyed_s = statistics.median(k["wall_s"] for k in keyed) if keyed else None
     print(
         json.dumps(
@@ -334,6 +366,8 @@ def main() -> None:
                 "ingest_s": round(ingest_s, 2),
                 "ingest_tx_per_s": round(txs / ingest_s),
                 "ratio_to_duckdb_read": round(ingest_s / floor_s, 2),
+                "duckdb_load_s": round(load_s, 2),
+                "ratio_to_duckdb_load": round(ingest_s / load_s, 2),
                 "duckdb_write_s": round(write_s, 2),
                 "duckdb_write_ratio_to_read": round(write_s / floor_s, 2),
                 "ratio_to_duckdb_write": round(ingest_s / write_s, 2),

@@ -41,6 +41,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,19 +68,25 @@ FROM read_json('{d}/transactions.json')
 """
 
 
+def _timed(work: Callable[[], int]) -> dict[str, Any]:
+    """Run `work` (it returns the transactions it handled): wall and process CPU seconds,
+    transactions, the process's peak RSS so far."""
+    began, cpu = time.perf_counter(), time.process_time()
+    txs = work()
+    wall, cpu_s = time.perf_counter() - began, time.process_time() - cpu
+    return {"wall_s": wall, "cpu_s": cpu_s, "txs": txs, "peak_mb": peak_mb()}
+
+
 def run_floor(directory: Path) -> dict[str, Any]:
     """DuckDB alone reads the files."""
     import duckdb
 
-    began, cpu = time.perf_counter(), time.process_time()
-    row = duckdb.connect().execute(FLOOR_SQL.format(d=directory)).fetchone()
-    assert row is not None
-    return {
-        "wall_s": time.perf_counter() - began,
-        "cpu_s": time.process_time() - cpu,
-        "txs": int(row[1]),
-        "peak_mb": peak_mb(),
-    }
+    def scan() -> int:
+        row = duckdb.connect().execute(FLOOR_SQL.format(d=directory)).fetchone()
+        assert row is not None
+        return int(row[1])
+
+    return _timed(scan)
 
 
 def run_load(directory: Path, memory_limit: str) -> dict[str, Any]:
@@ -89,20 +96,23 @@ def run_load(directory: Path, memory_limit: str) -> dict[str, Any]:
     import duckdb
 
     folder = Path(tempfile.mkdtemp(prefix="chainsleuth-bench-"))
-    began, cpu = time.perf_counter(), time.process_time()
-    con = duckdb.connect(str(folder / "load.duckdb"))
-    con.execute(f"SET memory_limit = '{memory_limit}'")
-    con.execute("SET enable_progress_bar = false")
-    for name in ("blocks", "transactions"):
-        con.execute(
-            f"CREATE TABLE {name} AS SELECT * FROM read_json('{directory}/{name}.json',"
-            " format = 'newline_delimited', maximum_object_size = 67108864)"
-        )
-    txs = con.execute("SELECT count(*) FROM transactions").fetchall()[0][0]
-    con.close()
-    wall, cpu_s = time.perf_counter() - began, time.process_time() - cpu
+
+    def load() -> int:
+        con = duckdb.connect(str(folder / "load.duckdb"))
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute("SET enable_progress_bar = false")
+        for name in ("blocks", "transactions"):
+            con.execute(
+                f"CREATE TABLE {name} AS SELECT * FROM read_json('{directory}/{name}.json',"
+                " format = 'newline_delimited', maximum_object_size = 67108864)"
+            )
+        txs = int(con.execute("SELECT count(*) FROM transactions").fetchall()[0][0])
+        con.close()
+        return txs
+
+    result = _timed(load)
     shutil.rmtree(folder)
-    return {"wall_s": wall, "cpu_s": cpu_s, "txs": int(txs), "peak_mb": peak_mb()}
+    return result
 
 
 WRITE_FLOOR_SQL = (
@@ -174,18 +184,22 @@ def run_write_floor(directory: Path, memory_limit: str, keyed: bool = False) -> 
     limit_memory(con, memory_limit)
     for ddl in KEYED_TABLES if keyed else ():
         con.execute(ddl)
-    began, cpu = time.perf_counter(), time.process_time()
-    _, tx_files = etl.find_exports(directory)
-    etl._read(con, "etl_raw_txs", tx_files, etl.TX_COLUMNS)
-    con.execute("BEGIN")
-    for sql in KEYED_FLOOR_SQL if keyed else WRITE_FLOOR_SQL:
-        con.execute(sql)
-    con.execute("COMMIT")
-    txs = con.execute(f"SELECT count(*) FROM {'keyed_txs' if keyed else 'txs'}").fetchall()[0][0]
-    con.close()
-    wall, cpu_s = time.perf_counter() - began, time.process_time() - cpu
+
+    def write() -> int:
+        _, tx_files = etl.find_exports(directory)
+        etl._read(con, "etl_raw_txs", tx_files, etl.TX_COLUMNS)
+        con.execute("BEGIN")
+        for sql in KEYED_FLOOR_SQL if keyed else WRITE_FLOOR_SQL:
+            con.execute(sql)
+        con.execute("COMMIT")
+        table = "keyed_txs" if keyed else "txs"
+        txs = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+        con.close()
+        return txs
+
+    result = _timed(write)
     shutil.rmtree(store.parent)
-    return {"wall_s": wall, "cpu_s": cpu_s, "txs": int(txs), "peak_mb": peak_mb()}
+    return result
 
 
 PLAIN_INPUTS = """list_transform(inputs, lambda i: struct_pack("index" := i."index",
